@@ -164,7 +164,8 @@ func MatchAction(pattern, action string) bool {
 // compared segment by segment (partition, service, region, account,
 // resource), so a wildcard does not match across the colons that separate
 // the first five segments, as in IAM; the final resource segment may
-// contain colons and slashes, which wildcards do match.
+// contain colons and slashes, which wildcards do match. Other patterns
+// (which [Parse] rejects in policies) are matched as whole strings.
 func MatchResource(pattern, resource string) bool {
 	if pattern == "*" {
 		return true

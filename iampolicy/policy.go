@@ -70,18 +70,21 @@ type ParseError struct {
 func (e *ParseError) Error() string {
 	var b strings.Builder
 	b.WriteString("iampolicy: ")
-	if e.Statement > 0 {
+	switch {
+	case e.Statement > 0:
 		fmt.Fprintf(&b, "statement %d", e.Statement)
 		if e.Sid != "" {
 			fmt.Fprintf(&b, " (%q)", e.Sid)
 		}
-		b.WriteString(": ")
-	}
-	if e.Field != "" {
+		if e.Field != "" {
+			b.WriteString(": " + e.Field)
+		}
+	case e.Field != "":
 		b.WriteString(e.Field)
-		b.WriteString(" ")
+	default:
+		b.WriteString("policy")
 	}
-	b.WriteString(e.Reason)
+	b.WriteString(" " + e.Reason)
 	return b.String()
 }
 
@@ -103,7 +106,7 @@ func Parse(data []byte) (*Policy, error) {
 		return nil, &ParseError{Reason: "is not a JSON object: " + err.Error(), Err: err}
 	}
 	if top == nil {
-		return nil, &ParseError{Reason: "document is null, want a JSON object", Err: ErrInvalid}
+		return nil, &ParseError{Reason: "is null, want a JSON object", Err: ErrInvalid}
 	}
 	p := &Policy{}
 	for _, k := range sortedKeys(top) {
