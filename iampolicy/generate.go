@@ -102,9 +102,10 @@ func Requirements(cluster ClusterARN, w Workload) []Requirement {
 // Generate returns a least-privilege policy granting exactly the
 // [Requirements] of w on cluster. Resources that need the same set of
 // actions share a statement; statements are ordered cluster, topics,
-// groups, transactional IDs, and named after their resource type
-// ("Cluster", "Topics", "Topics2", "Groups", "TransactionalIds"), so the
-// output of [Policy.MarshalJSON] is deterministic.
+// groups, transactional IDs, and named after what they grant ("Cluster",
+// "ReadTopics", "WriteTopics", "ReadWriteTopics", "ConsumerGroups",
+// "TransactionalIds"), so the output of [Policy.MarshalJSON] is
+// deterministic.
 func Generate(cluster ClusterARN, w Workload) *Policy {
 	reqs := Requirements(cluster, w)
 	// Actions per resource.
@@ -144,19 +145,13 @@ func Generate(cluster ClusterARN, w Workload) *Policy {
 		}
 		return strings.Compare(strings.Join(a.actions, ","), strings.Join(b.actions, ","))
 	})
-	names := map[ResourceType]string{
-		ResourceCluster:         "Cluster",
-		ResourceTopic:           "Topics",
-		ResourceGroup:           "Groups",
-		ResourceTransactionalID: "TransactionalIds",
-	}
-	count := map[ResourceType]int{}
+	count := map[string]int{}
 	p := &Policy{Version: Version2012}
 	for _, g := range groups {
-		count[g.rt]++
-		sid := names[g.rt]
-		if count[g.rt] > 1 {
-			sid += fmt.Sprint(count[g.rt])
+		sid := statementName(g.rt, g.actions)
+		count[sid]++
+		if count[sid] > 1 {
+			sid += fmt.Sprint(count[sid])
 		}
 		p.Statements = append(p.Statements, Statement{
 			Sid:      sid,
@@ -200,4 +195,29 @@ func Check(policies []*Policy, cluster ClusterARN, w Workload) []Finding {
 		}
 	}
 	return out
+}
+
+// statementName is the Sid of a generated statement.
+func statementName(rt ResourceType, actions []string) string {
+	switch rt {
+	case ResourceCluster:
+		return "Cluster"
+	case ResourceTopic:
+		r := slices.Contains(actions, string(ReadData))
+		w := slices.Contains(actions, string(WriteData))
+		switch {
+		case r && w:
+			return "ReadWriteTopics"
+		case r:
+			return "ReadTopics"
+		case w:
+			return "WriteTopics"
+		}
+		return "Topics"
+	case ResourceGroup:
+		return "ConsumerGroups"
+	case ResourceTransactionalID:
+		return "TransactionalIds"
+	}
+	return "Statement"
 }
