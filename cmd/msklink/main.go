@@ -19,4 +19,3 @@ func main() {
 	stop()
 	os.Exit(cli.ExitCode(err))
 }
-
