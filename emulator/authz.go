@@ -1,0 +1,543 @@
+package emulator
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/msklink/msklink/iampolicy"
+)
+
+// Authorization on the IAM listener. Each request is mapped to the
+// kafka-cluster actions MSK requires for it (MSK developer guide, "IAM access
+// control"), evaluated with package iampolicy against the policies of the
+// authenticated identity. Denied parts get Kafka's own error codes: denied
+// topics are removed from the forwarded request and added back to kfake's
+// response with TOPIC_AUTHORIZATION_FAILED; a request denied as a whole is
+// answered locally (GROUP_, CLUSTER_, TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+// Requests without a precise mapping need DescribeCluster (read-only APIs) or
+// AlterCluster (the rest) on the cluster; when denied, the connection is
+// closed, since there is no generic error response.
+
+var (
+	errTopicAuthz = kerr.TopicAuthorizationFailed.Code
+	errGroupAuthz = kerr.GroupAuthorizationFailed.Code
+	errClusterAz  = kerr.ClusterAuthorizationFailed.Code
+	errTxnAuthz   = kerr.TransactionalIDAuthorizationFailed.Code
+)
+
+// allowed evaluates one action on one resource for the session and logs the
+// decision.
+func (c *conn) allowed(api int16, action iampolicy.Action, resource string) bool {
+	cl := c.l.b.c
+	var pols []*iampolicy.Policy
+	if c.sess.ident != nil {
+		pols = c.sess.ident.policies
+	}
+	d := iampolicy.EvaluateAll(pols, string(action), resource)
+	lvl := "allow"
+	if !d.Allowed() {
+		lvl = "deny"
+	}
+	cl.log.Info("authz", "principal", c.sess.principal, "action", string(action), "resource", resource,
+		"decision", lvl, "reason", d.String(), "api", kmsg.NameForKey(api), "broker", c.l.b.id)
+	return d.Allowed()
+}
+
+func (c *conn) topicARN(t string) string          { return c.l.b.c.arn.Topic(t) }
+func (c *conn) groupARN(g string) string          { return c.l.b.c.arn.Group(g) }
+func (c *conn) txnARN(t string) string            { return c.l.b.c.arn.TransactionalID(t) }
+func (c *conn) clusterARN() string                { return c.l.b.c.arn.String() }
+func reencode(h reqHeader, r kmsg.Request) []byte { return encodeRequestFrame(h, r)[4:] }
+
+// topicName resolves a topic ID through kfake ("" if unknown).
+func (c *conn) topicName(id [16]byte) string {
+	if ti := c.l.b.c.kf.TopicIDInfo(id); ti != nil {
+		return ti.Topic
+	}
+	return ""
+}
+
+// authorize returns the frame to forward (possibly reduced), functions that
+// complete kfake's response, or a local response; out == nil and local ==
+// nil means nothing is forwarded and nothing answered (acks=0 produce).
+func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kmsg.Response), local kmsg.Response, err error) {
+	kreq, err := decodeRequest(h, frame)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	k := h.key
+	switch req := kreq.(type) {
+	case *kmsg.ProduceRequest:
+		var denied []kmsg.ProduceRequestTopic
+		kept := req.Topics[:0:0]
+		for _, t := range req.Topics {
+			if c.allowed(k, iampolicy.WriteData, c.topicARN(t.Topic)) {
+				kept = append(kept, t)
+			} else {
+				denied = append(denied, t)
+			}
+		}
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		add := func(r kmsg.Response) {
+			resp := r.(*kmsg.ProduceResponse)
+			for _, t := range denied {
+				rt := kmsg.NewProduceResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewProduceResponseTopicPartition()
+					rp.Partition, rp.ErrorCode, rp.BaseOffset = p.Partition, errTopicAuthz, -1
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+		}
+		if len(kept) == 0 {
+			if req.Acks == 0 {
+				return nil, nil, nil, nil
+			}
+			resp := kmsg.NewPtrProduceResponse()
+			add(resp)
+			return nil, nil, resp, nil
+		}
+		req.Topics = kept
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+
+	case *kmsg.FetchRequest:
+		var denied []kmsg.FetchRequestTopic
+		kept := req.Topics[:0:0]
+		for _, t := range req.Topics {
+			name := t.Topic
+			if h.version >= 13 {
+				name = c.topicName(t.TopicID)
+			}
+			if name == "" || c.allowed(k, iampolicy.ReadData, c.topicARN(name)) {
+				kept = append(kept, t)
+			} else {
+				denied = append(denied, t)
+			}
+		}
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		add := func(r kmsg.Response) {
+			resp := r.(*kmsg.FetchResponse)
+			for _, t := range denied {
+				rt := kmsg.NewFetchResponseTopic()
+				rt.Topic, rt.TopicID = t.Topic, t.TopicID
+				for _, p := range t.Partitions {
+					rp := kmsg.NewFetchResponseTopicPartition()
+					rp.Partition, rp.ErrorCode, rp.HighWatermark, rp.LastStableOffset = p.Partition, errTopicAuthz, -1, -1
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+		}
+		req.Topics = kept
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+
+	case *kmsg.ListOffsetsRequest:
+		var denied []kmsg.ListOffsetsRequestTopic
+		kept := req.Topics[:0:0]
+		for _, t := range req.Topics {
+			if c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t.Topic)) {
+				kept = append(kept, t)
+			} else {
+				denied = append(denied, t)
+			}
+		}
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		add := func(r kmsg.Response) {
+			resp := r.(*kmsg.ListOffsetsResponse)
+			for _, t := range denied {
+				rt := kmsg.NewListOffsetsResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewListOffsetsResponseTopicPartition()
+					rp.Partition, rp.ErrorCode, rp.Offset, rp.Timestamp = p.Partition, errTopicAuthz, -1, -1
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+		}
+		req.Topics = kept
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+
+	case *kmsg.MetadataRequest:
+		if req.Topics == nil {
+			// All topics: keep those the principal may describe.
+			filter := func(r kmsg.Response) {
+				resp := r.(*kmsg.MetadataResponse)
+				kept := resp.Topics[:0]
+				for _, t := range resp.Topics {
+					if t.Topic == nil || c.allowed(k, iampolicy.DescribeTopic, c.topicARN(*t.Topic)) {
+						kept = append(kept, t)
+					}
+				}
+				resp.Topics = kept
+			}
+			return frame, []func(kmsg.Response){filter}, nil, nil
+		}
+		var denied []string
+		kept := req.Topics[:0:0]
+		changed := false
+		for _, t := range req.Topics {
+			if t.Topic == nil || c.allowed(k, iampolicy.DescribeTopic, c.topicARN(*t.Topic)) {
+				kept = append(kept, t)
+				if t.Topic != nil && req.AllowAutoTopicCreation && c.l.b.c.cfg.AutoCreateTopics &&
+					c.l.b.c.kf.TopicInfo(*t.Topic) == nil && !c.allowed(k, iampolicy.CreateTopic, c.topicARN(*t.Topic)) {
+					req.AllowAutoTopicCreation, changed = false, true
+				}
+			} else {
+				denied = append(denied, *t.Topic)
+			}
+		}
+		if len(denied) == 0 && !changed {
+			return frame, nil, nil, nil
+		}
+		add := func(r kmsg.Response) {
+			resp := r.(*kmsg.MetadataResponse)
+			for _, name := range denied {
+				rt := kmsg.NewMetadataResponseTopic()
+				rt.Topic = kmsg.StringPtr(name)
+				rt.ErrorCode = errTopicAuthz
+				resp.Topics = append(resp.Topics, rt)
+			}
+		}
+		req.Topics = kept
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+
+	case *kmsg.OffsetCommitRequest:
+		if c.allowed(k, iampolicy.AlterGroup, c.groupARN(req.Group)) {
+			return frame, nil, nil, nil
+		}
+		resp := kmsg.NewPtrOffsetCommitResponse()
+		for _, t := range req.Topics {
+			rt := kmsg.NewOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetCommitResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, errGroupAuthz
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return nil, nil, resp, nil
+
+	case *kmsg.OffsetFetchRequest:
+		if h.version < 8 {
+			if c.allowed(k, iampolicy.DescribeGroup, c.groupARN(req.Group)) {
+				return frame, nil, nil, nil
+			}
+			resp := kmsg.NewPtrOffsetFetchResponse()
+			resp.ErrorCode = errGroupAuthz
+			for _, t := range req.Topics {
+				rt := kmsg.NewOffsetFetchResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewOffsetFetchResponseTopicPartition()
+					rp.Partition, rp.ErrorCode, rp.Offset = p, errGroupAuthz, -1
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return nil, nil, resp, nil
+		}
+		var denied []string
+		kept := req.Groups[:0:0]
+		for _, g := range req.Groups {
+			if c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g.Group)) {
+				kept = append(kept, g)
+			} else {
+				denied = append(denied, g.Group)
+			}
+		}
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		add := func(r kmsg.Response) {
+			resp := r.(*kmsg.OffsetFetchResponse)
+			for _, g := range denied {
+				rg := kmsg.NewOffsetFetchResponseGroup()
+				rg.Group, rg.ErrorCode = g, errGroupAuthz
+				resp.Groups = append(resp.Groups, rg)
+			}
+		}
+		if len(kept) == 0 {
+			resp := kmsg.NewPtrOffsetFetchResponse()
+			add(resp)
+			return nil, nil, resp, nil
+		}
+		req.Groups = kept
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+
+	case *kmsg.FindCoordinatorRequest:
+		check := func(key string) (bool, int16) {
+			if req.CoordinatorType == 1 {
+				return c.allowed(k, iampolicy.DescribeTransactionalId, c.txnARN(key)), errTxnAuthz
+			}
+			return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(key)), errGroupAuthz
+		}
+		if h.version < 4 {
+			if ok, code := check(req.CoordinatorKey); !ok {
+				resp := kmsg.NewPtrFindCoordinatorResponse()
+				resp.ErrorCode, resp.NodeID = code, -1
+				return nil, nil, resp, nil
+			}
+			return frame, nil, nil, nil
+		}
+		var denied []kmsg.FindCoordinatorResponseCoordinator
+		kept := req.CoordinatorKeys[:0:0]
+		for _, key := range req.CoordinatorKeys {
+			if ok, code := check(key); ok {
+				kept = append(kept, key)
+			} else {
+				rc := kmsg.NewFindCoordinatorResponseCoordinator()
+				rc.Key, rc.NodeID, rc.ErrorCode = key, -1, code
+				denied = append(denied, rc)
+			}
+		}
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		add := func(r kmsg.Response) {
+			resp := r.(*kmsg.FindCoordinatorResponse)
+			resp.Coordinators = append(resp.Coordinators, denied...)
+		}
+		if len(kept) == 0 {
+			resp := kmsg.NewPtrFindCoordinatorResponse()
+			add(resp)
+			return nil, nil, resp, nil
+		}
+		req.CoordinatorKeys = kept
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+
+	case *kmsg.JoinGroupRequest:
+		return c.groupOp(h, frame, req.Group, func() kmsg.Response {
+			r := kmsg.NewPtrJoinGroupResponse()
+			r.ErrorCode, r.Generation = errGroupAuthz, -1
+			return r
+		})
+	case *kmsg.HeartbeatRequest:
+		return c.groupOp(h, frame, req.Group, func() kmsg.Response {
+			r := kmsg.NewPtrHeartbeatResponse()
+			r.ErrorCode = errGroupAuthz
+			return r
+		})
+	case *kmsg.LeaveGroupRequest:
+		return c.groupOp(h, frame, req.Group, func() kmsg.Response {
+			r := kmsg.NewPtrLeaveGroupResponse()
+			r.ErrorCode = errGroupAuthz
+			return r
+		})
+	case *kmsg.SyncGroupRequest:
+		return c.groupOp(h, frame, req.Group, func() kmsg.Response {
+			r := kmsg.NewPtrSyncGroupResponse()
+			r.ErrorCode = errGroupAuthz
+			return r
+		})
+
+	case *kmsg.DescribeGroupsRequest:
+		var denied []string
+		kept := req.Groups[:0:0]
+		for _, g := range req.Groups {
+			if c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g)) {
+				kept = append(kept, g)
+			} else {
+				denied = append(denied, g)
+			}
+		}
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		add := func(r kmsg.Response) {
+			resp := r.(*kmsg.DescribeGroupsResponse)
+			for _, g := range denied {
+				rg := kmsg.NewDescribeGroupsResponseGroup()
+				rg.Group, rg.ErrorCode = g, errGroupAuthz
+				resp.Groups = append(resp.Groups, rg)
+			}
+		}
+		if len(kept) == 0 {
+			resp := kmsg.NewPtrDescribeGroupsResponse()
+			add(resp)
+			return nil, nil, resp, nil
+		}
+		req.Groups = kept
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+
+	case *kmsg.ListGroupsRequest:
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.ListGroupsResponse)
+			kept := resp.Groups[:0]
+			for _, g := range resp.Groups {
+				if c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g.Group)) {
+					kept = append(kept, g)
+				}
+			}
+			resp.Groups = kept
+		}
+		return frame, []func(kmsg.Response){filter}, nil, nil
+
+	case *kmsg.CreateTopicsRequest:
+		var denied []string
+		kept := req.Topics[:0:0]
+		for _, t := range req.Topics {
+			if c.allowed(k, iampolicy.CreateTopic, c.topicARN(t.Topic)) {
+				kept = append(kept, t)
+			} else {
+				denied = append(denied, t.Topic)
+			}
+		}
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		add := func(r kmsg.Response) {
+			resp := r.(*kmsg.CreateTopicsResponse)
+			for _, t := range denied {
+				rt := kmsg.NewCreateTopicsResponseTopic()
+				rt.Topic, rt.ErrorCode = t, errTopicAuthz
+				rt.NumPartitions, rt.ReplicationFactor = -1, -1
+				resp.Topics = append(resp.Topics, rt)
+			}
+		}
+		if len(kept) == 0 {
+			resp := kmsg.NewPtrCreateTopicsResponse()
+			add(resp)
+			return nil, nil, resp, nil
+		}
+		req.Topics = kept
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+
+	case *kmsg.DeleteTopicsRequest:
+		names := req.TopicNames
+		if h.version >= 6 {
+			names = nil
+			for _, t := range req.Topics {
+				if t.Topic != nil {
+					names = append(names, *t.Topic)
+				} else {
+					names = append(names, c.topicName(t.TopicID))
+				}
+			}
+		}
+		for _, n := range names {
+			if !c.allowed(k, iampolicy.DeleteTopic, c.topicARN(n)) {
+				// Deny the request as a whole: simple, and what a
+				// client deleting several topics needs to know.
+				resp := kmsg.NewPtrDeleteTopicsResponse()
+				for _, n := range names {
+					rt := kmsg.NewDeleteTopicsResponseTopic()
+					rt.Topic, rt.ErrorCode = kmsg.StringPtr(n), errTopicAuthz
+					resp.Topics = append(resp.Topics, rt)
+				}
+				return nil, nil, resp, nil
+			}
+		}
+		return frame, nil, nil, nil
+
+	case *kmsg.InitProducerIDRequest:
+		var ok bool
+		var code int16
+		if req.TransactionalID != nil {
+			ok, code = c.allowed(k, iampolicy.AlterTransactionalId, c.txnARN(*req.TransactionalID)), errTxnAuthz
+		} else {
+			ok, code = c.allowed(k, iampolicy.WriteDataIdempotently, c.clusterARN()), errClusterAz
+		}
+		if ok {
+			return frame, nil, nil, nil
+		}
+		resp := kmsg.NewPtrInitProducerIDResponse()
+		resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = code, -1, -1
+		return nil, nil, resp, nil
+
+	case *kmsg.AddOffsetsToTxnRequest:
+		return c.txnOp(h, frame, req.TransactionalID, func() kmsg.Response {
+			r := kmsg.NewPtrAddOffsetsToTxnResponse()
+			r.ErrorCode = errTxnAuthz
+			return r
+		})
+	case *kmsg.EndTxnRequest:
+		return c.txnOp(h, frame, req.TransactionalID, func() kmsg.Response {
+			r := kmsg.NewPtrEndTxnResponse()
+			r.ErrorCode = errTxnAuthz
+			return r
+		})
+	case *kmsg.AddPartitionsToTxnRequest:
+		if h.version < 4 {
+			return c.txnOp(h, frame, req.TransactionalID, func() kmsg.Response {
+				r := kmsg.NewPtrAddPartitionsToTxnResponse()
+				for _, t := range req.Topics {
+					rt := kmsg.NewAddPartitionsToTxnResponseTopic()
+					rt.Topic = t.Topic
+					for _, p := range t.Partitions {
+						rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+						rp.Partition, rp.ErrorCode = p, errTxnAuthz
+						rt.Partitions = append(rt.Partitions, rp)
+					}
+					r.Topics = append(r.Topics, rt)
+				}
+				return r
+			})
+		}
+	case *kmsg.TxnOffsetCommitRequest:
+		return c.txnOp(h, frame, req.TransactionalID, func() kmsg.Response {
+			r := kmsg.NewPtrTxnOffsetCommitResponse()
+			for _, t := range req.Topics {
+				rt := kmsg.NewTxnOffsetCommitResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p.Partition, errTxnAuthz
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				r.Topics = append(r.Topics, rt)
+			}
+			return r
+		})
+
+	case *kmsg.DescribeClusterRequest:
+		if c.allowed(k, iampolicy.DescribeCluster, c.clusterARN()) {
+			return frame, nil, nil, nil
+		}
+		resp := kmsg.NewPtrDescribeClusterResponse()
+		resp.ErrorCode = errClusterAz
+		return nil, nil, resp, nil
+
+	case *kmsg.ApiVersionsRequest, *kmsg.GetTelemetrySubscriptionsRequest, *kmsg.PushTelemetryRequest:
+		return frame, nil, nil, nil
+	}
+
+	// No precise mapping: DescribeCluster for read-only APIs, AlterCluster
+	// for the rest; denied closes the connection.
+	action := iampolicy.AlterCluster
+	switch k {
+	case 23, 29, 32, 35, 46, 48, 50, 61, 65, 66, 69, 74, 75, 16:
+		action = iampolicy.DescribeCluster
+	}
+	if c.allowed(k, action, c.clusterARN()) {
+		return frame, nil, nil, nil
+	}
+	c.l.b.c.log.Info("request denied without a Kafka error response: closing connection",
+		append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(k))...)
+	return nil, nil, nil, fmt.Errorf("%w: %s denied", errClose, kmsg.NameForKey(k))
+}
+
+func (c *conn) groupOp(h reqHeader, frame []byte, group string, deny func() kmsg.Response) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
+	if c.allowed(h.key, iampolicy.AlterGroup, c.groupARN(group)) {
+		return frame, nil, nil, nil
+	}
+	return nil, nil, deny(), nil
+}
+
+func (c *conn) txnOp(h reqHeader, frame []byte, txn string, deny func() kmsg.Response) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
+	if c.allowed(h.key, iampolicy.AlterTransactionalId, c.txnARN(txn)) {
+		return frame, nil, nil, nil
+	}
+	return nil, nil, deny(), nil
+}

@@ -1,0 +1,355 @@
+package emulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// ListenerKind is one of MSK's client listener kinds. Its text form
+// ("plaintext", "tls", "scram", "iam") is used in JSON configs and by the CLI.
+type ListenerKind int
+
+// The listener kinds, each with MSK's port number.
+const (
+	Plaintext ListenerKind = iota // 9092, no encryption, no authentication
+	TLS                           // 9094, TLS, no authentication
+	SCRAM                         // 9096, TLS + SASL/SCRAM-SHA-512 (and -256)
+	IAM                           // 9098, TLS + SASL OAUTHBEARER / AWS_MSK_IAM, IAM policies
+)
+
+// AllListeners is every listener kind, in port order.
+var allListeners = [...]ListenerKind{Plaintext, TLS, SCRAM, IAM}
+
+func (k ListenerKind) String() string {
+	switch k {
+	case Plaintext:
+		return "plaintext"
+	case TLS:
+		return "tls"
+	case SCRAM:
+		return "scram"
+	case IAM:
+		return "iam"
+	}
+	return fmt.Sprintf("ListenerKind(%d)", int(k))
+}
+
+// Port is the port MSK uses for the listener kind.
+func (k ListenerKind) Port() int { return 9092 + 2*int(k) }
+
+func (k ListenerKind) tls() bool  { return k != Plaintext }
+func (k ListenerKind) sasl() bool { return k == SCRAM || k == IAM }
+
+// MarshalText implements encoding.TextMarshaler.
+func (k ListenerKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *ListenerKind) UnmarshalText(b []byte) error {
+	kk, err := ParseListenerKind(string(b))
+	*k = kk
+	return err
+}
+
+// ParseListenerKind parses "plaintext", "tls", "scram" or "iam".
+func ParseListenerKind(s string) (ListenerKind, error) {
+	for _, k := range allListeners {
+		if strings.EqualFold(s, k.String()) {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("emulator: unknown listener kind %q: use plaintext, tls, scram or iam", s)
+}
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration
+// string ("1h30m") or a number of seconds.
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("emulator: bad duration %q: write it like \"90s\" or \"1h\"", s)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("emulator: bad duration %s: write it like \"90s\" or a number of seconds", b)
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+// Identity is an IAM identity the IAM listener accepts. The secret key and
+// session token never reach a log (see LogValue).
+type Identity struct {
+	// Name is a label for logs and the CLI ("admin").
+	Name string `json:"name"`
+	// ARN is the principal's ARN, e.g. arn:aws:iam::000000000000:user/admin.
+	ARN string `json:"arn"`
+	// AccessKeyID and SecretAccessKey are the credentials clients sign with.
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
+	// SessionToken, if set, must be presented by clients (temporary credentials).
+	SessionToken string `json:"session_token,omitempty"`
+	// Expires, if not zero, is when the credentials expire: sessions are
+	// bounded by it and later signatures are rejected.
+	Expires time.Time `json:"expires,omitzero"`
+	// Policies are IAM policy documents (raw JSON) attached to the identity.
+	// An identity without policies is allowed nothing, not even Connect.
+	Policies []json.RawMessage `json:"policies,omitempty"`
+}
+
+// LogValue implements slog.LogValuer without the secret and session token.
+func (id Identity) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("name", id.Name), slog.String("arn", id.ARN),
+		slog.String("access_key_id", id.AccessKeyID))
+}
+
+// SCRAMUser is a user of the SCRAM listener.
+type SCRAMUser struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	// Mechanism is "SCRAM-SHA-512" (the default, MSK's only one) or
+	// "SCRAM-SHA-256".
+	Mechanism string `json:"mechanism,omitempty"`
+}
+
+// LogValue implements slog.LogValuer without the password.
+func (u SCRAMUser) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("username", u.Username), slog.String("mechanism", u.Mechanism))
+}
+
+// Topic is a topic created at start.
+type Topic struct {
+	Name       string `json:"name"`
+	Partitions int32  `json:"partitions"` // <= 0: 3
+}
+
+// Limits are MSK's per-broker connection limits. Zero values mean no limit.
+type Limits struct {
+	// NewConnectionsPerSecond bounds new connections per broker per second;
+	// over it, SASL authentication fails with "Too many connects" and
+	// non-SASL connections are closed. MSK: 100 (4 on t3.small).
+	NewConnectionsPerSecond int `json:"new_connections_per_second,omitempty"`
+	// MaxConnections bounds open connections per broker (MSK: 3000 with IAM);
+	// over it, new connections are closed at once.
+	MaxConnections int `json:"max_connections,omitempty"`
+	// IdleTimeout closes connections idle that long, like
+	// connections.max.idle.ms (Kafka's default 10m).
+	IdleTimeout Duration `json:"idle_timeout,omitempty"`
+}
+
+// Config describes an emulated cluster. The zero value is completed by
+// defaults (see DefaultConfig) field by field.
+type Config struct {
+	Region      string `json:"region,omitempty"`       // default us-east-1
+	AccountID   string `json:"account_id,omitempty"`   // default 000000000000
+	ClusterName string `json:"cluster_name,omitempty"` // default local
+	// ClusterUUID completes the cluster ARN; default a fixed
+	// 00000000-0000-0000-0000-000000000000-1 style id derived from nothing
+	// random, so ARNs in policies stay stable between runs.
+	ClusterUUID string `json:"cluster_uuid,omitempty"`
+	// Brokers is the number of brokers, default 3.
+	Brokers int `json:"brokers,omitempty"`
+	// Listeners are the listener kinds to open, default all four.
+	Listeners []ListenerKind `json:"listeners,omitempty"`
+	// Ephemeral listens on 127.0.0.1 with free ports instead of 127.0.0.N
+	// with MSK's ports.
+	Ephemeral bool `json:"ephemeral,omitempty"`
+	// Identities are the IAM identities; default one "admin" identity with
+	// the AWS documentation example keys allowed kafka-cluster:*.
+	Identities []Identity `json:"identities,omitempty"`
+	// SCRAMUsers default to msklink / msklink-secret (SCRAM-SHA-512).
+	SCRAMUsers []SCRAMUser `json:"scram_users,omitempty"`
+	// Topics are created at start.
+	Topics []Topic `json:"topics,omitempty"`
+	// AutoCreateTopics lets Metadata requests create topics (off, as on MSK).
+	AutoCreateTopics bool `json:"auto_create_topics,omitempty"`
+	// DataDir persists kfake's state there (kfake.DataDir); default memory.
+	DataDir string `json:"data_dir,omitempty"`
+	// CertDir is where the generated CA is written (ca.pem); default a new
+	// temporary directory removed at Close.
+	CertDir string `json:"cert_dir,omitempty"`
+	// CertFile and KeyFile, both set, are the PEM certificate (chain) and key
+	// every TLS listener serves instead of generated ones; CAFile then names
+	// the CA clients should trust (may be empty).
+	CertFile string `json:"cert_file,omitempty"`
+	KeyFile  string `json:"key_file,omitempty"`
+	CAFile   string `json:"ca_file,omitempty"`
+	// SessionMaxLifetime bounds SASL sessions (KIP-368 connections.max.reauth.ms);
+	// default 0: bounded only by the credentials' expiry.
+	SessionMaxLifetime Duration `json:"session_max_lifetime,omitempty"`
+	// Limits are MSK's connection limits, all off by default.
+	Limits Limits `json:"limits,omitzero"`
+}
+
+// Default identity and SCRAM user (AWS documentation example keys).
+const (
+	DefaultAccessKeyID     = "AKIAIOSFODNN7EXAMPLE"
+	DefaultSecretAccessKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	DefaultSCRAMUser       = "msklink"
+	DefaultSCRAMPassword   = "msklink-secret"
+)
+
+// AllowAllPolicy is the IAM policy of the default identity.
+const AllowAllPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kafka-cluster:*","Resource":"*"}]}`
+
+// DefaultConfig returns the configuration used when no file is given.
+func DefaultConfig() Config {
+	var c Config
+	c.fill()
+	return c
+}
+
+// LoadConfig reads a JSON config file. Unknown fields are errors, so typos
+// do not silently fall back to defaults.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("emulator: reading config: %w", err)
+	}
+	return ParseConfig(b)
+}
+
+// ParseConfig parses a JSON config.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("emulator: parsing config JSON: %w", err)
+	}
+	return c, nil
+}
+
+// fill completes zero fields with defaults.
+func (c *Config) fill() {
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.AccountID == "" {
+		c.AccountID = "000000000000"
+	}
+	if c.ClusterName == "" {
+		c.ClusterName = "local"
+	}
+	if c.ClusterUUID == "" {
+		c.ClusterUUID = "00000000-0000-0000-0000-000000000000-1"
+	}
+	if c.Brokers == 0 {
+		c.Brokers = 3
+	}
+	if len(c.Listeners) == 0 {
+		c.Listeners = allListeners[:]
+	}
+	if c.Identities == nil {
+		c.Identities = []Identity{{
+			Name:            "admin",
+			ARN:             "arn:aws:iam::" + c.AccountID + ":user/admin",
+			AccessKeyID:     DefaultAccessKeyID,
+			SecretAccessKey: DefaultSecretAccessKey,
+			Policies:        []json.RawMessage{json.RawMessage(AllowAllPolicy)},
+		}}
+	}
+	if c.SCRAMUsers == nil {
+		c.SCRAMUsers = []SCRAMUser{{Username: DefaultSCRAMUser, Password: DefaultSCRAMPassword}}
+	}
+	for i := range c.SCRAMUsers {
+		if c.SCRAMUsers[i].Mechanism == "" {
+			c.SCRAMUsers[i].Mechanism = "SCRAM-SHA-512"
+		}
+	}
+	for i := range c.Topics {
+		if c.Topics[i].Partitions <= 0 {
+			c.Topics[i].Partitions = 3
+		}
+	}
+}
+
+var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
+
+func (c *Config) validate() error {
+	var errs []error
+	if !regionRE.MatchString(c.Region) {
+		errs = append(errs, fmt.Errorf("region %q does not look like an AWS region (us-east-1)", c.Region))
+	}
+	if len(c.AccountID) != 12 || strings.Trim(c.AccountID, "0123456789") != "" {
+		errs = append(errs, fmt.Errorf("account_id %q must be 12 digits", c.AccountID))
+	}
+	if c.Brokers < 1 || c.Brokers > 250 {
+		errs = append(errs, fmt.Errorf("brokers %d: use 1 to 250", c.Brokers))
+	}
+	if !c.Ephemeral && c.Brokers > 254 {
+		errs = append(errs, errors.New("too many brokers for 127.0.0.N addresses"))
+	}
+	seen := map[ListenerKind]bool{}
+	for _, k := range c.Listeners {
+		if k < Plaintext || k > IAM {
+			errs = append(errs, fmt.Errorf("unknown listener kind %d", int(k)))
+		}
+		if seen[k] {
+			errs = append(errs, fmt.Errorf("listener %s listed twice", k))
+		}
+		seen[k] = true
+	}
+	keys := map[string]bool{}
+	for i, id := range c.Identities {
+		if id.AccessKeyID == "" || id.SecretAccessKey == "" {
+			errs = append(errs, fmt.Errorf("identity %d (%q): access_key_id and secret_access_key are required", i, id.Name))
+		}
+		if keys[id.AccessKeyID] {
+			errs = append(errs, fmt.Errorf("identity %q: access key id %s used twice", id.Name, id.AccessKeyID))
+		}
+		keys[id.AccessKeyID] = true
+		if !strings.HasPrefix(id.ARN, "arn:") {
+			errs = append(errs, fmt.Errorf("identity %q: arn %q must start with arn:", id.Name, id.ARN))
+		}
+	}
+	for i, u := range c.SCRAMUsers {
+		if u.Username == "" || u.Password == "" {
+			errs = append(errs, fmt.Errorf("scram user %d: username and password are required", i))
+		}
+		if u.Mechanism != "SCRAM-SHA-512" && u.Mechanism != "SCRAM-SHA-256" {
+			errs = append(errs, fmt.Errorf("scram user %q: mechanism %q: use SCRAM-SHA-512 or SCRAM-SHA-256", u.Username, u.Mechanism))
+		}
+	}
+	for _, t := range c.Topics {
+		if t.Name == "" {
+			errs = append(errs, errors.New("topic with an empty name"))
+		}
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		errs = append(errs, errors.New("cert_file and key_file must be given together"))
+	}
+	if c.SessionMaxLifetime < 0 {
+		errs = append(errs, errors.New("session_max_lifetime must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("emulator: invalid config: %w", err)
+	}
+	return nil
+}
+
+// ClusterARN is arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>.
+func (c *Config) clusterARN() string {
+	return fmt.Sprintf("arn:aws:kafka:%s:%s:cluster/%s/%s", c.Region, c.AccountID, c.ClusterName, c.ClusterUUID)
+}
+
+// resourceARN returns the ARN of a topic, group or transactional-id.
+func (c *Config) resourceARN(kind, name string) string {
+	return fmt.Sprintf("arn:aws:kafka:%s:%s:%s/%s/%s/%s", c.Region, c.AccountID, kind, c.ClusterName, c.ClusterUUID, name)
+}

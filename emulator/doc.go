@@ -1,0 +1,113 @@
+// Package emulator runs a local Amazon MSK cluster for tests and people:
+// MSK's listener layout, TLS, SASL (IAM OAUTHBEARER and AWS_MSK_IAM, SCRAM),
+// IAM-policy authorization, KIP-368 session lifetimes, MSK's connection
+// limits and fault injection, in front of franz-go's kfake as the Kafka
+// engine.
+//
+// # Use
+//
+//	c, err := emulator.Start(ctx, emulator.Ephemeral(), emulator.WithTopic("orders", 3))
+//	...
+//	defer c.Close()
+//	brokers := c.Bootstrap(emulator.IAM) // "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3"
+//	pool := c.CAPool()                   // trust it for the TLS listeners
+//
+// The default identity signs with the AWS documentation example keys
+// (DefaultAccessKeyID / DefaultSecretAccessKey) and is allowed
+// kafka-cluster:*; the default SCRAM user is msklink / msklink-secret.
+//
+// # Addresses
+//
+// Each broker has one listener per enabled kind, with MSK's ports:
+// plaintext 9092, TLS 9094, SASL/SCRAM over TLS 9096, IAM over TLS 9098.
+// By default broker N (0-based) listens on 127.0.0.(N+1): Linux routes all
+// of 127.0.0.0/8 to the loopback interface, so brokers do not clash and
+// addresses look like MSK's (macOS needs "ifconfig lo0 alias"). Ephemeral()
+// uses 127.0.0.1 with free ports instead, for tests running in parallel.
+// Every listener kind advertises its own host:port in Metadata,
+// FindCoordinator and DescribeCluster, as MSK does. Broker IDs are kfake's
+// node IDs (0..n-1), in broker order; Start checks that order.
+//
+// # Why a front in front of kfake
+//
+// kfake is a complete Kafka engine (topics, produce, fetch, groups,
+// transactions, persistence) but cannot be MSK by itself: its SASL offers
+// PLAIN and SCRAM only, registers SaslHandshake v1 only, lists no
+// mechanisms on success and closes the socket on a bad password; its control
+// hooks see a request but not the connection or principal it came from, so
+// per-connection authorization, session lifetimes and faults cannot be
+// written as hooks; and it advertises one address per broker, while MSK
+// advertises one per listener kind.
+//
+// So kfake listens only on internal loopback ports (chosen through its
+// ListenFn option, which also fixes the address it advertises), and this
+// package puts an MSK "front" before it, per broker and listener kind. The
+// front accepts client connections, does TLS and the whole SASL phase
+// itself, authorizes each request with package iampolicy (IAM listener),
+// injects faults, and forwards requests frame by frame to the broker's kfake
+// listener over one backend connection per client connection. Requests are
+// forwarded as they arrive (pipelining is kept); Kafka answers in order per
+// connection, so answers are matched in order and checked by correlation
+// ID. Answers the front makes itself (SASL, authorization denials) are
+// queued in the same order. Only responses that need it are decoded and
+// re-encoded with kmsg: ApiVersions (version caps, SASL versions),
+// Metadata, FindCoordinator and DescribeCluster (addresses), and responses
+// to requests the authorizer trimmed. To avoid rewriting leader hints,
+// ApiVersions caps Produce at v9 and Fetch at v15 (no NodeEndpoints) and
+// does not offer share-group APIs. On SASL listeners it advertises
+// SaslHandshake 0..1 and SaslAuthenticate 0..2.
+//
+// The alternatives were worse: a ListenFn wrapper alone cannot see the
+// principal after kfake's SASL, cannot implement OAUTHBEARER or
+// AWS_MSK_IAM, and still advertises one address; forking kfake would fork a
+// moving project.
+//
+// # Authentication, as MSK does it
+//
+// The IAM listener accepts OAUTHBEARER (client-first message
+// "n,,\x01auth=Bearer <token>\x01\x01", token checked with iamauth.Verify)
+// and AWS_MSK_IAM (JSON payload checked with iamauth.VerifyPayload for the
+// broker's advertised host; the answer is
+// {"version":"2020_10_22","request-id":"<uuid>"}). The principal also
+// needs kafka-cluster:Connect on the cluster. The SCRAM listener accepts
+// SCRAM-SHA-512 (and SCRAM-SHA-256 for users configured with it).
+//
+// SaslHandshake v1 is followed by SaslAuthenticate v0-v2; a failure is
+// SASL_AUTHENTICATION_FAILED with MSK's message "[<request id>]: Access
+// denied" followed by ": " and the exact reason, and the connection is
+// closed. After SaslHandshake v0 the SASL bytes come raw (size-prefixed,
+// no Kafka header); a failure then closes the socket without an answer, as
+// MSK does, which kafka-python 2.0.2 reports as "Connection reset during
+// recv". Any request other than ApiVersions, SaslHandshake and
+// SaslAuthenticate before authentication closes the connection; an
+// unknown mechanism gets UNSUPPORTED_SASL_MECHANISM with the enabled list.
+//
+// Sessions (KIP-368): SaslAuthenticate v1+ reports a session lifetime, the
+// smaller of Config.SessionMaxLifetime and the time to the credentials'
+// expiry; after it, any request but SaslHandshake/SaslAuthenticate closes
+// the connection; re-authentication as a different principal is rejected
+// ("Cannot change principals during re-authentication").
+//
+// # Authorization
+//
+// See authz.go for the mapping of Kafka requests to kafka-cluster actions.
+// Non-IAM listeners allow everything (MSK's behaviour without Kafka ACLs).
+// Every authentication and authorization decision is one structured log
+// line ("authn" / "authz") with principal, action, resource, decision and
+// reason; secrets never reach a log.
+//
+// # Faults and limits
+//
+// Listener.SetFaults adds latency per direction, resets connections after
+// N requests or with a probability, or blackholes requests;
+// Listener.ResetConnections resets now; Listener.Stop/Start stop and
+// restart listening; Broker.Down/Up do it for all of a broker's listeners.
+// kfake's own faults (Kafka error codes) and leader moves are reached
+// through Cluster.Kfake (Fault, MoveTopicPartition, ShufflePartitionLeaders).
+// Config.Limits reproduces MSK's connection limits ("Too many connects",
+// connections per broker, idle close); they are off by default.
+//
+// # Concurrency
+//
+// A Cluster, its Brokers and Listeners are safe for concurrent use.
+package emulator

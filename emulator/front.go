@@ -1,0 +1,597 @@
+package emulator
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Listener is one listener kind on one broker: it accepts client
+// connections, does TLS and SASL, authorizes, injects faults and forwards
+// requests to the broker's kfake listener. Methods are safe for concurrent
+// use.
+type Listener struct {
+	b    *Broker
+	kind ListenerKind
+
+	mu     sync.Mutex
+	addr   string // advertised host:port; the port is fixed by the first Start
+	ln     net.Listener
+	conns  map[*conn]struct{}
+	faults Faults
+	wg     sync.WaitGroup
+}
+
+// Kind is the listener's kind.
+func (l *Listener) Kind() ListenerKind { return l.kind }
+
+// Addr is the advertised host:port (kept while stopped).
+func (l *Listener) Addr() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.addr
+}
+
+// Start starts listening (again) on the listener's address. Starting a
+// listener that listens is a no-op.
+func (l *Listener) Start() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", l.addr)
+	if err != nil {
+		hint := ""
+		if errors.Is(err, syscall.EADDRINUSE) {
+			hint = ": another process (another msklink local?) uses it; stop it or use ephemeral ports (--ephemeral)"
+		} else if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			hint = ": this system does not route 127.0.0.N to loopback (macOS: sudo ifconfig lo0 alias 127.0.0.N); or use ephemeral ports (--ephemeral)"
+		}
+		return fmt.Errorf("emulator: broker %d %s listener: %w%s", l.b.id, l.kind, err, hint)
+	}
+	l.addr = ln.Addr().String()
+	l.ln = ln
+	l.wg.Add(1)
+	go l.accept(ln)
+	return nil
+}
+
+// Stop stops accepting connections; open connections stay.
+func (l *Listener) Stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln != nil {
+		l.ln.Close()
+		l.ln = nil
+	}
+}
+
+// ResetConnections resets (TCP RST) every open connection and returns how
+// many there were.
+func (l *Listener) ResetConnections() int {
+	l.mu.Lock()
+	cs := make([]*conn, 0, len(l.conns))
+	for c := range l.conns {
+		cs = append(cs, c)
+	}
+	l.mu.Unlock()
+	for _, c := range cs {
+		c.reset()
+	}
+	return len(cs)
+}
+
+// Conns returns the number of open client connections.
+func (l *Listener) Conns() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+func (l *Listener) accept(ln net.Listener) {
+	defer l.wg.Done()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.serve(nc)
+		}()
+	}
+}
+
+func (l *Listener) serve(raw net.Conn) {
+	cl := l.b.c
+	ok, tooMany := l.b.admit()
+	if !ok {
+		cl.log.Warn("connection refused: too many connections", "broker", l.b.id, "listener", l.kind.String(), "remote", raw.RemoteAddr().String())
+		raw.Close()
+		return
+	}
+	defer l.b.release()
+	if tooMany && !l.kind.sasl() {
+		cl.log.Warn("connection closed: too many connects", "broker", l.b.id, "listener", l.kind.String(), "remote", raw.RemoteAddr().String())
+		raw.Close()
+		return
+	}
+	c := &conn{l: l, raw: raw, nc: raw, out: make(chan slot, 64), done: make(chan struct{}), tooMany: tooMany}
+	l.mu.Lock()
+	if l.conns == nil { // closed
+		l.mu.Unlock()
+		raw.Close()
+		return
+	}
+	l.conns[c] = struct{}{}
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.conns, c)
+		l.mu.Unlock()
+		c.close()
+	}()
+	if l.kind.tls() {
+		tc := tls.Server(raw, cl.certs.server)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			cl.log.Debug("TLS handshake failed", "broker", l.b.id, "listener", l.kind.String(), "remote", raw.RemoteAddr().String(), "err", err)
+			return
+		}
+		c.nc = tc
+	}
+	go c.writeLoop()
+	err := c.readLoop()
+	if errors.Is(err, errClose) {
+		// Let the answers queued so far reach the client, then close.
+		if c.send(slot{local: []byte{}, closeAfter: true}) {
+			t := time.NewTimer(10 * time.Second)
+			select {
+			case <-c.done:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		cl.log.Debug("connection closed", "broker", l.b.id, "listener", l.kind.String(), "remote", raw.RemoteAddr().String(), "reason", err.Error())
+	}
+}
+
+// Faults are injected on a listener's connections. The zero value injects
+// nothing.
+type Faults struct {
+	// RequestLatency delays each request before it is handled
+	// (client to broker).
+	RequestLatency time.Duration
+	// ResponseLatency delays each response before it is written
+	// (broker to client).
+	ResponseLatency time.Duration
+	// ResetAfterRequests, if > 0, resets a connection (TCP RST) when its
+	// Nth request arrives; that request is not answered.
+	ResetAfterRequests int
+	// ResetProbability resets a connection on each request with this
+	// probability (0 to 1), before handling it.
+	ResetProbability float64
+	// Blackhole reads requests and never answers them (connections are
+	// still accepted).
+	Blackhole bool
+}
+
+// SetFaults replaces the listener's faults; they apply from the next
+// request of every connection.
+func (l *Listener) SetFaults(f Faults) {
+	l.mu.Lock()
+	l.faults = f
+	l.mu.Unlock()
+}
+
+// Faults returns the listener's current faults.
+func (l *Listener) Faults() Faults {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.faults
+}
+
+// slot is one answer in request order: a local frame, or the next backend
+// response (with post-processing).
+type slot struct {
+	h          reqHeader
+	local      []byte // full frame; nil: read the backend's response
+	closeAfter bool   // close the connection after writing local
+	post       []func(kmsg.Response)
+}
+
+// conn is one client connection. readLoop runs in the serving goroutine,
+// writeLoop in its own; slots pass answers in request order between them.
+type conn struct {
+	l       *Listener
+	raw     net.Conn // TCP
+	nc      net.Conn // TCP or TLS
+	out     chan slot
+	done    chan struct{}
+	once    sync.Once
+	tooMany bool
+
+	beMu sync.Mutex
+	be   net.Conn
+
+	nreq int
+	sess session // read loop only
+}
+
+func (c *conn) close() {
+	c.once.Do(func() {
+		close(c.done)
+		c.nc.Close()
+		c.raw.Close()
+		c.beMu.Lock()
+		if c.be != nil {
+			c.be.Close()
+		}
+		c.beMu.Unlock()
+	})
+}
+
+// reset closes with a TCP RST.
+func (c *conn) reset() {
+	if tc, ok := c.raw.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.close()
+}
+
+func (c *conn) logAttrs() []any {
+	return []any{"broker", c.l.b.id, "listener", c.l.kind.String(), "remote", c.raw.RemoteAddr().String()}
+}
+
+// send queues an answer; it fails only when the connection is closing.
+func (c *conn) send(s slot) bool {
+	select {
+	case c.out <- s:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+func (c *conn) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+func (c *conn) readLoop() error {
+	cl := c.l.b.c
+	idle := time.Duration(cl.cfg.Limits.IdleTimeout)
+	for {
+		limit := maxFrame
+		if c.l.kind.sasl() && !c.sess.authed {
+			limit = maxSASLFrame
+		}
+		if idle > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(idle))
+		}
+		frame, err := readFrame(c.nc, limit)
+		if err != nil {
+			return err
+		}
+		f := c.l.Faults()
+		if f.Blackhole {
+			continue
+		}
+		if !c.sleep(f.RequestLatency) {
+			return net.ErrClosed
+		}
+		c.nreq++
+		if (f.ResetAfterRequests > 0 && c.nreq >= f.ResetAfterRequests) ||
+			(f.ResetProbability > 0 && rand.Float64() < f.ResetProbability) {
+			cl.log.Info("fault: connection reset", c.logAttrs()...)
+			c.reset()
+			return nil
+		}
+		if c.sess.raw {
+			if err := c.rawSASL(frame); err != nil {
+				return err
+			}
+			continue
+		}
+		h, err := parseHeader(frame)
+		if err != nil {
+			return err
+		}
+		if err := c.dispatch(h, frame); err != nil {
+			return err
+		}
+	}
+}
+
+// errClose is returned by handlers that want the connection closed after
+// the answers queued so far; the write loop closes it.
+var errClose = errors.New("emulator: closing connection")
+
+func (c *conn) dispatch(h reqHeader, frame []byte) error {
+	cl := c.l.b.c
+	if c.l.kind.sasl() {
+		switch h.key {
+		case 17:
+			return c.handshake(h, frame)
+		case 36:
+			return c.authenticate(h, frame)
+		case 18:
+		default:
+			if !c.sess.authed {
+				cl.log.Info("request before authentication: closing connection", append(c.logAttrs(), "api", kmsg.NameForKey(h.key))...)
+				return errClose
+			}
+			if !c.sess.expires.IsZero() && cl.now().After(c.sess.expires) {
+				cl.log.Info("session expired: closing connection", append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(h.key))...)
+				return errClose
+			}
+		}
+	}
+	var post []func(kmsg.Response)
+	switch h.key {
+	case 18:
+		post = append(post, c.fixApiVersions)
+	case 3:
+		post = append(post, c.fixMetadata)
+	case 10:
+		post = append(post, c.fixFindCoordinator)
+	case 60:
+		post = append(post, c.fixDescribeCluster)
+	}
+	if c.l.kind == IAM && h.key != 18 {
+		out, more, local, err := c.authorize(h, frame)
+		if err != nil {
+			return err
+		}
+		if local != nil {
+			if !c.send(slot{h: h, local: encodeResponseFrame(h, local)}) {
+				return net.ErrClosed
+			}
+			return nil
+		}
+		if out == nil { // denied acks=0 produce: nothing to answer
+			return nil
+		}
+		frame = out
+		post = append(more, post...)
+	}
+	return c.forward(h, frame, post)
+}
+
+// forward sends frame (without size prefix) to kfake and queues the
+// matching answer, unless the request gets no response (acks=0 produce).
+func (c *conn) forward(h reqHeader, frame []byte, post []func(kmsg.Response)) error {
+	c.beMu.Lock()
+	be := c.be
+	c.beMu.Unlock()
+	if be == nil {
+		var err error
+		be, err = net.DialTimeout("tcp", c.l.b.backend, 5*time.Second)
+		if err != nil {
+			return fmt.Errorf("emulator: connecting to kfake broker %d: %w", c.l.b.id, err)
+		}
+		c.beMu.Lock()
+		select {
+		case <-c.done:
+			c.beMu.Unlock()
+			be.Close()
+			return net.ErrClosed
+		default:
+		}
+		c.be = be
+		c.beMu.Unlock()
+	}
+	if !(h.key == 0 && produceAcksZero(h, frame)) {
+		if !c.send(slot{h: h, post: post}) {
+			return net.ErrClosed
+		}
+	}
+	var size [4]byte
+	binary.BigEndian.PutUint32(size[:], uint32(len(frame)))
+	bufs := net.Buffers{size[:], frame}
+	_, err := bufs.WriteTo(be)
+	return err
+}
+
+// produceAcksZero reports whether a Produce request has acks=0.
+func produceAcksZero(h reqHeader, frame []byte) bool {
+	r := kbin.Reader{Src: frame[h.bodyOff:]}
+	if h.version >= 3 {
+		if h.flexible {
+			r.CompactNullableString()
+		} else {
+			r.NullableString()
+		}
+	}
+	return r.Int16() == 0 && r.Ok()
+}
+
+func (c *conn) writeLoop() {
+	defer c.close()
+	cl := c.l.b.c
+	for {
+		var s slot
+		select {
+		case s = <-c.out:
+		case <-c.done:
+			return
+		}
+		var out []byte
+		if s.local != nil {
+			out = s.local
+		} else {
+			c.beMu.Lock()
+			be := c.be
+			c.beMu.Unlock()
+			body, err := readFrame(be, maxFrame)
+			if err != nil {
+				cl.log.Debug("kfake connection failed", append(c.logAttrs(), "err", err)...)
+				return
+			}
+			if len(body) < 4 || int32(binary.BigEndian.Uint32(body)) != s.h.corr {
+				cl.log.Error("kfake answered out of order", append(c.logAttrs(), "api", kmsg.NameForKey(s.h.key))...)
+				return
+			}
+			if len(s.post) > 0 {
+				resp, err := decodeResponse(s.h, body)
+				if err != nil {
+					cl.log.Error("cannot decode kfake response", append(c.logAttrs(), "err", err)...)
+					return
+				}
+				for _, fn := range s.post {
+					fn(resp)
+				}
+				out = encodeResponseFrame(s.h, resp)
+			} else {
+				out = appendFrame(make([]byte, 0, len(body)+4), body)
+			}
+		}
+		if !c.sleep(c.l.Faults().ResponseLatency) {
+			return
+		}
+		if len(out) > 0 {
+			if _, err := c.nc.Write(out); err != nil {
+				return
+			}
+		}
+		if s.closeAfter {
+			return
+		}
+	}
+}
+
+// advertised maps a kfake broker address to the address this listener kind
+// advertises for that broker.
+func (c *conn) advertised(host string, port int32) (string, int32, bool) {
+	b := c.l.b.c.byAddr[net.JoinHostPort(host, fmt.Sprint(port))]
+	if b == nil {
+		return "", 0, false
+	}
+	l := b.listeners[c.l.kind]
+	if l == nil {
+		return "", 0, false
+	}
+	h, p, err := net.SplitHostPort(l.Addr())
+	if err != nil {
+		return "", 0, false
+	}
+	var pn int32
+	fmt.Sscan(p, &pn)
+	return h, pn, true
+}
+
+// capped API versions: versions above these carry broker addresses
+// (NodeEndpoints leader hints) that would need rewriting.
+var versionCaps = map[int16]int16{
+	0:  9,  // Produce v10+ has NodeEndpoints
+	1:  15, // Fetch v16+ has NodeEndpoints
+	78: -1, // ShareFetch: NodeEndpoints; not offered
+	79: -1, // ShareAcknowledge: NodeEndpoints; not offered
+	76: -1, 77: -1, 90: -1, 91: -1, 92: -1, // share groups: not offered with the above
+}
+
+func (c *conn) fixApiVersions(r kmsg.Response) {
+	resp := r.(*kmsg.ApiVersionsResponse)
+	keys := resp.ApiKeys[:0]
+	for _, k := range resp.ApiKeys {
+		if cp, ok := versionCaps[k.ApiKey]; ok {
+			if cp < 0 {
+				continue
+			}
+			k.MaxVersion = min(k.MaxVersion, cp)
+		}
+		if c.l.kind.sasl() {
+			switch k.ApiKey {
+			case 17:
+				k.MinVersion, k.MaxVersion = 0, 1
+			case 36:
+				k.MinVersion, k.MaxVersion = 0, 2
+			}
+		}
+		keys = append(keys, k)
+	}
+	resp.ApiKeys = keys
+}
+
+func (c *conn) fixMetadata(r kmsg.Response) {
+	resp := r.(*kmsg.MetadataResponse)
+	for i := range resp.Brokers {
+		b := &resp.Brokers[i]
+		if h, p, ok := c.advertised(b.Host, b.Port); ok {
+			b.Host, b.Port = h, p
+		}
+	}
+	resp.ClusterID = &c.l.b.c.cfg.ClusterName
+}
+
+func (c *conn) fixFindCoordinator(r kmsg.Response) {
+	resp := r.(*kmsg.FindCoordinatorResponse)
+	if resp.ErrorCode == 0 && resp.Host != "" {
+		if h, p, ok := c.advertised(resp.Host, resp.Port); ok {
+			resp.Host, resp.Port = h, p
+		}
+	}
+	for i := range resp.Coordinators {
+		co := &resp.Coordinators[i]
+		if h, p, ok := c.advertised(co.Host, co.Port); ok {
+			co.Host, co.Port = h, p
+		}
+	}
+}
+
+func (c *conn) fixDescribeCluster(r kmsg.Response) {
+	resp := r.(*kmsg.DescribeClusterResponse)
+	for i := range resp.Brokers {
+		b := &resp.Brokers[i]
+		if h, p, ok := c.advertised(b.Host, b.Port); ok {
+			b.Host, b.Port = h, p
+		}
+	}
+	resp.ClusterID = c.l.b.c.cfg.ClusterName
+}
+
+// newRequestID returns a random UUID for MSK-style messages.
+func newRequestID() string {
+	var b [16]byte
+	for i := range b {
+		b[i] = byte(rand.Uint32())
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+

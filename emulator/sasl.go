@@ -1,0 +1,289 @@
+package emulator
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/msklink/msklink/iamauth"
+	"github.com/msklink/msklink/iampolicy"
+)
+
+// SASL mechanism names.
+const (
+	mechOAuth    = "OAUTHBEARER"
+	mechMSKIAM   = "AWS_MSK_IAM"
+	mechSCRAM512 = "SCRAM-SHA-512"
+	mechSCRAM256 = "SCRAM-SHA-256"
+)
+
+// session is the SASL state of one connection (read loop only).
+type session struct {
+	mech      string // chosen by the last SaslHandshake
+	raw       bool   // after a v0 handshake: next frame is raw SASL bytes
+	scram     *scramExchange
+	authed    bool
+	principal string // ARN or User:<name>
+	ident     *identity
+	expires   time.Time // zero: no limit
+}
+
+// authFailure is a rejected authentication: reason is the emulator's exact
+// cause, appended to MSK's "[<id>]: Access denied" message.
+type authFailure struct{ reason string }
+
+func (e *authFailure) Error() string { return e.reason }
+
+// mechanisms returns the mechanisms enabled on the listener.
+func (c *conn) mechanisms() []string {
+	if c.l.kind == IAM {
+		return []string{mechMSKIAM, mechOAuth}
+	}
+	var ms []string
+	for _, u := range c.l.b.c.cfg.SCRAMUsers {
+		if !slices.Contains(ms, u.Mechanism) {
+			ms = append(ms, u.Mechanism)
+		}
+	}
+	if len(ms) == 0 {
+		ms = []string{mechSCRAM512}
+	}
+	slices.Sort(ms)
+	slices.Reverse(ms) // SCRAM-SHA-512 first
+	return ms
+}
+
+func (c *conn) handshake(h reqHeader, frame []byte) error {
+	kreq, err := decodeRequest(h, frame)
+	if err != nil {
+		return err
+	}
+	req := kreq.(*kmsg.SASLHandshakeRequest)
+	resp := kmsg.NewPtrSASLHandshakeResponse()
+	resp.SupportedMechanisms = c.mechanisms()
+	if !slices.Contains(resp.SupportedMechanisms, req.Mechanism) {
+		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
+		c.audit("deny", req.Mechanism, "", fmt.Sprintf("SASL mechanism %q is not enabled on the %s listener (enabled: %s)", req.Mechanism, c.l.kind, strings.Join(resp.SupportedMechanisms, ", ")))
+		c.send(slot{h: h, local: encodeResponseFrame(h, resp), closeAfter: true})
+		return errClose
+	}
+	if c.sess.authed && h.version == 0 {
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		c.send(slot{h: h, local: encodeResponseFrame(h, resp), closeAfter: true})
+		return errClose
+	}
+	c.sess.mech = req.Mechanism
+	c.sess.scram = nil
+	c.sess.raw = h.version == 0
+	if !c.send(slot{h: h, local: encodeResponseFrame(h, resp)}) {
+		return errClose
+	}
+	return nil
+}
+
+func (c *conn) authenticate(h reqHeader, frame []byte) error {
+	kreq, err := decodeRequest(h, frame)
+	if err != nil {
+		return err
+	}
+	req := kreq.(*kmsg.SASLAuthenticateRequest)
+	resp := kmsg.NewPtrSASLAuthenticateResponse()
+	if c.sess.mech == "" {
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		msg := "SaslAuthenticate before SaslHandshake"
+		resp.ErrorMessage = &msg
+		c.send(slot{h: h, local: encodeResponseFrame(h, resp), closeAfter: true})
+		return errClose
+	}
+	out, done, ferr := c.saslStep(req.SASLAuthBytes)
+	if ferr != nil {
+		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
+		msg := fmt.Sprintf("[%s]: Access denied: %s", newRequestID(), ferr.reason)
+		resp.ErrorMessage = &msg
+		c.send(slot{h: h, local: encodeResponseFrame(h, resp), closeAfter: true})
+		return errClose
+	}
+	resp.SASLAuthBytes = out
+	if done {
+		c.sess.mech = ""
+		if !c.sess.expires.IsZero() && h.version >= 1 {
+			resp.SessionLifetimeMillis = max(1, c.sess.expires.Sub(c.l.b.c.now()).Milliseconds())
+		}
+	}
+	if !c.send(slot{h: h, local: encodeResponseFrame(h, resp)}) {
+		return errClose
+	}
+	return nil
+}
+
+// rawSASL handles a raw SASL frame after a v0 SaslHandshake. Failures close
+// the connection without an answer, as Kafka (and MSK) do.
+func (c *conn) rawSASL(frame []byte) error {
+	out, done, ferr := c.saslStep(frame)
+	if ferr != nil {
+		return errClose
+	}
+	if done {
+		c.sess.raw = false
+		c.sess.mech = ""
+	}
+	if !c.send(slot{local: appendFrame(nil, out)}) {
+		return errClose
+	}
+	return nil
+}
+
+// saslStep runs one step of the chosen mechanism. done reports a
+// successful end of the exchange; the session is then authenticated.
+func (c *conn) saslStep(in []byte) (out []byte, done bool, fail *authFailure) {
+	cl := c.l.b.c
+	now := cl.now()
+	mech := c.sess.mech
+	if c.tooMany {
+		fail = &authFailure{"Too many connects"}
+		c.audit("deny", mech, "", fail.reason)
+		return nil, false, fail
+	}
+	var (
+		principal string
+		ident     *identity
+		expires   time.Time
+		akid      string
+	)
+	switch mech {
+	case mechOAuth, mechMSKIAM:
+		var (
+			p   iamauth.Principal
+			err error
+		)
+		if mech == mechOAuth {
+			var tok string
+			if tok, err = parseOAuthClientFirst(in); err == nil {
+				p, err = iamauth.Verify(tok, cl.lookup, now, iamauth.ExpectRegion(cl.cfg.Region))
+			}
+		} else {
+			p, err = iamauth.VerifyPayload(in, c.l.b.host, cl.lookup, now, iamauth.ExpectRegion(cl.cfg.Region))
+			if err == nil {
+				out = fmt.Appendf(nil, `{"version":%q,"request-id":%q}`, iamauth.PayloadVersion, newRequestID())
+			}
+		}
+		akid = p.AccessKeyID
+		if err != nil {
+			fail = &authFailure{err.Error()}
+			c.audit("deny", mech, "", fail.reason, "access_key_id", akid)
+			return nil, false, fail
+		}
+		ident = cl.idents[p.AccessKeyID]
+		principal = p.ARN
+		d := iampolicy.EvaluateAll(ident.policies, string(iampolicy.Connect), cl.ClusterARN())
+		cl.log.Info("authz", "principal", principal, "action", string(iampolicy.Connect), "resource", cl.ClusterARN(),
+			"decision", decisionWord(d), "reason", d.String(), "broker", c.l.b.id, "listener", c.l.kind.String())
+		if !d.Allowed() {
+			fail = &authFailure{"not authorized to perform kafka-cluster:Connect on " + cl.ClusterARN() + ": " + d.String()}
+			c.audit("deny", mech, principal, fail.reason, "access_key_id", akid)
+			return nil, false, fail
+		}
+		expires = p.CredentialsExpire
+		done = true
+	case mechSCRAM512, mechSCRAM256:
+		if c.sess.scram == nil {
+			x, first, err := cl.scramFirst(mech, in)
+			if err != nil {
+				fail = &authFailure{err.Error()}
+				c.audit("deny", mech, "", fail.reason)
+				return nil, false, fail
+			}
+			c.sess.scram = x
+			return first, false, nil
+		}
+		x := c.sess.scram
+		c.sess.scram = nil
+		final, err := x.final(in)
+		if err != nil {
+			fail = &authFailure{err.Error()}
+			c.audit("deny", mech, "User:"+x.user, fail.reason)
+			return nil, false, fail
+		}
+		out, principal, done = final, "User:"+x.user, true
+	default:
+		return nil, false, &authFailure{"no SASL mechanism chosen"}
+	}
+	if c.sess.authed && c.sess.principal != principal {
+		fail = &authFailure{fmt.Sprintf("Cannot change principals during re-authentication from %s: %s", c.sess.principal, principal)}
+		c.audit("deny", mech, principal, fail.reason)
+		return nil, false, fail
+	}
+	if maxLife := time.Duration(cl.cfg.SessionMaxLifetime); maxLife > 0 {
+		if e := now.Add(maxLife); expires.IsZero() || e.Before(expires) {
+			expires = e
+		}
+	}
+	reauth := c.sess.authed
+	c.sess.authed, c.sess.principal, c.sess.ident, c.sess.expires = true, principal, ident, expires
+	reason := "authenticated"
+	if reauth {
+		reason = "re-authenticated"
+	}
+	attrs := []any{}
+	if akid != "" {
+		attrs = append(attrs, "access_key_id", akid)
+	}
+	if !expires.IsZero() {
+		attrs = append(attrs, "session_expires", expires.UTC().Format(time.RFC3339))
+	}
+	c.audit("allow", mech, principal, reason, attrs...)
+	return out, true, nil
+}
+
+// audit logs one authentication decision.
+func (c *conn) audit(decision, mech, principal, reason string, extra ...any) {
+	attrs := append(c.logAttrs(), "principal", principal, "action", "authenticate", "mechanism", mech,
+		"decision", decision, "reason", reason)
+	c.l.b.c.log.Info("authn", append(attrs, extra...)...)
+}
+
+func decisionWord(d iampolicy.Decision) string {
+	if d.Allowed() {
+		return "allow"
+	}
+	return "deny"
+}
+
+var errBadOAuth = errors.New("invalid OAUTHBEARER client message")
+
+// parseOAuthClientFirst parses an RFC 7628 client-first message
+// "n,[a=authzid],\x01auth=Bearer <token>\x01[k=v\x01]*\x01" and returns the
+// token.
+func parseOAuthClientFirst(in []byte) (string, error) {
+	gs2, rest, ok := bytes.Cut(in, []byte{1})
+	if !ok || len(gs2) < 2 || (gs2[0] != 'n' && gs2[0] != 'y') || gs2[1] != ',' || !bytes.HasSuffix(gs2, []byte{','}) {
+		return "", fmt.Errorf("%w: missing GS2 header", errBadOAuth)
+	}
+	if !bytes.HasSuffix(rest, []byte{1, 1}) {
+		return "", fmt.Errorf("%w: not terminated by \\x01\\x01", errBadOAuth)
+	}
+	var token string
+	for _, kv := range bytes.Split(rest[:len(rest)-2], []byte{1}) {
+		k, v, ok := bytes.Cut(kv, []byte{'='})
+		if !ok {
+			return "", fmt.Errorf("%w: key without value", errBadOAuth)
+		}
+		if string(k) == "auth" {
+			scheme, tok, ok := strings.Cut(string(v), " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+				return "", fmt.Errorf("%w: auth is not \"Bearer <token>\"", errBadOAuth)
+			}
+			token = tok
+		}
+	}
+	if token == "" {
+		return "", fmt.Errorf("%w: no auth=Bearer token", errBadOAuth)
+	}
+	return token, nil
+}
