@@ -16,6 +16,7 @@ type ARNError struct {
 	Reason string
 }
 
+// Error names the ARN and its malformed part.
 func (e *ARNError) Error() string {
 	return fmt.Sprintf("iampolicy: invalid MSK cluster ARN %q: %s %s", e.ARN, e.Field, e.Reason)
 }

@@ -18,6 +18,7 @@ const (
 	ExplicitDeny
 )
 
+// String returns "allowed", "explicitly denied" or "implicitly denied".
 func (o Outcome) String() string {
 	switch o {
 	case ImplicitDeny:

@@ -190,3 +190,30 @@ func TestEvaluateAll(t *testing.T) {
 		t.Errorf("StatementRef = %q, want %q", d.StatementRef(), want)
 	}
 }
+
+// TestConcurrentEvaluate runs under -race: evaluation and marshaling only
+// read the policy.
+func TestConcurrentEvaluate(t *testing.T) {
+	c := testClusterARN(t)
+	w := Workload{Produce: []string{"a"}, Consume: []string{"b"}, Groups: []string{"g"}, Idempotent: true}
+	p := Generate(c, w)
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 200 {
+				if f := Check([]*Policy{p}, c, w); len(f) != 0 {
+					t.Errorf("findings: %v", f)
+					return
+				}
+				if _, err := p.MarshalJSON(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}

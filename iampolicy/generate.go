@@ -24,6 +24,7 @@ type Requirement struct {
 	Why      string // the workload item that needs it, e.g. `produce to topic "orders"`
 }
 
+// String describes the requirement for humans.
 func (r Requirement) String() string {
 	return fmt.Sprintf("%s on %s (%s)", r.Action, r.Resource, r.Why)
 }
@@ -175,6 +176,8 @@ type Finding struct {
 // as opposed to no statement allowing it.
 func (f Finding) ExplicitlyDenied() bool { return f.Decision.Outcome == ExplicitDeny }
 
+// String describes the finding for humans, naming the Deny statement
+// when there is one.
 func (f Finding) String() string {
 	if f.ExplicitlyDenied() {
 		return fmt.Sprintf("%s on %s, needed to %s, is explicitly denied by %s", f.Action, f.Resource, f.Why, f.Decision.StatementRef())

@@ -67,6 +67,8 @@ type ParseError struct {
 	Err       error  // ErrUnsupported, ErrInvalid, or a JSON error
 }
 
+// Error describes the problem, naming the statement (1-based position
+// and Sid) and the element.
 func (e *ParseError) Error() string {
 	var b strings.Builder
 	b.WriteString("iampolicy: ")
