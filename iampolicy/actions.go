@@ -140,3 +140,34 @@ func (a Action) Requires() []Action {
 func (a Action) KafkaACL() string {
 	return catalog[a].acl
 }
+
+// UnknownActions returns the Action and NotAction entries of p that name
+// the kafka-cluster service but match none of the catalog actions, such as
+// the typo "kafka-cluster:WriteDate" or "kafka-cluster:Wirte*". IAM accepts
+// such entries, but they never grant (or deny) anything on MSK, which
+// makes them a likely cause of a missing permission. The result is sorted
+// and has no duplicates.
+func (p *Policy) UnknownActions() []string {
+	var out []string
+	for _, st := range p.Statements {
+		for _, l := range [][]string{st.Action, st.NotAction} {
+			for _, pat := range l {
+				svc, _, ok := strings.Cut(pat, ":")
+				if !ok || !strings.EqualFold(svc, ServicePrefix) {
+					continue
+				}
+				known := false
+				for _, a := range allActions {
+					if MatchAction(pat, string(a)) {
+						known = true
+						break
+					}
+				}
+				if !known {
+					out = append(out, pat)
+				}
+			}
+		}
+	}
+	return sortedUnique(out)
+}

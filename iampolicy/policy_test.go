@@ -169,3 +169,14 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestUnknownActions(t *testing.T) {
+	p := mustParse(t, `{"Statement": [
+		{"Effect": "Allow", "Action": ["kafka-cluster:WriteDate", "kafka-cluster:writedata", "kafka-cluster:Wirte*", "KAFKA-CLUSTER:*Topic", "s3:Nope", "*"], "Resource": "*"},
+		{"Effect": "Deny", "NotAction": ["kafka-cluster:WriteDate", "kafka-cluster:Describe?roup"], "Resource": "*"}]}`)
+	got := p.UnknownActions()
+	want := []string{"kafka-cluster:Wirte*", "kafka-cluster:WriteDate"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("UnknownActions = %v, want %v", got, want)
+	}
+}
