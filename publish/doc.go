@@ -1,0 +1,24 @@
+// Package publish produces records to Kafka (Amazon MSK) within a
+// deadline and reports one honest outcome per record:
+//
+//   - Acked: the broker wrote it; the outcome has its partition and offset.
+//   - Failed: it was not written; Retriable says whether trying again may
+//     help (a broker hiccup) or not (no permission, record too large).
+//   - Unconfirmed: it was sent but no answer came before the deadline. It
+//     may or may not be written: retry (accepting a possible duplicate) or
+//     reconcile.
+//
+// Nothing is lost silently. Publish always returns before the context's
+// deadline minus a safety margin, even when franz-go cannot fail an
+// in-flight idempotent record (it keeps such records until it knows their
+// fate, so ProduceSync can outlive its context): such records come back
+// Unconfirmed, and their late outcome is logged for reconciliation.
+//
+// A Publisher owns its franz-go client, built from a kafkaconn.Config. In
+// AWS Lambda, build it and call Warm during Init: Warm opens and
+// authenticates the produce connections to every partition leader, loads
+// the topics' metadata and the idempotent producer id, so the first Publish
+// after a cold start costs one round trip.
+//
+// A Publisher is safe for concurrent use.
+package publish

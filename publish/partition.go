@@ -1,0 +1,69 @@
+package publish
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+type pinKey struct{}
+
+// probe marks Warm's metadata probe: the partitioner refuses it, so it is
+// failed before it is ever buffered, and never written.
+type probe struct{}
+
+// Pin makes r go to partition instead of the partitioner's choice, and
+// returns r. A partition the topic does not have fails the record.
+func Pin(r *kgo.Record, partition int32) *kgo.Record {
+	r.Partition = partition
+	parent := r.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	r.Context = context.WithValue(parent, pinKey{}, true)
+	return r
+}
+
+func pinned(r *kgo.Record) bool {
+	return r.Context != nil && r.Context.Value(pinKey{}) != nil
+}
+
+func isProbe(r *kgo.Record) bool {
+	return r.Context != nil && r.Context.Value(probe{}) != nil
+}
+
+// partitioner honours Pin and Warm's probe, and otherwise defers to inner.
+type partitioner struct{ inner kgo.Partitioner }
+
+func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	tp := &topicPartitioner{inner: p.inner.ForTopic(topic)}
+	tp.onNewBatch, _ = tp.inner.(kgo.TopicPartitionerOnNewBatch)
+	return tp
+}
+
+type topicPartitioner struct {
+	inner      kgo.TopicPartitioner
+	onNewBatch kgo.TopicPartitionerOnNewBatch
+}
+
+// RequiresConsistency is true for pinned records: franz-go then partitions
+// among all partitions, so index n is partition n.
+func (t *topicPartitioner) RequiresConsistency(r *kgo.Record) bool {
+	return pinned(r) || isProbe(r) || t.inner.RequiresConsistency(r)
+}
+
+func (t *topicPartitioner) Partition(r *kgo.Record, n int) int {
+	switch {
+	case isProbe(r):
+		return -1
+	case pinned(r):
+		return int(r.Partition)
+	}
+	return t.inner.Partition(r, n)
+}
+
+func (t *topicPartitioner) OnNewBatch() {
+	if t.onNewBatch != nil {
+		t.onNewBatch.OnNewBatch()
+	}
+}

@@ -1,0 +1,233 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/msklink/msklink/kafkaconn"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Status is what became of a record.
+type Status uint8
+
+// The statuses. The zero Status is never returned.
+const (
+	Acked Status = iota + 1
+	Failed
+	Unconfirmed
+)
+
+func (s Status) String() string {
+	switch s {
+	case Acked:
+		return "acked"
+	case Failed:
+		return "failed"
+	case Unconfirmed:
+		return "unconfirmed"
+	}
+	return fmt.Sprintf("Status(%d)", uint8(s))
+}
+
+// ErrUnconfirmed is the error of an Unconfirmed outcome: the record was
+// handed to the broker (or may have been) and no answer came in time.
+var ErrUnconfirmed = errors.New("publish: no answer from the broker before the deadline: the record may or may not be written; retry (a duplicate is possible) or reconcile")
+
+// Outcome is what became of one record.
+type Outcome struct {
+	Status    Status
+	Topic     string
+	Partition int32 // Acked only
+	Offset    int64 // Acked only
+	// Err says why a record Failed or is Unconfirmed.
+	Err error
+	// Retriable reports whether publishing the record again may succeed.
+	// Always true for Unconfirmed.
+	Retriable bool
+}
+
+// Opt configures a Publisher.
+type Opt func(*config)
+
+type config struct {
+	margin     time.Duration
+	logger     *slog.Logger
+	clientOpts []kafkaconn.Opt
+}
+
+// DefaultSafetyMargin is the default of WithSafetyMargin.
+const DefaultSafetyMargin = 200 * time.Millisecond
+
+// WithSafetyMargin sets how long before the context's deadline Publish
+// stops waiting for answers (it returns within this margin, leaving the
+// caller time to answer). Default DefaultSafetyMargin.
+func WithSafetyMargin(d time.Duration) Opt { return func(c *config) { c.margin = d } }
+
+// WithLogger logs late outcomes and the client's events to l. Default: no
+// logging.
+func WithLogger(l *slog.Logger) Opt { return func(c *config) { c.logger = l } }
+
+// WithClientOpts passes options to kafkaconn.NewClient (franz-go hooks, a
+// token provider, ...).
+func WithClientOpts(opts ...kafkaconn.Opt) Opt {
+	return func(c *config) { c.clientOpts = append(c.clientOpts, opts...) }
+}
+
+// Publisher publishes records with a deadline. Create it with New.
+type Publisher struct {
+	client     *kgo.Client
+	topic      string // default topic
+	margin     time.Duration
+	log        *slog.Logger
+	idempotent bool
+}
+
+// New validates cfg and returns a Publisher with its own client. It does
+// not connect: call Warm, or the first Publish will.
+func New(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Publisher, error) {
+	c := config{margin: DefaultSafetyMargin}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.margin < 0 {
+		return nil, fmt.Errorf("publish: negative safety margin %s", c.margin)
+	}
+	log := c.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	clientOpts := append([]kafkaconn.Opt{
+		kafkaconn.WithClientOpts(kgo.RecordPartitioner(partitioner{kgo.StickyKeyPartitioner(nil)})),
+	}, c.clientOpts...)
+	if c.logger != nil {
+		clientOpts = append(clientOpts, kafkaconn.WithLogger(c.logger))
+	}
+	client, err := kafkaconn.NewClient(ctx, cfg, clientOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Publisher{client: client, topic: cfg.Topic, margin: c.margin, log: log, idempotent: !cfg.DisableIdempotence}, nil
+}
+
+// Client returns the Publisher's franz-go client, for requests Publish
+// does not cover. Do not close it; Close the Publisher.
+func (p *Publisher) Client() *kgo.Client { return p.client }
+
+// Close closes the client. Records still in flight are failed.
+func (p *Publisher) Close() { p.client.Close() }
+
+// Publish produces records and returns one outcome per record, in order.
+// Each record's Topic defaults to the Config's Topic; a record pinned with
+// Pin goes to its partition, others are partitioned by key (murmur2, as
+// the Java client), or spread when they have none.
+//
+// Publish returns when every record has an outcome, or when the context's
+// deadline less the safety margin is near: records failed by then because
+// they were never sent are Failed (retriable); records still in flight
+// are Unconfirmed. Without a deadline, Publish waits for every outcome.
+func (p *Publisher) Publish(ctx context.Context, records []*kgo.Record) []Outcome {
+	out := make([]Outcome, len(records))
+	if len(records) == 0 {
+		return out
+	}
+	pctx, cancel := ctx, context.CancelFunc(func() {})
+	var grace time.Duration
+	if deadline, ok := ctx.Deadline(); ok {
+		// Stop waiting at deadline - margin; then give franz-go half of
+		// what is left to fail the records it never sent, so that they
+		// are reported Failed rather than Unconfirmed.
+		pctx, cancel = context.WithDeadline(ctx, deadline.Add(-p.margin))
+		grace = p.margin / 2
+	}
+	defer cancel()
+
+	var (
+		mu        sync.Mutex
+		returned  bool
+		remaining = len(records)
+		done      = make(chan struct{})
+	)
+	for i, r := range records {
+		if r.Topic == "" && p.topic == "" {
+			out[i] = Outcome{Status: Failed, Err: errors.New("publish: record has no topic and there is no default topic: set the record's topic or MSK_TOPIC")}
+			if remaining--; remaining == 0 {
+				close(done)
+			}
+			continue
+		}
+		p.client.Produce(pctx, r, func(r *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if returned {
+				p.logLate(r, err)
+				return
+			}
+			out[i] = p.outcome(r, err)
+			if remaining--; remaining == 0 {
+				close(done)
+			}
+		})
+	}
+	select {
+	case <-done:
+	case <-pctx.Done():
+		t := time.NewTimer(grace)
+		select {
+		case <-done:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	returned = true
+	for i, o := range out {
+		if o.Status == 0 {
+			out[i] = Outcome{Status: Unconfirmed, Topic: records[i].Topic, Err: ErrUnconfirmed, Retriable: true}
+		}
+	}
+	return out
+}
+
+// outcome classifies a franz-go promise.
+func (p *Publisher) outcome(r *kgo.Record, err error) Outcome {
+	if err == nil {
+		return Outcome{Status: Acked, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	}
+	o := Outcome{Status: Failed, Topic: r.Topic, Err: err}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.Is(err, kgo.ErrRecordTimeout), errors.Is(err, kgo.ErrRecordRetries):
+		// With idempotence, franz-go fails a record on a deadline only
+		// when it was never sent (or the broker's answer is known), so
+		// it is safely not written. Without idempotence it may have been
+		// sent: that is unconfirmed.
+		if !p.idempotent {
+			return Outcome{Status: Unconfirmed, Topic: r.Topic, Err: fmt.Errorf("%w (%v)", ErrUnconfirmed, err), Retriable: true}
+		}
+		o.Err = fmt.Errorf("publish: not written before the deadline: %w", err)
+		o.Retriable = true
+	case errors.Is(err, kgo.ErrClientClosed):
+		o.Retriable = true
+	default:
+		var ne net.Error
+		o.Retriable = kerr.IsRetriable(err) || errors.As(err, &ne)
+	}
+	return o
+}
+
+func (p *Publisher) logLate(r *kgo.Record, err error) {
+	if err != nil {
+		p.log.Warn("record failed after Publish returned it as unconfirmed", "topic", r.Topic, "error", err)
+		return
+	}
+	p.log.Info("record acked after Publish returned it as unconfirmed: a retry may duplicate it", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
+}

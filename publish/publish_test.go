@@ -1,0 +1,165 @@
+package publish
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/msklink/msklink/kafkaconn"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func newCluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(3), kfake.SeedTopics(3, "events")}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func newPublisher(t *testing.T, c *kfake.Cluster, opts ...Opt) *Publisher {
+	t.Helper()
+	p, err := New(context.Background(), kafkaconn.Config{Brokers: c.ListenAddrs(), Auth: kafkaconn.AuthPlaintext, Topic: "events"}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func consumeAll(t *testing.T, c *kfake.Cluster, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records", len(got), n)
+		}
+		got = append(got, fs.Records()...)
+	}
+	return got
+}
+
+func TestPublishAcked(t *testing.T) {
+	c := newCluster(t)
+	p := newPublisher(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Key: []byte(fmt.Sprint(i % 7)), Value: []byte(fmt.Sprint(i))}
+	}
+	recs[5] = Pin(&kgo.Record{Value: []byte("pinned")}, 2)
+	out := p.Publish(ctx, recs)
+	seen := map[string]bool{}
+	for i, o := range out {
+		if o.Status != Acked || o.Topic != "events" || o.Err != nil {
+			t.Fatalf("record %d: %+v", i, o)
+		}
+		k := fmt.Sprintf("%d/%d", o.Partition, o.Offset)
+		if seen[k] {
+			t.Fatalf("two records at %s", k)
+		}
+		seen[k] = true
+	}
+	if out[5].Partition != 2 {
+		t.Errorf("pinned record went to partition %d", out[5].Partition)
+	}
+	got := consumeAll(t, c, "events", n)
+	byValue := map[string]*kgo.Record{}
+	for _, r := range got {
+		byValue[string(r.Value)] = r
+	}
+	for i, o := range out {
+		r := byValue[string(recs[i].Value)]
+		if r == nil || r.Partition != o.Partition || r.Offset != o.Offset {
+			t.Fatalf("record %d: outcome %+v, consumed %v", i, o, r)
+		}
+	}
+}
+
+func TestPublishBadRecords(t *testing.T) {
+	c := newCluster(t)
+	p, err := New(context.Background(), kafkaconn.Config{Brokers: c.ListenAddrs(), Auth: kafkaconn.AuthPlaintext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out := p.Publish(ctx, []*kgo.Record{
+		{Value: []byte("no topic")},
+		Pin(&kgo.Record{Topic: "events", Value: []byte("no such partition")}, 9),
+		{Topic: "events", Value: []byte("fine")},
+	})
+	if out[0].Status != Failed || out[0].Retriable || !strings.Contains(out[0].Err.Error(), "no topic") {
+		t.Errorf("no topic: %+v", out[0])
+	}
+	if out[1].Status != Failed || out[1].Retriable {
+		t.Errorf("bad partition: %+v", out[1])
+	}
+	if out[2].Status != Acked {
+		t.Errorf("good record: %+v", out[2])
+	}
+}
+
+// TestPublishDeadline: the broker takes every produce request but answers
+// none. Publish still returns before the deadline, and reports the records
+// it sent as unconfirmed: never acked, never silently dropped.
+func TestPublishDeadline(t *testing.T) {
+	c := newCluster(t)
+	p := newPublisher(t, c)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := p.Warm(wctx); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	const timeout = 1500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	out := p.Publish(ctx, []*kgo.Record{{Value: []byte("a")}, {Value: []byte("b")}})
+	if took := time.Since(start); took >= timeout {
+		t.Fatalf("Publish took %s, past the %s deadline", took, timeout)
+	}
+	for i, o := range out {
+		if o.Status != Unconfirmed || !o.Retriable || o.Err == nil {
+			t.Errorf("record %d: %+v, want unconfirmed", i, o)
+		}
+	}
+}
+
+func TestWarmUnknownTopic(t *testing.T) {
+	c := newCluster(t)
+	p := newPublisher(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := p.Warm(ctx, "nope")
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "UNKNOWN_TOPIC") {
+		t.Errorf("Warm(nope) = %v", err)
+	}
+}

@@ -1,0 +1,77 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// maxWarmPartitions bounds the partitions Warm looks at per topic.
+const maxWarmPartitions = 4096
+
+// Warm makes the next Publish to topics cost one round trip: it loads the
+// topics' metadata into the producer (failing if a topic does not exist or
+// cannot be described), loads the idempotent producer id, and opens and
+// authenticates a produce connection to every partition leader. topics
+// default to the Config's Topic.
+//
+// Nothing is written: the metadata probe is refused by the Publisher's
+// partitioner before it is buffered.
+func (p *Publisher) Warm(ctx context.Context, topics ...string) error {
+	if len(topics) == 0 && p.topic != "" {
+		topics = []string{p.topic}
+	}
+	errc := make(chan error, len(topics))
+	for _, t := range topics {
+		probeRec := &kgo.Record{Topic: t, Context: context.WithValue(ctx, probe{}, true)}
+		p.client.Produce(ctx, probeRec, func(r *kgo.Record, err error) {
+			if err != nil && strings.Contains(err.Error(), "invalid record partitioning choice") {
+				err = nil // the probe did its job: metadata is loaded
+			} else if err != nil {
+				err = fmt.Errorf("publish: warming topic %q: %w", r.Topic, err)
+			}
+			errc <- err
+		})
+	}
+	var errs []error
+	for range topics {
+		if err := <-errc; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if p.idempotent {
+		if _, _, err := p.client.ProducerID(ctx); err != nil {
+			return fmt.Errorf("publish: loading the idempotent producer id (needs kafka-cluster:WriteDataIdempotently): %w", err)
+		}
+	}
+	leaders := map[int32]bool{}
+	for _, t := range topics {
+		for part := int32(0); part < maxWarmPartitions; part++ {
+			leader, _, err := p.client.PartitionLeader(t, part)
+			if err != nil {
+				return fmt.Errorf("publish: topic %q partition %d: %w", t, part, err)
+			}
+			if leader < 0 {
+				break
+			}
+			leaders[leader] = true
+		}
+	}
+	ids := make([]int32, 0, len(leaders))
+	for id := range leaders {
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := p.client.EnsureProduceConnectionIsOpen(ctx, ids...); err != nil {
+		return fmt.Errorf("publish: opening produce connections: %w", err)
+	}
+	return nil
+}
