@@ -1,0 +1,382 @@
+package emulator
+
+import (
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/msklink/msklink/iamauth"
+)
+
+// rawConn is a hand-driven Kafka client connection.
+type rawConn struct {
+	t    *testing.T
+	c    net.Conn
+	corr int32
+}
+
+func dialRaw(t *testing.T, c *Cluster, kind ListenerKind, broker int32) *rawConn {
+	t.Helper()
+	addr := c.Listener(broker, kind).Addr()
+	var nc net.Conn
+	var err error
+	d := &net.Dialer{Timeout: 3 * time.Second}
+	if kind.tls() {
+		nc, err = tls.DialWithDialer(d, "tcp", addr, tlsConfig(c))
+	} else {
+		nc, err = d.Dial("tcp", addr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	t.Cleanup(func() { nc.Close() })
+	return &rawConn{t: t, c: nc}
+}
+
+func (r *rawConn) send(req kmsg.Request) int32 {
+	r.t.Helper()
+	r.corr++
+	b := kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, r.corr)
+	if _, err := r.c.Write(b); err != nil {
+		r.t.Fatal(err)
+	}
+	return r.corr
+}
+
+func (r *rawConn) recv(req kmsg.Request) (kmsg.Response, error) {
+	body, err := readFrame(r.c, maxFrame)
+	if err != nil {
+		return nil, err
+	}
+	h := reqHeader{key: req.Key(), version: req.GetVersion(), flexible: req.IsFlexible()}
+	if got := int32(binary.BigEndian.Uint32(body)); got != r.corr {
+		r.t.Fatalf("correlation id %d, want %d", got, r.corr)
+	}
+	return decodeResponse(h, body)
+}
+
+func (r *rawConn) do(req kmsg.Request) (kmsg.Response, error) {
+	r.send(req)
+	return r.recv(req)
+}
+
+// closed reports whether the server closed the connection (within 3s).
+func (r *rawConn) closed() bool {
+	r.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err := r.c.Read(make([]byte, 1))
+	return err != nil && !errors.Is(err, errTimeout(err))
+}
+
+func errTimeout(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return err
+	}
+	return errors.New("not a timeout")
+}
+
+func oauthMsg(t *testing.T, c *Cluster, ak, sk string, at time.Time) []byte {
+	t.Helper()
+	tok, err := iamauth.NewToken(aws.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, c.Region(), at, "raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte("n,,\x01auth=Bearer " + string(tok) + "\x01\x01")
+}
+
+func (r *rawConn) auth(mech string, msg []byte) *kmsg.SASLAuthenticateResponse {
+	r.t.Helper()
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 1, mech
+	resp, err := r.do(hs)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if hr := resp.(*kmsg.SASLHandshakeResponse); hr.ErrorCode != 0 {
+		r.t.Fatalf("handshake: %v (supported %v)", kerr.ErrorForCode(hr.ErrorCode), hr.SupportedMechanisms)
+	}
+	a := kmsg.NewPtrSASLAuthenticateRequest()
+	a.Version, a.SASLAuthBytes = 2, msg
+	resp, err = r.do(a)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return resp.(*kmsg.SASLAuthenticateResponse)
+}
+
+func TestApiVersionsV0AndCaps(t *testing.T) {
+	t.Parallel()
+	c, _ := startCluster(t)
+	for _, v := range []int16{0, 3} {
+		r := dialRaw(t, c, IAM, 0)
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.Version = v
+		req.ClientSoftwareName, req.ClientSoftwareVersion = "raw", "1"
+		resp, err := r.do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int16][2]int16{}
+		for _, k := range resp.(*kmsg.ApiVersionsResponse).ApiKeys {
+			got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+		}
+		if got[17] != [2]int16{0, 1} || got[36] != [2]int16{0, 2} {
+			t.Errorf("v%d: SaslHandshake %v SaslAuthenticate %v", v, got[17], got[36])
+		}
+		if got[0][1] > 9 || got[1][1] > 15 {
+			t.Errorf("v%d: Produce max %d, Fetch max %d: not capped", v, got[0][1], got[1][1])
+		}
+	}
+}
+
+func TestSASLHandshakeV0Raw(t *testing.T) {
+	t.Parallel()
+	c, _ := startCluster(t)
+	hs := func(r *rawConn) {
+		req := kmsg.NewPtrSASLHandshakeRequest()
+		req.Version, req.Mechanism = 0, "OAUTHBEARER"
+		resp, err := r.do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr := resp.(*kmsg.SASLHandshakeResponse)
+		if hr.ErrorCode != 0 || len(hr.SupportedMechanisms) != 2 {
+			t.Fatalf("handshake v0: %+v", hr)
+		}
+	}
+	// Success: raw frame in, empty raw frame out, then Kafka requests work.
+	r := dialRaw(t, c, IAM, 1)
+	hs(r)
+	r.c.Write(appendFrame(nil, oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, time.Now())))
+	b, err := readFrame(r.c, 1024)
+	if err != nil || len(b) != 0 {
+		t.Fatalf("raw answer %q, %v", b, err)
+	}
+	if _, err := r.do(kmsg.NewPtrMetadataRequest()); err != nil {
+		t.Fatalf("metadata after raw auth: %v", err)
+	}
+	// Failure: the socket is closed without an answer (kafka-python 2.0.2:
+	// "Connection reset during recv").
+	r = dialRaw(t, c, IAM, 1)
+	hs(r)
+	r.c.Write(appendFrame(nil, oauthMsg(t, c, DefaultAccessKeyID, "wrong", time.Now())))
+	if _, err := readFrame(r.c, 1024); err == nil {
+		t.Fatal("got an answer to a bad raw token")
+	}
+}
+
+func TestSASLRules(t *testing.T) {
+	t.Parallel()
+	c, _ := startCluster(t)
+	t.Run("request before auth closes", func(t *testing.T) {
+		r := dialRaw(t, c, IAM, 0)
+		if _, err := r.do(kmsg.NewPtrMetadataRequest()); err == nil {
+			t.Fatal("metadata answered before authentication")
+		}
+	})
+	t.Run("unsupported mechanism", func(t *testing.T) {
+		r := dialRaw(t, c, IAM, 0)
+		req := kmsg.NewPtrSASLHandshakeRequest()
+		req.Version, req.Mechanism = 1, "PLAIN"
+		resp, err := r.do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr := resp.(*kmsg.SASLHandshakeResponse)
+		if hr.ErrorCode != kerr.UnsupportedSaslMechanism.Code || strings.Join(hr.SupportedMechanisms, ",") != "AWS_MSK_IAM,OAUTHBEARER" {
+			t.Fatalf("%+v", hr)
+		}
+		if !r.closed() {
+			t.Error("connection stays open")
+		}
+	})
+	t.Run("auth failure message", func(t *testing.T) {
+		r := dialRaw(t, c, IAM, 0)
+		ar := r.auth("OAUTHBEARER", oauthMsg(t, c, DefaultAccessKeyID, "wrong", time.Now()))
+		if ar.ErrorCode != kerr.SaslAuthenticationFailed.Code || ar.ErrorMessage == nil ||
+			!strings.HasPrefix(*ar.ErrorMessage, "[") || !strings.Contains(*ar.ErrorMessage, "]: Access denied: ") {
+			t.Fatalf("%+v", ar)
+		}
+		if !r.closed() {
+			t.Error("connection stays open after a failure")
+		}
+	})
+	t.Run("scram wrong password", func(t *testing.T) {
+		r := dialRaw(t, c, SCRAM, 0)
+		ar := r.auth("SCRAM-SHA-512", []byte("n,,n=nobody,r=abc"))
+		if ar.ErrorCode != kerr.SaslAuthenticationFailed.Code {
+			t.Fatalf("%+v", ar)
+		}
+	})
+}
+
+// randomFrame is a 60-byte frame of random bytes with an unknown API key.
+func randomFrame() []byte {
+	b := make([]byte, 64)
+	for i := range b {
+		b[i] = byte(rand.Uint32())
+	}
+	binary.BigEndian.PutUint32(b, 60)
+	b[4] = 0x40
+	return b
+}
+
+type fakeClock struct{ ns atomic.Int64 }
+
+func (f *fakeClock) Now() time.Time       { return time.Unix(0, f.ns.Load()) }
+func (f *fakeClock) Add(d time.Duration)  { f.ns.Add(int64(d)) }
+func newFakeClock(t time.Time) *fakeClock { f := &fakeClock{}; f.ns.Store(t.UnixNano()); return f }
+
+func TestSessionLifetime(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	clk := newFakeClock(start)
+	c, lb := startCluster(t, WithClock(clk.Now), WithSessionMaxLifetime(time.Hour),
+		WithIdentity(Identity{Name: "temp", ARN: "arn:aws:sts::000000000000:assumed-role/r/s1",
+			AccessKeyID: "ASIATEMP000000000000", SecretAccessKey: "secret-2", Expires: start.Add(10 * time.Minute),
+			Policies: []json.RawMessage{json.RawMessage(AllowAllPolicy)}}))
+
+	r := dialRaw(t, c, IAM, 0)
+	ar := r.auth("OAUTHBEARER", oauthMsg(t, c, "ASIATEMP000000000000", "secret-2", start))
+	if ar.ErrorCode != 0 {
+		t.Fatalf("auth: %v", *ar.ErrorMessage)
+	}
+	if d := time.Duration(ar.SessionLifetimeMillis) * time.Millisecond; d < 9*time.Minute || d > 10*time.Minute {
+		t.Fatalf("session lifetime %v, want the credentials' 10m", d)
+	}
+	// Re-authentication as another principal is rejected.
+	ar = r.auth("OAUTHBEARER", oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, start))
+	if ar.ErrorCode != kerr.SaslAuthenticationFailed.Code || !strings.Contains(*ar.ErrorMessage, "Cannot change principals during re-authentication") {
+		t.Fatalf("re-auth as another principal: %+v", ar)
+	}
+
+	// Default identity, max lifetime 1h: after it, requests close the
+	// connection; re-authentication keeps it.
+	r = dialRaw(t, c, IAM, 0)
+	ar = r.auth("OAUTHBEARER", oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, start))
+	if ar.ErrorCode != 0 || ar.SessionLifetimeMillis != time.Hour.Milliseconds() {
+		t.Fatalf("auth: %+v", ar)
+	}
+	clk.Add(time.Hour - time.Minute)
+	ar = r.auth("OAUTHBEARER", oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, clk.Now()))
+	if ar.ErrorCode != 0 {
+		t.Fatalf("re-auth: %+v", ar)
+	}
+	clk.Add(2 * time.Minute)
+	if _, err := r.do(kmsg.NewPtrMetadataRequest()); err != nil {
+		t.Fatalf("metadata after re-auth: %v", err)
+	}
+	clk.Add(time.Hour)
+	if _, err := r.do(kmsg.NewPtrMetadataRequest()); err == nil {
+		t.Fatal("metadata answered after the session expired")
+	}
+	if !strings.Contains(lb.String(), "session expired") {
+		t.Error("no session expired log line")
+	}
+}
+
+func TestGarbageClosesOnlyThatConnection(t *testing.T) {
+	t.Parallel()
+	c, _ := startCluster(t)
+	for _, kind := range []ListenerKind{Plaintext, TLS, SCRAM, IAM} {
+		// A half frame held open must not block others.
+		half := dialRaw(t, c, kind, 0)
+		half.c.Write([]byte{0, 0, 1, 0, 0, 18})
+		for i, garbage := range [][]byte{
+			{0xff, 0xff, 0xff, 0xff},       // negative size
+			{0x7f, 0, 0, 0, 1, 2, 3},       // huge size, truncated
+			{0, 0, 0, 4, 0x7f, 0x7f, 0, 0}, // unknown key
+			randomFrame(),
+		} {
+			r := dialRaw(t, c, kind, 0)
+			r.c.Write(garbage)
+			if kind == Plaintext || i != 1 {
+				if !r.closed() {
+					t.Errorf("%s: garbage %d: connection stays open", kind, i)
+				}
+			}
+		}
+		r := dialRaw(t, c, kind, 0)
+		if _, err := r.do(kmsg.NewPtrApiVersionsRequest()); err != nil {
+			t.Errorf("%s: a good client is blocked: %v", kind, err)
+		}
+	}
+}
+
+const manyConns = 500
+
+func TestManyConnections(t *testing.T) {
+	t.Parallel()
+	c, _ := startCluster(t)
+	const n = manyConns
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	msgs := make([][]byte, 0, n)
+	for range n {
+		msgs = append(msgs, oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, time.Now()))
+	}
+	conns := make([]net.Conn, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := &net.Dialer{Timeout: 5 * time.Second}
+			nc, err := tls.DialWithDialer(d, "tcp", c.Listener(int32(i%3), IAM).Addr(), tlsConfig(c))
+			if err != nil {
+				errs <- err
+				return
+			}
+			conns[i] = nc
+			nc.SetDeadline(time.Now().Add(20 * time.Second))
+			f := kmsg.NewRequestFormatter()
+			hs := kmsg.NewPtrSASLHandshakeRequest()
+			hs.Version, hs.Mechanism = 1, "OAUTHBEARER"
+			a := kmsg.NewPtrSASLAuthenticateRequest()
+			a.Version, a.SASLAuthBytes = 1, msgs[i]
+			md := kmsg.NewPtrMetadataRequest()
+			md.Version = 9
+			var b []byte
+			// Pipelined; AppendRequest sizes from the start of dst.
+			b = append(b, f.AppendRequest(nil, hs, 1)...)
+			b = append(b, f.AppendRequest(nil, a, 2)...)
+			b = append(b, f.AppendRequest(nil, md, 3)...)
+			if _, err := nc.Write(b); err != nil {
+				errs <- err
+				return
+			}
+			for range 3 {
+				if _, err := readFrame(nc, maxFrame); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Logf("%d authenticated connections, each with a pipelined Metadata, in %v", n, time.Since(start))
+	for _, nc := range conns {
+		if nc != nil {
+			nc.Close()
+		}
+	}
+	_ = io.EOF
+}
