@@ -110,8 +110,8 @@ type Cluster struct {
 	byAddr  map[string]*Broker // kfake's internal host:port -> broker
 	arn     iampolicy.ClusterARN
 
-	idents   map[string]*identity // by access key id
-	scram    map[string]SCRAMUser // by user name
+	idents map[string]*identity // by access key id
+	scram  map[string]SCRAMUser // by user name
 
 	closeOnce sync.Once
 	closeErr  error

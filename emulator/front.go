@@ -517,10 +517,10 @@ func (c *conn) advertised(host string, port int32) (string, int32, bool) {
 // capped API versions: versions above these carry broker addresses
 // (NodeEndpoints leader hints) that would need rewriting.
 var versionCaps = map[int16]int16{
-	0:  9,  // Produce v10+ has NodeEndpoints
-	1:  15, // Fetch v16+ has NodeEndpoints
-	78: -1, // ShareFetch: NodeEndpoints; not offered
-	79: -1, // ShareAcknowledge: NodeEndpoints; not offered
+	0:  9,                                  // Produce v10+ has NodeEndpoints
+	1:  15,                                 // Fetch v16+ has NodeEndpoints
+	78: -1,                                 // ShareFetch: NodeEndpoints; not offered
+	79: -1,                                 // ShareAcknowledge: NodeEndpoints; not offered
 	76: -1, 77: -1, 90: -1, 91: -1, 92: -1, // share groups: not offered with the above
 }
 
@@ -594,4 +594,3 @@ func newRequestID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
-

@@ -47,14 +47,11 @@ func dialRaw(t *testing.T, c *Cluster, kind ListenerKind, broker int32) *rawConn
 	return &rawConn{t: t, c: nc}
 }
 
-func (r *rawConn) send(req kmsg.Request) int32 {
-	r.t.Helper()
+func (r *rawConn) send(req kmsg.Request) error {
 	r.corr++
 	b := kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, r.corr)
-	if _, err := r.c.Write(b); err != nil {
-		r.t.Fatal(err)
-	}
-	return r.corr
+	_, err := r.c.Write(b)
+	return err
 }
 
 func (r *rawConn) recv(req kmsg.Request) (kmsg.Response, error) {
@@ -70,7 +67,9 @@ func (r *rawConn) recv(req kmsg.Request) (kmsg.Response, error) {
 }
 
 func (r *rawConn) do(req kmsg.Request) (kmsg.Response, error) {
-	r.send(req)
+	if err := r.send(req); err != nil {
+		return nil, err
+	}
 	return r.recv(req)
 }
 
