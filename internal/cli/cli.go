@@ -39,6 +39,7 @@ type command struct {
 // commands is the command table. Keep it sorted by name.
 func commands() []*command {
 	cmds := []*command{
+		{name: "local", summary: "run a local MSK emulator (IAM, SCRAM, TLS listeners) until interrupted", usage: localUsage, run: runLocal},
 		{name: "token", summary: "print or inspect an MSK IAM authentication token", usage: tokenUsage, run: runToken},
 		{name: "version", summary: "print the msklink version", usage: "", run: runVersion},
 	}

@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/msklink/msklink/emulator"
+)
+
+const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--log-format json|text]`
+
+// topicFlags collects repeated --topic NAME[:PARTITIONS] flags.
+type topicFlags []emulator.Topic
+
+func (t *topicFlags) String() string { return fmt.Sprint(*t) }
+
+func (t *topicFlags) Set(s string) error {
+	name, parts, ok := strings.Cut(s, ":")
+	if name == "" {
+		return fmt.Errorf("empty topic name in %q: use NAME or NAME:PARTITIONS", s)
+	}
+	tp := emulator.Topic{Name: name}
+	if ok {
+		n, err := strconv.ParseInt(parts, 10, 32)
+		if err != nil || n < 1 {
+			return fmt.Errorf("bad partition count in %q: use NAME:PARTITIONS with PARTITIONS >= 1", s)
+		}
+		tp.Partitions = int32(n)
+	}
+	*t = append(*t, tp)
+	return nil
+}
+
+// localReady is the --ready-file JSON.
+type localReady struct {
+	Region     string            `json:"region"`
+	ClusterARN string            `json:"cluster_arn"`
+	Bootstrap  map[string]string `json:"bootstrap"`
+	CAFile     string            `json:"ca_file"`
+	Identities []localIdentity   `json:"identities"`
+	SCRAMUsers []localSCRAMUser  `json:"scram_users"`
+}
+
+type localIdentity struct {
+	Name            string `json:"name"`
+	ARN             string `json:"arn"`
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
+}
+
+type localSCRAMUser struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func runLocal(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "local", localUsage)
+	configFile := fs.String("config", "", "JSON config file (region, identities, policies, SCRAM users, topics, limits); default: built-in defaults")
+	brokers := fs.Int("brokers", 0, "number of brokers (default 3, or the config's)")
+	ephemeral := fs.Bool("ephemeral", false, "listen on 127.0.0.1 with free ports instead of 127.0.0.N with MSK's ports")
+	var topics topicFlags
+	fs.Var(&topics, "topic", "create topic `NAME[:PARTITIONS]` at start (repeatable; default 3 partitions)")
+	autoCreate := fs.Bool("auto-create-topics", false, "create topics on first use (off, as on MSK)")
+	dataDir := fs.String("data-dir", "", "persist data in this directory (default: memory)")
+	readyFile := fs.String("ready-file", "", "once listening, write bootstrap strings, CA file and credentials as JSON to this file")
+	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("local: unexpected argument %q", pos[0])
+	}
+	if *brokers < 0 {
+		return usagef("local: --brokers must be positive")
+	}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(e.stderr, nil)
+	case "json":
+		handler = slog.NewJSONHandler(e.stderr, nil)
+	default:
+		return usagef("local: --log-format %q: use json or text", *logFormat)
+	}
+
+	cfg := emulator.DefaultConfig()
+	if *configFile != "" {
+		if cfg, err = emulator.LoadConfig(*configFile); err != nil {
+			return err
+		}
+	}
+	opts := []emulator.Opt{emulator.WithConfig(cfg), emulator.WithLogger(slog.New(handler))}
+	if *brokers > 0 {
+		opts = append(opts, emulator.WithBrokers(*brokers))
+	}
+	if *ephemeral {
+		opts = append(opts, emulator.Ephemeral())
+	}
+	for _, t := range topics {
+		opts = append(opts, emulator.WithTopic(t.Name, t.Partitions))
+	}
+	if *autoCreate {
+		opts = append(opts, emulator.WithAutoCreateTopics())
+	}
+	if *dataDir != "" {
+		opts = append(opts, emulator.WithDataDir(*dataDir))
+	}
+	c, err := emulator.Start(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	ready := localReady{
+		Region: c.Region(), ClusterARN: c.ClusterARN(), CAFile: c.CAFile(),
+		Bootstrap:  map[string]string{},
+		Identities: []localIdentity{}, SCRAMUsers: []localSCRAMUser{},
+	}
+	for _, k := range []emulator.ListenerKind{emulator.Plaintext, emulator.TLS, emulator.SCRAM, emulator.IAM} {
+		ready.Bootstrap[k.String()] = c.Bootstrap(k)
+	}
+	for _, id := range c.Identities() {
+		ready.Identities = append(ready.Identities, localIdentity{id.Name, id.ARN, id.AccessKeyID, id.SecretAccessKey})
+	}
+	for _, u := range c.SCRAMUsers() {
+		ready.SCRAMUsers = append(ready.SCRAMUsers, localSCRAMUser{u.Username, u.Password})
+	}
+	printLocalExports(e, &ready)
+	if *readyFile != "" {
+		if err := writeReadyFile(*readyFile, &ready); err != nil {
+			return err
+		}
+		defer os.Remove(*readyFile)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(e.stderr, "msklink local: stopping")
+	return c.Close()
+}
+
+// printLocalExports prints shell export lines: the per-kind bootstrap
+// strings, and the variables kafkaconn reads for the IAM listener.
+func printLocalExports(e *env, r *localReady) {
+	w := e.stdout
+	fmt.Fprintf(w, "# msklink local: %s (Ctrl-C to stop)\n", r.ClusterARN)
+	export := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "export %s=%s\n", k, shellQuote(v))
+		}
+	}
+	for _, k := range []string{"plaintext", "tls", "scram", "iam"} {
+		export("MSK_LOCAL_BOOTSTRAP_"+strings.ToUpper(k), r.Bootstrap[k])
+	}
+	if r.Bootstrap["iam"] != "" {
+		export("MSK_BOOTSTRAP_SERVERS", r.Bootstrap["iam"])
+		export("MSK_AUTH", "iam")
+	}
+	export("MSK_REGION", r.Region)
+	export("MSK_TLS_CA_FILE", r.CAFile)
+	export("AWS_REGION", r.Region)
+	if len(r.Identities) > 0 {
+		export("AWS_ACCESS_KEY_ID", r.Identities[0].AccessKeyID)
+		export("AWS_SECRET_ACCESS_KEY", r.Identities[0].SecretAccessKey)
+	}
+	if len(r.SCRAMUsers) > 0 {
+		export("MSK_SCRAM_USERNAME", r.SCRAMUsers[0].Username)
+		export("MSK_SCRAM_PASSWORD", r.SCRAMUsers[0].Password)
+	}
+}
+
+func shellQuote(s string) string {
+	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,:/=+@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// writeReadyFile writes the JSON atomically (temp file + rename), readable
+// only by the user since it holds credentials.
+func writeReadyFile(path string, r *localReady) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".msklink-ready-*")
+	if err != nil {
+		return fmt.Errorf("local: writing --ready-file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := writeJSON(tmp, r); err != nil {
+		tmp.Close()
+		return fmt.Errorf("local: writing --ready-file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("local: writing --ready-file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("local: writing --ready-file: %w", err)
+	}
+	return nil
+}

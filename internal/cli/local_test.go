@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestLocalReadyFile(t *testing.T) {
+	dir := t.TempDir()
+	ready := filepath.Join(dir, "ready.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuf
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"local", "--ephemeral", "--topic", "orders:2", "--ready-file", ready, "--log-format", "json"},
+			strings.NewReader(""), &stdout, &stderr)
+	}()
+	var b []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if b, err = os.ReadFile(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready file; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var r localReady
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Region != "us-east-1" || !strings.HasPrefix(r.ClusterARN, "arn:aws:kafka:us-east-1:000000000000:cluster/local/") ||
+		r.CAFile == "" || len(r.Identities) != 1 || len(r.SCRAMUsers) != 1 {
+		t.Fatalf("ready file: %s", b)
+	}
+	for _, k := range []string{"plaintext", "tls", "scram", "iam"} {
+		addrs := strings.Split(r.Bootstrap[k], ",")
+		if len(addrs) != 3 {
+			t.Fatalf("%s bootstrap %q", k, r.Bootstrap[k])
+		}
+		nc, err := net.DialTimeout("tcp", addrs[0], 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.Close()
+	}
+	out := stdout.String()
+	for _, w := range []string{"export MSK_BOOTSTRAP_SERVERS=", "export MSK_TLS_CA_FILE=", "export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE", "export MSK_LOCAL_BOOTSTRAP_SCRAM="} {
+		if !strings.Contains(out, w) {
+			t.Errorf("stdout lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(stderr.String(), "wJalrXUtnFEMI") {
+		t.Error("secret key in the log")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("local did not stop")
+	}
+	if _, err := os.Stat(r.CAFile); !os.IsNotExist(err) {
+		t.Errorf("CA file left behind: %v", err)
+	}
+}
+
+func TestLocalUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"local", "--topic", ":3"},
+		{"local", "--topic", "a:0"},
+		{"local", "--log-format", "xml"},
+		{"local", "extra"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := Run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+		if ExitCode(err) != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", args, ExitCode(err), err)
+		}
+	}
+}
