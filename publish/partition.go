@@ -6,11 +6,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-type pinKey struct{}
+// pinCtx marks a pinned record (its Context). A type, not a context value,
+// so the partitioner's check is one type assertion on the hot path.
+type pinCtx struct{ context.Context }
 
-// probe marks Warm's metadata probe: the partitioner refuses it, so it is
-// failed before it is ever buffered, and never written.
-type probe struct{}
+// probeCtx marks Warm's metadata probe: the partitioner refuses it, so it
+// is failed before it is ever buffered, and never written.
+type probeCtx struct{ context.Context }
 
 // Pin makes r go to partition instead of the partitioner's choice, and
 // returns r. A partition the topic does not have fails the record.
@@ -20,16 +22,18 @@ func Pin(r *kgo.Record, partition int32) *kgo.Record {
 	if parent == nil {
 		parent = context.Background()
 	}
-	r.Context = context.WithValue(parent, pinKey{}, true)
+	r.Context = pinCtx{parent}
 	return r
 }
 
 func pinned(r *kgo.Record) bool {
-	return r.Context != nil && r.Context.Value(pinKey{}) != nil
+	_, ok := r.Context.(pinCtx)
+	return ok
 }
 
 func isProbe(r *kgo.Record) bool {
-	return r.Context != nil && r.Context.Value(probe{}) != nil
+	_, ok := r.Context.(probeCtx)
+	return ok
 }
 
 // partitioner honours Pin and Warm's probe, and otherwise defers to inner.

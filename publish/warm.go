@@ -24,9 +24,33 @@ func (p *Publisher) Warm(ctx context.Context, topics ...string) error {
 	if len(topics) == 0 && p.topic != "" {
 		topics = []string{p.topic}
 	}
+	// The producer id does not depend on the topics: load it while they
+	// load, on its own connection.
+	pidc := make(chan error, 1)
+	go func() {
+		if !p.idempotent {
+			pidc <- nil
+			return
+		}
+		if _, _, err := p.client.ProducerID(ctx); err != nil {
+			pidc <- fmt.Errorf("publish: loading the idempotent producer id (needs kafka-cluster:WriteDataIdempotently): %w", err)
+			return
+		}
+		pidc <- nil
+	}()
+	err := p.warmTopics(ctx, topics)
+	if pidErr := <-pidc; pidErr != nil {
+		err = errors.Join(err, pidErr)
+	}
+	return err
+}
+
+// warmTopics loads the topics' metadata into the producer and opens the
+// produce connections to their leaders.
+func (p *Publisher) warmTopics(ctx context.Context, topics []string) error {
 	errc := make(chan error, len(topics))
 	for _, t := range topics {
-		probeRec := &kgo.Record{Topic: t, Context: context.WithValue(ctx, probe{}, true)}
+		probeRec := &kgo.Record{Topic: t, Context: probeCtx{ctx}}
 		p.client.Produce(ctx, probeRec, func(r *kgo.Record, err error) {
 			if err != nil && strings.Contains(err.Error(), "invalid record partitioning choice") {
 				err = nil // the probe did its job: metadata is loaded
@@ -44,11 +68,6 @@ func (p *Publisher) Warm(ctx context.Context, topics ...string) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
-	}
-	if p.idempotent {
-		if _, _, err := p.client.ProducerID(ctx); err != nil {
-			return fmt.Errorf("publish: loading the idempotent producer id (needs kafka-cluster:WriteDataIdempotently): %w", err)
-		}
 	}
 	leaders := map[int32]bool{}
 	for _, t := range topics {
