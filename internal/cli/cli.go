@@ -40,6 +40,8 @@ type command struct {
 func commands() []*command {
 	cmds := []*command{
 		{name: "local", summary: "run a local MSK emulator (IAM, SCRAM, TLS listeners) until interrupted", usage: localUsage, run: runLocal},
+		{name: "produce", summary: "publish records from stdin (lines or JSON), kcat-like", usage: produceUsage, run: runProduce},
+		{name: "consume", summary: "print records of a topic, kcat-like", usage: consumeUsage, run: runConsume},
 		{name: "token", summary: "print or inspect an MSK IAM authentication token", usage: tokenUsage, run: runToken},
 		{name: "version", summary: "print the msklink version", usage: "", run: runVersion},
 	}
