@@ -1,0 +1,32 @@
+// Command msklink-lambda is the AWS Lambda bootstrap of msklink: it builds
+// a lambdafn.Handler during Init (connection opened, authenticated and
+// warmed) and serves invocations with it until Lambda sends SIGTERM, when
+// it closes the Kafka client.
+//
+// Build it for the provided.al2023 runtime:
+//
+//	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -o bootstrap ./cmd/msklink-lambda
+//
+// Configuration is the MSK_* environment (see package kafkaconn's FromEnv
+// and package lambdafn); docs/DEPLOYMENT.md has the whole list.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/msklink/msklink/lambdafn"
+)
+
+func main() {
+	h, err := lambdafn.New(context.Background())
+	if err != nil {
+		// Failing Init makes Lambda report the error (Runtime.ExitError)
+		// with this message in the function's log.
+		fmt.Fprintf(os.Stderr, "msklink-lambda: %v\n", err)
+		os.Exit(1)
+	}
+	lambda.StartWithOptions(h, lambda.WithEnableSIGTERM(h.Close))
+}

@@ -1,0 +1,249 @@
+package lambdafn
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/msklink/msklink/publish"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// REST Proxy v2 content types.
+const (
+	ContentTypeKafkaJSON   = "application/vnd.kafka.json.v2+json"
+	ContentTypeKafkaBinary = "application/vnd.kafka.binary.v2+json"
+	ContentTypeKafkaV2     = "application/vnd.kafka.v2+json" // responses
+)
+
+// REST Proxy error codes used in answers.
+const (
+	restErrTopicNotFound   = 40401
+	restErrKafka           = 50002 // a Kafka error that retrying will not fix
+	restErrKafkaRetriable  = 50003 // a Kafka error (or no answer) that retrying may fix
+	restErrUnprocessable   = 42200 // our code for an invalid record; REST Proxy uses 422xx
+	restErrMalformed       = 400
+	restErrNotFound        = 404
+	restErrMethod          = 405
+	restErrUnsupportedType = 415
+)
+
+// RESTProduceResponse is REST Proxy v2's answer to a produce request.
+type RESTProduceResponse struct {
+	KeySchemaID   *int         `json:"key_schema_id"`
+	ValueSchemaID *int         `json:"value_schema_id"`
+	Offsets       []RESTOffset `json:"offsets"`
+}
+
+// RESTOffset is one record's outcome in a RESTProduceResponse: partition
+// and offset when written, error_code and error otherwise.
+type RESTOffset struct {
+	Partition *int32  `json:"partition"`
+	Offset    *int64  `json:"offset"`
+	ErrorCode *int    `json:"error_code"`
+	Error     *string `json:"error"`
+}
+
+// RESTError is REST Proxy's error body.
+type RESTError struct {
+	ErrorCode int    `json:"error_code"`
+	Message   string `json:"message"`
+}
+
+func (h *Handler) invokeAPIGateway(ctx context.Context, inv *invocation, payload []byte) ([]byte, error) {
+	var req events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return nil, &InputError{Msg: "not an API Gateway HTTP API (2.0) or function URL request: " + err.Error(), Syntax: true}
+	}
+	status, body, extra := h.serveREST(ctx, inv, &req)
+	resp := events.APIGatewayV2HTTPResponse{
+		StatusCode: status,
+		Headers:    map[string]string{"Content-Type": ContentTypeKafkaV2},
+		Body:       string(body),
+	}
+	for k, v := range extra {
+		resp.Headers[k] = v
+	}
+	return json.Marshal(resp)
+}
+
+func restErr(status, code int, msg string) (int, []byte, map[string]string) {
+	b, _ := json.Marshal(RESTError{ErrorCode: code, Message: msg})
+	return status, b, nil
+}
+
+// topicFromPath returns {topic} of a path ending in /topics/{topic} (a
+// named stage may prefix it), or "".
+func topicFromPath(p string) string {
+	parts := strings.Split(strings.Trim(p, "/"), "/")
+	if n := len(parts); n >= 2 && parts[n-2] == "topics" {
+		return parts[n-1]
+	}
+	return ""
+}
+
+func (h *Handler) serveREST(ctx context.Context, inv *invocation, req *events.APIGatewayV2HTTPRequest) (int, []byte, map[string]string) {
+	path := req.RawPath
+	if path == "" {
+		path = req.RequestContext.HTTP.Path
+	}
+	topic := req.PathParameters["topic"]
+	if topic == "" {
+		topic = topicFromPath(path)
+	}
+	if topic == "" {
+		return restErr(http.StatusNotFound, restErrNotFound, fmt.Sprintf("HTTP 404 Not Found: %s: the only resource is POST /topics/{topic}", path))
+	}
+	method := req.RequestContext.HTTP.Method
+	if method != http.MethodPost {
+		status, b, _ := restErr(http.StatusMethodNotAllowed, restErrMethod, fmt.Sprintf("HTTP 405 Method Not Allowed: %s %s: use POST", method, path))
+		return status, b, map[string]string{"Allow": http.MethodPost}
+	}
+	ctype := header(req.Headers, "content-type")
+	mt, _, err := mime.ParseMediaType(ctype)
+	binary := false
+	switch {
+	case err != nil:
+		return restErr(http.StatusUnsupportedMediaType, restErrUnsupportedType, fmt.Sprintf("HTTP 415 Unsupported Media Type: Content-Type %q: use %s or %s", ctype, ContentTypeKafkaJSON, ContentTypeKafkaBinary))
+	case mt == ContentTypeKafkaJSON || mt == "application/json" || mt == ContentTypeKafkaV2:
+	case mt == ContentTypeKafkaBinary:
+		binary = true
+	default:
+		return restErr(http.StatusUnsupportedMediaType, restErrUnsupportedType, fmt.Sprintf("HTTP 415 Unsupported Media Type: %q (schema registry formats are not supported): use %s or %s", mt, ContentTypeKafkaJSON, ContentTypeKafkaBinary))
+	}
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		if body, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
+			return restErr(http.StatusBadRequest, restErrMalformed, "body: invalid base64 from API Gateway: "+err.Error())
+		}
+	}
+	items, err := decodeREST(body, topic, binary)
+	if err == nil {
+		inv.records = len(items)
+		err = h.prepare(ctx, items, func(int) string { return "path.topic" })
+	}
+	if err != nil {
+		var ie *InputError
+		if !errors.As(err, &ie) {
+			return restErr(http.StatusInternalServerError, restErrKafka, err.Error())
+		}
+		switch {
+		case ie.NotFound:
+			return restErr(http.StatusNotFound, restErrTopicNotFound, fmt.Sprintf("Topic %s not found.", topic))
+		case ie.Syntax:
+			return restErr(http.StatusBadRequest, restErrMalformed, err.Error())
+		}
+		return restErr(http.StatusUnprocessableEntity, restErrUnprocessable, err.Error())
+	}
+	outs := h.publish(ctx, inv, items)
+	resp := RESTProduceResponse{Offsets: make([]RESTOffset, len(outs))}
+	status := http.StatusOK
+	for i, o := range outs {
+		switch o.Status {
+		case publish.Acked:
+			p, off := o.Partition, o.Offset
+			resp.Offsets[i] = RESTOffset{Partition: &p, Offset: &off}
+		default:
+			code := restErrKafka
+			if o.Retriable || o.Status == publish.Unconfirmed {
+				code = restErrKafkaRetriable
+				if status == http.StatusOK {
+					status = http.StatusServiceUnavailable
+				}
+			} else {
+				status = http.StatusInternalServerError
+			}
+			msg := errString(o.Err)
+			resp.Offsets[i] = RESTOffset{ErrorCode: &code, Error: &msg}
+		}
+	}
+	b, _ := json.Marshal(resp)
+	return status, b, nil
+}
+
+// decodeREST parses REST Proxy v2's produce body.
+func decodeREST(body []byte, topic string, binary bool) ([]item, error) {
+	top, err := decodeObject(body, "", "records", "key_schema", "value_schema", "key_schema_id", "value_schema_id")
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"key_schema", "value_schema", "key_schema_id", "value_schema_id"} {
+		if _, ok := top[k]; ok {
+			return nil, inputErrorf(k, "schemas are not supported: send %s or %s without schema fields", ContentTypeKafkaJSON, ContentTypeKafkaBinary)
+		}
+	}
+	var recs []json.RawMessage
+	raw, ok := top["records"]
+	if !ok {
+		return nil, inputErrorf("records", `missing: give {"records": [{"value": ...}]}`)
+	}
+	if err := json.Unmarshal(raw, &recs); err != nil {
+		return nil, inputErrorf("records", "must be an array of records")
+	}
+	if len(recs) == 0 {
+		return nil, inputErrorf("records", "empty: give at least one record")
+	}
+	items := make([]item, 0, len(recs))
+	for i, raw := range recs {
+		field := fmt.Sprintf("records[%d]", i)
+		obj, err := decodeObject(raw, field, "key", "value", "partition")
+		if err != nil {
+			return nil, err
+		}
+		r := &kgo.Record{Topic: topic}
+		dec := decodeJSONValue
+		if binary {
+			dec = decodeBase64Field
+		}
+		if r.Key, err = dec(obj["key"], field+".key"); err != nil {
+			return nil, err
+		}
+		if r.Value, err = dec(obj["value"], field+".value"); err != nil {
+			return nil, err
+		}
+		p, pinned, err := decodePartition(obj["partition"], field+".partition")
+		if err != nil {
+			return nil, err
+		}
+		if pinned {
+			publish.Pin(r, p)
+		}
+		items = append(items, item{rec: r, field: field, pinned: pinned})
+	}
+	return items, nil
+}
+
+// decodeJSONValue encodes a REST Proxy JSON-format key or value as its JSON
+// text, as REST Proxy's JSON serializer does (a string keeps its quotes).
+func decodeJSONValue(raw json.RawMessage, field string) ([]byte, error) {
+	raw = []byte(strings.TrimSpace(string(raw)))
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, inputErrorf(field, "invalid JSON: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// header looks a header up case-insensitively (API Gateway lower-cases
+// them; test events may not).
+func header(hs map[string]string, name string) string {
+	if v, ok := hs[name]; ok {
+		return v
+	}
+	for k, v := range hs {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}

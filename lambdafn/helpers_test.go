@@ -1,0 +1,208 @@
+package lambdafn
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/kafkaconn"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// syncBuf is a concurrency-safe sink for logs and metrics.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+const testTopic = "events"
+
+func startEmulator(t *testing.T, opts ...emulator.Opt) (*emulator.Cluster, *syncBuf) {
+	t.Helper()
+	logs := &syncBuf{}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := emulator.Start(ctx, append([]emulator.Opt{
+		emulator.Ephemeral(), emulator.WithTopic(testTopic, 3), emulator.WithTopic("other", 1),
+		emulator.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))),
+	}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, logs
+}
+
+// iamConfig is the connection to the emulator's IAM listeners with its
+// default identity.
+func iamConfig(c *emulator.Cluster, topic string) kafkaconn.Config {
+	return kafkaconn.Config{
+		Brokers:     c.BootstrapAddrs(emulator.IAM),
+		Auth:        kafkaconn.AuthIAM,
+		Region:      c.Region(),
+		Topic:       topic,
+		TLSCAFile:   c.CAFile(),
+		Credentials: credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, ""),
+	}
+}
+
+type testHandler struct {
+	*Handler
+	logs, metrics *syncBuf
+}
+
+func newHandler(t *testing.T, c *emulator.Cluster, opts ...Opt) *testHandler {
+	t.Helper()
+	th := &testHandler{logs: &syncBuf{}, metrics: &syncBuf{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	h, err := New(ctx, append([]Opt{
+		WithConfig(iamConfig(c, testTopic)),
+		WithGetenv(func(string) string { return "" }),
+		WithLogger(slog.New(RequestIDHandler(slog.NewJSONHandler(th.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))),
+		WithMetricsWriter(th.metrics),
+		WithFunctionName("test-fn"),
+	}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	th.Handler = h
+	return th
+}
+
+// invoke runs one invocation with a Lambda context and a deadline.
+func (th *testHandler) invoke(t *testing.T, timeout time.Duration, payload any) ([]byte, error) {
+	t.Helper()
+	var b []byte
+	switch p := payload.(type) {
+	case string:
+		b = []byte(p)
+	case []byte:
+		b = p
+	default:
+		var err error
+		if b, err = json.Marshal(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "req-" + strings.ReplaceAll(t.Name(), "/", "-")})
+	return th.Invoke(ctx, b)
+}
+
+// consume reads n records of topic from the start (bounded in time).
+func consume(t *testing.T, c *emulator.Cluster, topic string, n int) []*kgo.Record {
+	t.Helper()
+	opts, err := kafkaconn.ClientOpts(context.Background(), iamConfig(c, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records of %s", len(got), n, topic)
+		}
+		got = append(got, fs.Records()...)
+	}
+	sort.Slice(got, func(i, j int) bool {
+		if got[i].Partition != got[j].Partition {
+			return got[i].Partition < got[j].Partition
+		}
+		return got[i].Offset < got[j].Offset
+	})
+	return got
+}
+
+// endOffsets sums the end offsets of topic's partitions: how many records
+// were ever written.
+func endOffsets(t *testing.T, c *emulator.Cluster, topic string) int64 {
+	t.Helper()
+	opts, err := kafkaconn.ClientOpts(context.Background(), iamConfig(c, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	offs.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			t.Fatalf("end offset of %s/%d: %v", o.Topic, o.Partition, o.Err)
+		}
+		n += o.Offset
+	})
+	return n
+}
+
+// setMaxMessageBytes sets topic's max.message.bytes.
+func setMaxMessageBytes(t *testing.T, c *emulator.Cluster, topic string, n int) {
+	t.Helper()
+	opts, err := kafkaconn.ClientOpts(context.Background(), iamConfig(c, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v := strconvItoa(n)
+	rs, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, topic)
+	if err == nil {
+		for _, r := range rs {
+			if r.Err != nil {
+				err = r.Err
+			}
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func strconvItoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+var _ = io.Discard

@@ -1,0 +1,90 @@
+package lambdafn
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/msklink/msklink/publish"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// SQS message attributes the handler reads.
+const (
+	SQSTopicAttribute = "topic" // the record's topic (default MSK_TOPIC)
+	SQSKeyAttribute   = "key"   // the record's key (String or Binary)
+	// SQSMessageIDHeader is the record header holding the SQS message id,
+	// for consumers that deduplicate redeliveries.
+	SQSMessageIDHeader = "sqs.message-id"
+)
+
+func (h *Handler) invokeSQS(ctx context.Context, inv *invocation, payload []byte) ([]byte, error) {
+	var ev events.SQSEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return nil, &InputError{Msg: "not an SQS event: " + err.Error(), Syntax: true}
+	}
+	inv.records = len(ev.Records)
+	var resp events.SQSEventResponse
+	fail := func(id string) {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
+	}
+	var items []item
+	var ids []string
+	for i, m := range ev.Records {
+		field := fmt.Sprintf("Records[%d]", i)
+		it, err := h.sqsItem(m, field)
+		if err == nil {
+			err = h.prepare(ctx, []item{it}, func(int) string {
+				return field + ".messageAttributes." + SQSTopicAttribute
+			})
+		}
+		if err != nil {
+			// An invalid message is its own unit: report it so SQS
+			// redelivers it (and moves it to the dead-letter queue after
+			// maxReceiveCount) while the valid ones are published.
+			inv.invalid++
+			h.log.WarnContext(ctx, "invalid SQS message", "messageId", m.MessageId, "error", err)
+			fail(m.MessageId)
+			continue
+		}
+		items = append(items, it)
+		ids = append(ids, m.MessageId)
+	}
+	if len(items) > 0 {
+		outs := h.publish(ctx, inv, items)
+		for i, o := range outs {
+			if o.Status != publish.Acked {
+				fail(ids[i])
+			}
+		}
+	}
+	if resp.BatchItemFailures == nil {
+		resp.BatchItemFailures = []events.SQSBatchItemFailure{}
+	}
+	return json.Marshal(resp)
+}
+
+func (h *Handler) sqsItem(m events.SQSMessage, field string) (item, error) {
+	if m.MessageId == "" {
+		return item{}, inputErrorf(field+".messageId", "missing: an SQS message needs its id for batchItemFailures")
+	}
+	topic := h.topic
+	if a, ok := m.MessageAttributes[SQSTopicAttribute]; ok && a.StringValue != nil && *a.StringValue != "" {
+		topic = *a.StringValue
+	}
+	if topic == "" {
+		return item{}, inputErrorf(field+".messageAttributes."+SQSTopicAttribute, "missing: set MSK_TOPIC on the function or a String message attribute %q", SQSTopicAttribute)
+	}
+	r := &kgo.Record{Topic: topic, Value: []byte(m.Body)}
+	if a, ok := m.MessageAttributes[SQSKeyAttribute]; ok {
+		switch {
+		case a.StringValue != nil:
+			r.Key = []byte(*a.StringValue)
+		case a.BinaryValue != nil:
+			r.Key = a.BinaryValue
+		}
+	}
+	r.Headers = []kgo.RecordHeader{{Key: SQSMessageIDHeader, Value: []byte(m.MessageId)}}
+	return item{rec: r, field: field, valueField: field + ".body"}, nil
+}
