@@ -1,7 +1,9 @@
 package emulator
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -19,6 +21,10 @@ import (
 // Requests without a precise mapping need DescribeCluster (read-only APIs) or
 // AlterCluster (the rest) on the cluster; when denied, the connection is
 // closed, since there is no generic error response.
+//
+// Each decision is one "authz" log line (principal, action, resource,
+// decision, reason): denials at Info, allows at Debug, since every
+// produce and fetch is a decision.
 
 var (
 	errTopicAuthz = kerr.TopicAuthorizationFailed.Code
@@ -36,12 +42,12 @@ func (c *conn) allowed(api int16, action iampolicy.Action, resource string) bool
 		pols = c.sess.ident.policies
 	}
 	d := iampolicy.EvaluateAll(pols, string(action), resource)
-	lvl := "allow"
+	word, lvl := "allow", slog.LevelDebug
 	if !d.Allowed() {
-		lvl = "deny"
+		word, lvl = "deny", slog.LevelInfo
 	}
-	cl.log.Info("authz", "principal", c.sess.principal, "action", string(action), "resource", resource,
-		"decision", lvl, "reason", d.String(), "api", kmsg.NameForKey(api), "broker", c.l.b.id)
+	cl.log.Log(context.Background(), lvl, "authz", "principal", c.sess.principal, "action", string(action), "resource", resource,
+		"decision", word, "reason", d.String(), "api", kmsg.NameForKey(api), "broker", c.l.b.id)
 	return d.Allowed()
 }
 

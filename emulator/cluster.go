@@ -269,6 +269,9 @@ func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
 		for _, b := range c.brokers {
 			for _, l := range b.listeners {
+				l.mu.Lock()
+				l.closed = true
+				l.mu.Unlock()
 				l.Stop()
 				l.ResetConnections()
 				l.wg.Wait()
@@ -391,11 +394,10 @@ type Broker struct {
 	backend   string // kfake's internal listener
 	listeners map[ListenerKind]*Listener
 
-	mu       sync.Mutex
-	rateSec  int64
-	rateN    int
-	nconns   int
-	downKind map[ListenerKind]bool
+	mu      sync.Mutex
+	rateSec int64
+	rateN   int
+	nconns  int
 }
 
 // ID is the broker's node ID (0-based, as kfake numbers it).

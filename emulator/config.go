@@ -159,9 +159,9 @@ type Config struct {
 	Region      string `json:"region,omitempty"`       // default us-east-1
 	AccountID   string `json:"account_id,omitempty"`   // default 000000000000
 	ClusterName string `json:"cluster_name,omitempty"` // default local
-	// ClusterUUID completes the cluster ARN; default a fixed
-	// 00000000-0000-0000-0000-000000000000-1 style id derived from nothing
-	// random, so ARNs in policies stay stable between runs.
+	// ClusterUUID completes the cluster ARN, in MSK's "<uuid>-<n>" form;
+	// default the fixed 00000000-0000-0000-0000-000000000000-1, so ARNs in
+	// policies stay the same between runs.
 	ClusterUUID string `json:"cluster_uuid,omitempty"`
 	// Brokers is the number of brokers, default 3.
 	Brokers int `json:"brokers,omitempty"`

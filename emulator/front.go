@@ -30,6 +30,7 @@ type Listener struct {
 	ln     net.Listener
 	conns  map[*conn]struct{}
 	faults Faults
+	closed bool // the cluster is closing: Start fails, new connections close
 	wg     sync.WaitGroup
 }
 
@@ -50,6 +51,9 @@ func (l *Listener) Start() error {
 	defer l.mu.Unlock()
 	if l.ln != nil {
 		return nil
+	}
+	if l.closed {
+		return fmt.Errorf("emulator: broker %d %s listener: the cluster is closed", l.b.id, l.kind)
 	}
 	ln, err := net.Listen("tcp", l.addr)
 	if err != nil {
@@ -139,7 +143,7 @@ func (l *Listener) serve(raw net.Conn) {
 	}
 	c := &conn{l: l, raw: raw, nc: raw, out: make(chan slot, 64), done: make(chan struct{}), tooMany: tooMany}
 	l.mu.Lock()
-	if l.conns == nil { // closed
+	if l.closed {
 		l.mu.Unlock()
 		raw.Close()
 		return

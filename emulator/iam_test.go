@@ -23,7 +23,7 @@ func staticCreds(ak, sk, st string) aws.CredentialsProvider {
 	})
 }
 
-func provider(t *testing.T, c *Cluster, ak, sk string) *iamauth.Provider {
+func provider(t testing.TB, c *Cluster, ak, sk string) *iamauth.Provider {
 	t.Helper()
 	p, err := iamauth.New(context.Background(), iamauth.WithRegion(c.Region()), iamauth.WithCredentialsProvider(staticCreds(ak, sk, "")))
 	if err != nil {

@@ -93,7 +93,9 @@ func (x *scramExchange) final(in []byte) ([]byte, error) {
 	if attrs["c"] != base64.StdEncoding.EncodeToString([]byte(x.gs2)) {
 		return nil, fmt.Errorf("%w: channel binding mismatch", errSCRAM)
 	}
-	if attrs["r"] != x.nonce {
+	// Kafka checks the suffix only (ScramSaslServer), and librdkafka relies
+	// on it: it sends its own nonce again before the server's.
+	if !strings.HasSuffix(attrs["r"], x.nonce) {
 		return nil, fmt.Errorf("%w: nonce mismatch", errSCRAM)
 	}
 	proof, err := base64.StdEncoding.DecodeString(attrs["p"])
