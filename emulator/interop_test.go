@@ -1,0 +1,285 @@
+package emulator_test
+
+// Interop tests: each a produce-then-consume round trip over real sockets
+// with a client someone else wrote: kcat (librdkafka) and kafka-python from
+// Debian, IBM's sarama, and franz-go (in the package's own tests).
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/iamauth"
+)
+
+// needTool returns the path of a third-party client, skipping the test
+// when it is missing, except in CI, where .ci/run installs it.
+func needTool(t *testing.T, path string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing: .ci/run should have installed it", path)
+		}
+		t.Skipf("%s is not installed (apt-get install kcat python3-kafka)", path)
+	}
+	return path
+}
+
+func startInterop(t *testing.T) *emulator.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := emulator.Start(ctx, emulator.Ephemeral(), emulator.WithTopic("interop", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func run(t *testing.T, stdin string, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestKcat(t *testing.T) {
+	kcat := needTool(t, "/usr/bin/kcat")
+	c := startInterop(t)
+	scram := c.SCRAMUsers()[0]
+	for _, tc := range []struct {
+		name string
+		kind emulator.ListenerKind
+		args []string
+	}{
+		{"TLS", emulator.TLS, []string{"-X", "security.protocol=SSL", "-X", "ssl.ca.location=" + c.CAFile()}},
+		{"SCRAM", emulator.SCRAM, []string{"-X", "security.protocol=SASL_SSL", "-X", "ssl.ca.location=" + c.CAFile(),
+			"-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", "sasl.username=" + scram.Username, "-X", "sasl.password=" + scram.Password}},
+		{"plaintext", emulator.Plaintext, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := append([]string{"-b", c.Bootstrap(tc.kind)}, tc.args...)
+			// Metadata lists every broker at this listener's advertised address.
+			out, err := run(t, "", kcat, append(base, "-L", "-J", "-m", "15")...)
+			if err != nil {
+				t.Fatalf("kcat -L: %v\n%s", err, out)
+			}
+			var md struct {
+				Brokers []struct {
+					ID   int32  `json:"id"`
+					Name string `json:"name"`
+				} `json:"brokers"`
+			}
+			if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &md); err != nil {
+				t.Fatalf("kcat -L -J output: %v\n%s", err, out)
+			}
+			var got []string
+			for _, b := range md.Brokers {
+				got = append(got, b.Name)
+			}
+			want := c.BootstrapAddrs(tc.kind)
+			sort.Strings(got)
+			sort.Strings(want)
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("kcat sees brokers %v, want %v", got, want)
+			}
+
+			topic := "interop"
+			vals := []string{tc.name + "-1", tc.name + "-2", tc.name + "-3"}
+			if out, err := run(t, strings.Join(vals, "\n")+"\n", kcat, append(base, "-P", "-t", topic, "-m", "15")...); err != nil {
+				t.Fatalf("kcat -P: %v\n%s", err, out)
+			}
+			out, err = run(t, "", kcat, append(base, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-m", "15")...)
+			if err != nil {
+				t.Fatalf("kcat -C: %v\n%s", err, out)
+			}
+			for _, v := range vals {
+				if !strings.Contains(out, v+"\n") {
+					t.Errorf("kcat did not consume %q:\n%s", v, out)
+				}
+			}
+		})
+	}
+}
+
+// msklinkBinary builds cmd/msklink once per test binary.
+var msklinkBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "msklink-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "msklink")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/msklink/msklink/cmd/msklink").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// cliToken runs `msklink token` with the given credentials, as a
+// kafka-python user would to get a token.
+func cliToken(t *testing.T, region, akid, secret string) string {
+	t.Helper()
+	bin, err := msklinkBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "token", "--region", region)
+	cmd.Env = []string{"AWS_ACCESS_KEY_ID=" + akid, "AWS_SECRET_ACCESS_KEY=" + secret, "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "c"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "cr"), "HOME=" + dir}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("msklink token: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+type pyResult struct {
+	OK       bool     `json:"ok"`
+	Consumed []string `json:"consumed"`
+	Error    string   `json:"error"`
+	Log      string   `json:"log"`
+}
+
+func kafkaPython(t *testing.T, args ...string) pyResult {
+	t.Helper()
+	py := needTool(t, "/usr/bin/python3")
+	if out, err := exec.Command(py, "-c", "import kafka").CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3-kafka is missing: %s", out)
+		}
+		t.Skipf("python3-kafka is not installed: %s", out)
+	}
+	out, err := run(t, "", py, append([]string{"testdata/kafka_python_roundtrip.py"}, args...)...)
+	var r pyResult
+	if jerr := json.Unmarshal([]byte(out[strings.LastIndex(out, "\n{")+1:]), &r); jerr != nil {
+		t.Fatalf("kafka-python script: %v %v\n%s", err, jerr, out)
+	}
+	return r
+}
+
+func TestKafkaPython(t *testing.T) {
+	c := startInterop(t)
+	scram := c.SCRAMUsers()[0]
+	token := cliToken(t, c.Region(), emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"IAM OAUTHBEARER", []string{"--bootstrap", c.Bootstrap(emulator.IAM), "--protocol", "SASL_SSL", "--mechanism", "OAUTHBEARER", "--token", token}},
+		{"SCRAM", []string{"--bootstrap", c.Bootstrap(emulator.SCRAM), "--protocol", "SASL_SSL", "--mechanism", "SCRAM-SHA-512", "--user", scram.Username, "--password", scram.Password}},
+		{"SSL", []string{"--bootstrap", c.Bootstrap(emulator.TLS), "--protocol", "SSL"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := kafkaPython(t, append(tc.args, "--cafile", c.CAFile(), "--topic", "interop")...)
+			if !r.OK || len(r.Consumed) != 3 {
+				t.Fatalf("kafka-python round trip failed: %s\nconsumed %v\nlog:\n%s", r.Error, r.Consumed, r.Log)
+			}
+		})
+	}
+}
+
+// TestKafkaPythonRejected reproduces the classic report: kafka-python 2.0.2
+// authenticates with SaslHandshake v0, so when MSK rejects the token all it
+// can do is close the socket, and the client says "Connection reset during
+// recv" instead of why.
+func TestKafkaPythonRejected(t *testing.T) {
+	c := startInterop(t)
+	token := cliToken(t, "us-west-2", emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey) // wrong region
+	r := kafkaPython(t, "--bootstrap", c.Bootstrap(emulator.IAM), "--protocol", "SASL_SSL", "--mechanism", "OAUTHBEARER",
+		"--token", token, "--cafile", c.CAFile(), "--topic", "interop", "--timeout", "5")
+	if r.OK || r.Error == "" {
+		t.Fatalf("a token for another region was accepted: %+v", r)
+	}
+	if !strings.Contains(r.Log, "Connection reset during recv") {
+		t.Errorf("kafka-python did not report the reset; error %q, log:\n%s", r.Error, r.Log)
+	}
+}
+
+// saramaToken is a sarama.AccessTokenProvider backed by iamauth.
+type saramaToken struct{ p *iamauth.Provider }
+
+func (s saramaToken) Token() (*sarama.AccessToken, error) {
+	tok, _, err := s.p.Token(context.Background())
+	return &sarama.AccessToken{Token: string(tok)}, err
+}
+
+func TestSarama(t *testing.T) {
+	c := startInterop(t)
+	prov, err := iamauth.New(context.Background(), iamauth.WithRegion(c.Region()),
+		iamauth.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultSecretAccessKey}, nil
+		})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Net.TLS.Enable = true
+	cfg.Net.TLS.Config = &tls.Config{RootCAs: c.CAPool(), MinVersion: tls.VersionTLS12}
+	cfg.Net.SASL.Enable = true
+	cfg.Net.SASL.Mechanism = sarama.SASLTypeOAuth
+	cfg.Net.SASL.TokenProvider = saramaToken{prov}
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = 10*time.Second, 10*time.Second, 10*time.Second
+
+	producer, err := sarama.NewSyncProducer(c.BootstrapAddrs(emulator.IAM), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32]int64{}
+	for i := range 3 {
+		part, off, err := producer.SendMessage(&sarama.ProducerMessage{Topic: "interop", Value: sarama.StringEncoder(fmt.Sprintf("sarama-%d", i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[part] = max(want[part], off+1)
+	}
+	producer.Close()
+
+	consumer, err := sarama.NewConsumer(c.BootstrapAddrs(emulator.IAM), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	var got []string
+	for part, end := range want {
+		pc, err := consumer.ConsumePartition("interop", part, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		timeout := time.After(15 * time.Second)
+		for off := int64(0); off < end; {
+			select {
+			case m := <-pc.Messages():
+				got = append(got, string(m.Value))
+				off = m.Offset + 1
+			case <-timeout:
+				t.Fatalf("partition %d: timed out with %v", part, got)
+			}
+		}
+		pc.Close()
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "sarama-0,sarama-1,sarama-2" {
+		t.Errorf("sarama consumed %v", got)
+	}
+}
