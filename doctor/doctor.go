@@ -227,16 +227,24 @@ func (d *diag) checkConfig(ctx context.Context) bool {
 	if err != nil {
 		var fixes []string
 		var details []string
+		cause := CauseConfig
 		for _, e := range unjoin(err) {
 			var ce *kafkaconn.ConfigError
-			if errors.As(e, &ce) && ce.Fix != "" {
-				fixes = append(fixes, ce.Fix)
+			if errors.As(e, &ce) {
+				if ce.Fix != "" {
+					fixes = append(fixes, ce.Fix)
+				}
+				if ce.Field == "region" && len(details) == 0 && d.regionContradictsHosts() {
+					// The region contradicts the brokers' host names: the
+					// token would be rejected by every broker.
+					cause = CauseTokenRegion
+				}
 			}
 			details = append(details, e.Error())
 		}
 		detail := strings.Join(details, "; ")
 		d.add("config", "config", Fail, time.Since(start), detail)
-		d.failed(CauseConfig, "the connection settings cannot work: "+detail)
+		d.failed(cause, "the connection settings cannot work: "+detail)
 		if len(fixes) > 0 {
 			d.fix = strings.Join(fixes, "; ")
 		}
@@ -264,6 +272,17 @@ func (d *diag) checkConfig(ctx context.Context) bool {
 	}
 	d.add("config", "config", st, time.Since(start), detail)
 	return true
+}
+
+// regionContradictsHosts reports whether the configured region differs
+// from the region in an MSK broker host name.
+func (d *diag) regionContradictsHosts() bool {
+	for _, b := range d.cfg.Brokers {
+		if r, ok := iamauth.RegionFromHost(b); ok && d.cfg.Region != "" && r != d.cfg.Region {
+			return true
+		}
+	}
+	return false
 }
 
 func unjoin(err error) []error {
