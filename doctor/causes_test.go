@@ -181,7 +181,7 @@ func TestCauseClockSkew(t *testing.T) {
 func TestCauseAuthz(t *testing.T) {
 	ids := []struct {
 		akid, missing, want string
-		opts             []Opt
+		opts                []Opt
 	}{
 		{"AKIANOCONNECT0000001", "Connect", CauseAuthDenied, nil},
 		{"AKIANODESCRIBETOPIC1", "DescribeTopic", CauseAuthzTopic, nil},

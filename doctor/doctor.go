@@ -189,8 +189,10 @@ func (d *diag) layerCtx(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, d.o.timeout)
 }
 
-func (d *diag) usesTLS() bool  { return d.cfg.Auth != kafkaconn.AuthPlaintext }
-func (d *diag) usesSASL() bool { return d.cfg.Auth == kafkaconn.AuthIAM || d.cfg.Auth == kafkaconn.AuthSCRAM }
+func (d *diag) usesTLS() bool { return d.cfg.Auth != kafkaconn.AuthPlaintext }
+func (d *diag) usesSASL() bool {
+	return d.cfg.Auth == kafkaconn.AuthIAM || d.cfg.Auth == kafkaconn.AuthSCRAM
+}
 
 func (d *diag) run(ctx context.Context) {
 	if !d.checkConfig(ctx) {
