@@ -62,7 +62,8 @@ type reqHeader struct {
 	corr         int32
 	clientID     *string
 	flexible     bool
-	bodyOff      int // offset of the request body in the frame
+	bodyOff      int  // offset of the request body in the frame
+	tooNew       bool // ApiVersions above what we know: answer v0 UNSUPPORTED_VERSION (KIP-511)
 }
 
 // errBadHeader is returned by parseHeader for a frame that is not a Kafka
@@ -78,6 +79,10 @@ func parseHeader(frame []byte) (reqHeader, error) {
 		return h, fmt.Errorf("%w: %d bytes", errBadHeader, len(frame))
 	}
 	req := kmsg.RequestForKey(h.key)
+	if h.key == 18 && req != nil && h.version > req.MaxVersion() {
+		h.tooNew = true
+		return h, nil
+	}
 	if req == nil || h.version < 0 || h.version > req.MaxVersion() {
 		return h, fmt.Errorf("%w: unknown key %d version %d", errBadHeader, h.key, h.version)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -334,6 +335,18 @@ func (c *conn) readLoop() error {
 		h, err := parseHeader(frame)
 		if err != nil {
 			return err
+		}
+		if h.tooNew {
+			resp := kmsg.NewPtrApiVersionsResponse()
+			resp.ErrorCode = kerr.UnsupportedVersion.Code
+			key := kmsg.NewApiVersionsResponseApiKey()
+			key.ApiKey, key.MaxVersion = 18, resp.MaxVersion()
+			resp.ApiKeys = append(resp.ApiKeys, key)
+			h.version, h.flexible = 0, false
+			if !c.send(slot{h: h, local: encodeResponseFrame(h, resp)}) {
+				return net.ErrClosed
+			}
+			continue
 		}
 		if err := c.dispatch(h, frame); err != nil {
 			return err

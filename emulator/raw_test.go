@@ -379,3 +379,26 @@ func TestManyConnections(t *testing.T) {
 	}
 	_ = io.EOF
 }
+
+func TestApiVersionsTooNew(t *testing.T) {
+	t.Parallel()
+	c, _ := startCluster(t)
+	r := dialRaw(t, c, IAM, 0)
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = req.MaxVersion()
+	b := kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, 7)
+	binary.BigEndian.PutUint16(b[6:], uint16(req.MaxVersion()+1)) // a version from the future
+	r.c.Write(b)
+	body, err := readFrame(r.c, maxFrame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := decodeResponse(reqHeader{key: 18}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := resp.(*kmsg.ApiVersionsResponse)
+	if ar.ErrorCode != kerr.UnsupportedVersion.Code || len(ar.ApiKeys) != 1 || ar.ApiKeys[0].MaxVersion != req.MaxVersion() {
+		t.Fatalf("%+v", ar)
+	}
+}

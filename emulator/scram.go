@@ -131,7 +131,7 @@ func scramAttrs(s string) (map[string]string, error) {
 	m := map[string]string{}
 	for _, kv := range strings.Split(s, ",") {
 		if len(kv) < 2 || kv[1] != '=' {
-			return nil, fmt.Errorf("%w: malformed attribute %q", errSCRAM, kv)
+			return nil, fmt.Errorf("%w: malformed attribute (want k=value)", errSCRAM)
 		}
 		m[kv[:1]] = kv[2:]
 	}
