@@ -39,6 +39,7 @@ type command struct {
 // commands is the command table. Keep it sorted by name.
 func commands() []*command {
 	cmds := []*command{
+		{name: "demo", summary: "run the Lambda handler against a local emulated MSK and check every record round-trips", usage: demoUsage, run: runDemo},
 		{name: "local", summary: "run a local MSK emulator (IAM, SCRAM, TLS listeners) until interrupted", usage: localUsage, run: runLocal},
 		{name: "produce", summary: "publish records from stdin (lines or JSON), kcat-like", usage: produceUsage, run: runProduce},
 		{name: "consume", summary: "print records of a topic, kcat-like", usage: consumeUsage, run: runConsume},
