@@ -427,10 +427,10 @@ func TestMetrics(t *testing.T) {
 				Metrics    []struct{ Name, Unit string }
 			}
 		} `json:"_aws"`
-		FunctionName, EventSource                      string
+		FunctionName, EventSource                       string
 		RecordsAcked, RecordsFailed, RecordsUnconfirmed *int
-		PublishLatency, ConnectionSetup                *float64
-		ColdStart                                      *int
+		PublishLatency, ConnectionSetup                 *float64
+		ColdStart                                       *int
 	}
 	var ms [3]emf
 	for i, l := range lines {

@@ -1,0 +1,583 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/kafkaconn"
+	"github.com/msklink/msklink/lambdafn"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestNoKfakeLinked checks that the bootstrap does not link the Kafka
+// emulator (kfake, package emulator) or test-only code.
+func TestNoKfakeLinked(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "list", "-deps", "-tags", "lambda.norpc", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 50 {
+		t.Fatalf("suspiciously few deps: %v", deps)
+	}
+	for _, d := range deps {
+		if strings.Contains(d, "kfake") || d == "github.com/msklink/msklink/emulator" || d == "testing" {
+			t.Errorf("the bootstrap links %s", d)
+		}
+	}
+}
+
+// TestBuildArchitectures builds the bootstrap as Lambda runs it, for both
+// architectures.
+func TestBuildArchitectures(t *testing.T) {
+	for _, arch := range []string{"amd64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			buildBootstrap(t, arch)
+		})
+	}
+}
+
+// buildBootstrap builds the bootstrap binary into t.TempDir() and returns
+// its path.
+func buildBootstrap(t *testing.T, arch string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out := filepath.Join(t.TempDir(), "bootstrap")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", out, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	start := time.Now()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build (GOARCH=%s): %v\n%s", arch, err, b)
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("bootstrap %s: %.1f MB, built in %v", arch, float64(fi.Size())/1e6, time.Since(start).Round(time.Millisecond))
+	return out
+}
+
+// rieBinary finds aws-lambda-rie: on PATH or in $(go env GOPATH)/bin. In CI
+// its absence fails the test; elsewhere it skips it.
+func rieBinary(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
+		return p
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "aws-lambda-rie")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	const why = "aws-lambda-rie not found: go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+	return ""
+}
+
+// syncBuf is a concurrency-safe output sink.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+const topic = "events"
+
+func startEmulator(t *testing.T, opts ...emulator.Opt) (*emulator.Cluster, *syncBuf) {
+	t.Helper()
+	logs := &syncBuf{}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := emulator.Start(ctx, append([]emulator.Opt{
+		emulator.Ephemeral(), emulator.WithTopic(topic, 3),
+		emulator.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+	}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, logs
+}
+
+func iamConfig(c *emulator.Cluster) kafkaconn.Config {
+	return kafkaconn.Config{
+		Brokers: c.BootstrapAddrs(emulator.IAM), Auth: kafkaconn.AuthIAM, Region: c.Region(),
+		TLSCAFile:   c.CAFile(),
+		Credentials: credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, ""),
+	}
+}
+
+// rie is a running Runtime Interface Emulator with the bootstrap.
+type rie struct {
+	cmd    *exec.Cmd
+	url    string
+	output *syncBuf // RIE's and the bootstrap's stdout and stderr
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startRIE runs aws-lambda-rie with the bootstrap against the emulator.
+// timeoutSec is AWS_LAMBDA_FUNCTION_TIMEOUT; extra adds environment.
+func startRIE(t *testing.T, c *emulator.Cluster, bootstrap string, timeoutSec int, extra ...string) *rie {
+	t.Helper()
+	bin := rieBinary(t)
+	apiPort, riePort := freePort(t), freePort(t)
+	r := &rie{output: &syncBuf{}, url: fmt.Sprintf("http://127.0.0.1:%d/2015-03-31/functions/function/invocations", riePort)}
+	r.cmd = exec.Command(bin,
+		"--runtime-interface-emulator-address", fmt.Sprintf("127.0.0.1:%d", riePort),
+		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
+		bootstrap)
+	// RIE passes its whole environment to the function: give it only
+	// what a Lambda function would have.
+	r.cmd.Env = append([]string{
+		"PATH=/usr/bin:/bin",
+		"MSK_BOOTSTRAP_SERVERS=" + c.Bootstrap(emulator.IAM),
+		"MSK_TLS_CA_FILE=" + c.CAFile(),
+		"MSK_REGION=" + c.Region(),
+		"MSK_TOPIC=" + topic,
+		"AWS_ACCESS_KEY_ID=" + emulator.DefaultAccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + emulator.DefaultSecretAccessKey,
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(timeoutSec),
+		"AWS_LAMBDA_FUNCTION_NAME=msklink-e2e",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
+	}, extra...)
+	r.cmd.Stdout, r.cmd.Stderr = r.output, r.output
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.stop(t) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", riePort), time.Second)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("aws-lambda-rie did not listen in 10s: %v\n%s", err, r.output.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return r
+}
+
+// bootstrapPIDs returns the processes RIE started (the bootstrap).
+func (r *rie) bootstrapPIDs() []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces; split after ')'.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 {
+			if ppid, _ := strconv.Atoi(f[1]); ppid == r.cmd.Process.Pid {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+func (r *rie) stop(t *testing.T) {
+	children := r.bootstrapPIDs()
+	for _, pid := range children {
+		syscall.Kill(pid, syscall.SIGCONT)
+	}
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { r.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		r.cmd.Process.Kill()
+		<-done
+	}
+	for _, pid := range children {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if t.Failed() {
+		t.Logf("aws-lambda-rie and bootstrap output:\n%s", r.output.String())
+	}
+}
+
+// invoke posts payload to RIE and returns the function's answer and how
+// long it took. The HTTP client's timeout bounds it.
+func (r *rie) invoke(t *testing.T, payload any, timeout time.Duration) ([]byte, time.Duration) {
+	t.Helper()
+	b, ok := payload.([]byte)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl := &http.Client{Timeout: timeout}
+	start := time.Now()
+	resp, err := cl.Post(r.url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("invoke: %v\n%s", err, r.output.String())
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	el := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("invoke: HTTP %d: %s\n%s", resp.StatusCode, body, r.output.String())
+	}
+	return body, el
+}
+
+// consume reads n records of topic back from the emulator.
+func consume(t *testing.T, c *emulator.Cluster, n int) []*kgo.Record {
+	t.Helper()
+	opts, err := kafkaconn.ClientOpts(context.Background(), iamConfig(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records", len(got), n)
+		}
+		got = append(got, fs.Records()...)
+	}
+	// Anything more than n is a duplicate or a stray: look briefly.
+	sctx, scancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer scancel()
+	got = append(got, cl.PollFetches(sctx).Records()...)
+	sort.Slice(got, func(i, j int) bool {
+		if got[i].Partition != got[j].Partition {
+			return got[i].Partition < got[j].Partition
+		}
+		return got[i].Offset < got[j].Offset
+	})
+	return got
+}
+
+func directPayload(values ...string) []byte {
+	type rec struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+	}
+	var p struct {
+		Records []rec `json:"records"`
+	}
+	for _, v := range values {
+		p.Records = append(p.Records, rec{Key: "k-" + v, Value: v})
+	}
+	b, _ := json.Marshal(p)
+	return b
+}
+
+func decodeDirect(t *testing.T, b []byte) lambdafn.DirectResponse {
+	t.Helper()
+	var d lambdafn.DirectResponse
+	if err := json.Unmarshal(b, &d); err != nil || d.Results == nil {
+		t.Fatalf("not a direct response: %s (%v)", b, err)
+	}
+	return d
+}
+
+// TestRIEEventSources invokes the real bootstrap under the Runtime
+// Interface Emulator once per event source and consumes every record back.
+func TestRIEEventSources(t *testing.T) {
+	rieBinary(t)
+	c, _ := startEmulator(t)
+	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), 30)
+
+	// direct
+	out, el := r.invoke(t, directPayload("d1", "d2"), 30*time.Second)
+	d := decodeDirect(t, out)
+	if d.Acked != 2 {
+		t.Fatalf("direct: %s", out)
+	}
+	t.Logf("first invocation (Init included): %v", el.Round(time.Millisecond))
+
+	// SQS
+	sqs := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m1", Body: "s1", EventSource: "aws:sqs"},
+		{MessageId: "m2", Body: "s2", EventSource: "aws:sqs"},
+	}}
+	out, el = r.invoke(t, sqs, 30*time.Second)
+	var sr events.SQSEventResponse
+	if err := json.Unmarshal(out, &sr); err != nil || len(sr.BatchItemFailures) != 0 {
+		t.Fatalf("sqs: %s", out)
+	}
+	t.Logf("warm SQS invocation: %v", el.Round(time.Millisecond))
+
+	// API Gateway HTTP API / function URL
+	req := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: "POST /topics/{topic}", RawPath: "/topics/" + topic,
+		Headers:         map[string]string{"content-type": lambdafn.ContentTypeKafkaBinary},
+		Body:            base64.StdEncoding.EncodeToString([]byte(`{"records":[{"key":"` + base64.StdEncoding.EncodeToString([]byte("ka")) + `","value":"` + base64.StdEncoding.EncodeToString([]byte("a1")) + `"}]}`)),
+		IsBase64Encoded: true,
+	}
+	req.RequestContext.HTTP.Method = "POST"
+	out, _ = r.invoke(t, req, 30*time.Second)
+	var ar events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &ar); err != nil || ar.StatusCode != 200 || !strings.Contains(ar.Body, `"offsets":[{"partition":`) {
+		t.Fatalf("apigw: %s", out)
+	}
+
+	// EventBridge
+	eb := events.EventBridgeEvent{Version: "0", ID: "eb-1", DetailType: "Thing Happened", Source: "e2e", Detail: json.RawMessage(`{"e": 1}`)}
+	out, _ = r.invoke(t, eb, 30*time.Second)
+	var er lambdafn.EventBridgeResponse
+	if err := json.Unmarshal(out, &er); err != nil || er.Topic != topic {
+		t.Fatalf("eventbridge: %s", out)
+	}
+
+	// Invalid input: an error naming the field, with its errorType.
+	out, _ = r.invoke(t, []byte(`{"records": [{"value": {"base64": "%%"}}]}`), 30*time.Second)
+	var lerr struct{ ErrorType, ErrorMessage string }
+	if err := json.Unmarshal(out, &lerr); err != nil || lerr.ErrorType != "InputError" || !strings.Contains(lerr.ErrorMessage, "records[0].value.base64") {
+		t.Fatalf("invalid input: %s", out)
+	}
+
+	got := consume(t, c, 6)
+	want := map[string]string{"k-d1": "d1", "k-d2": "d2", "": "", "ka": "a1", "eb-1": `{"e":1}`}
+	var seen []string
+	for _, rec := range got {
+		k, v := string(rec.Key), string(rec.Value)
+		seen = append(seen, k+"="+v)
+		if k == "" {
+			if v != "s1" && v != "s2" {
+				t.Errorf("unexpected record %q=%q", k, v)
+			}
+			continue
+		}
+		if want[k] != v {
+			t.Errorf("record %q=%q, want %q", k, v, want[k])
+		}
+	}
+	if len(got) != 6 {
+		t.Errorf("consumed %d records, want 6: %v", len(got), seen)
+	}
+	// One EMF line per invocation, ColdStart on the first only.
+	outText := r.output.String()
+	if n := strings.Count(outText, `"ColdStart":1`); n != 1 {
+		t.Errorf("%d ColdStart metrics", n)
+	}
+	if !strings.Contains(outText, `"ConnectionSetup":`) || !strings.Contains(outText, `"requestId":"`) {
+		t.Errorf("no ConnectionSetup metric or request id in the output:\n%s", outText)
+	}
+}
+
+// TestRIEFreezeThaw stops the bootstrap (as Lambda freezes an idle
+// environment) past the emulator's idle-connection close, resumes it and
+// invokes again: the records go through, none lost or duplicated.
+func TestRIEFreezeThaw(t *testing.T) {
+	rieBinary(t)
+	const idle = 1500 * time.Millisecond
+	c, _ := startEmulator(t, emulator.WithLimits(emulator.Limits{IdleTimeout: emulator.Duration(idle)}))
+	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), 30)
+	out, _ := r.invoke(t, directPayload("before"), 30*time.Second)
+	if d := decodeDirect(t, out); d.Acked != 1 {
+		t.Fatalf("before: %s", out)
+	}
+	pids := r.bootstrapPIDs()
+	if len(pids) != 1 {
+		t.Fatalf("bootstrap processes: %v", pids)
+	}
+	conns := func() int {
+		n := 0
+		for id := int32(0); c.Broker(id) != nil; id++ {
+			n += c.Listener(id, emulator.IAM).Conns()
+		}
+		return n
+	}
+	before := conns()
+	if err := syscall.Kill(pids[0], syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2*idle + 500*time.Millisecond)
+	after := conns()
+	if err := syscall.Kill(pids[0], syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("IAM connections: %d before the freeze, %d after %v frozen", before, after, 2*idle+500*time.Millisecond)
+	if after != 0 {
+		t.Errorf("the emulator kept %d connections past its idle close", after)
+	}
+	var els []time.Duration
+	for i := range 3 {
+		out, el := r.invoke(t, directPayload(fmt.Sprintf("after-%d", i)), 30*time.Second)
+		if d := decodeDirect(t, out); d.Acked != 1 {
+			t.Fatalf("after thaw, invocation %d: %s", i, out)
+		}
+		els = append(els, el.Round(time.Millisecond))
+	}
+	t.Logf("invocations after the thaw: %v", els)
+	got := consume(t, c, 4)
+	if len(got) != 4 {
+		t.Errorf("consumed %d records, want 4", len(got))
+	}
+}
+
+// TestRIEImpossibleDeadline injects a latency longer than the function's
+// timeout: the function answers before Lambda's deadline, with unconfirmed
+// outcomes, and RIE never reports a timeout.
+func TestRIEImpossibleDeadline(t *testing.T) {
+	rieBinary(t)
+	c, _ := startEmulator(t)
+	const timeoutSec = 3
+	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), timeoutSec)
+	out, _ := r.invoke(t, directPayload("warm"), 30*time.Second)
+	if d := decodeDirect(t, out); d.Acked != 1 {
+		t.Fatalf("warm-up: %s", out)
+	}
+	for id := int32(0); c.Broker(id) != nil; id++ {
+		c.Listener(id, emulator.IAM).SetFaults(emulator.Faults{ResponseLatency: 10 * time.Second})
+	}
+	out, el := r.invoke(t, directPayload("a", "b", "c"), 20*time.Second)
+	if strings.Contains(string(out), "timed out") {
+		t.Fatalf("Lambda timeout after %v: %s", el, out)
+	}
+	d := decodeDirect(t, out)
+	if d.Acked != 0 || d.Unconfirmed+d.Failed != 3 || d.Unconfirmed == 0 {
+		t.Fatalf("response %s", out)
+	}
+	if el >= timeoutSec*time.Second {
+		t.Errorf("answered after %v, past the %ds timeout", el, timeoutSec)
+	}
+	t.Logf("answered in %v of %ds: %d unconfirmed, %d failed", el.Round(time.Millisecond), timeoutSec, d.Unconfirmed, d.Failed)
+	// SQS: the same records come back as batch item failures.
+	sqs := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: "x", EventSource: "aws:sqs"}}}
+	out, el = r.invoke(t, sqs, 20*time.Second)
+	var sr events.SQSEventResponse
+	if err := json.Unmarshal(out, &sr); err != nil || len(sr.BatchItemFailures) != 1 || el >= timeoutSec*time.Second {
+		t.Fatalf("sqs after %v: %s", el, out)
+	}
+}
+
+// TestRIENoSecretsInLogs collects every log line of a run (RIE and the
+// bootstrap at debug level, the emulator, and an in-process handler) and
+// looks for credentials and tokens.
+func TestRIENoSecretsInLogs(t *testing.T) {
+	rieBinary(t)
+	c, emuLogs := startEmulator(t)
+	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), 5, "AWS_LAMBDA_LOG_LEVEL=DEBUG")
+	r.invoke(t, directPayload("x"), 30*time.Second)
+	r.invoke(t, []byte(`{"hello": 1}`), 30*time.Second)
+	sqs := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: "x", EventSource: "aws:sqs"}}}
+	r.invoke(t, sqs, 30*time.Second)
+
+	inproc := &syncBuf{}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cfg := iamConfig(c)
+	cfg.Topic = topic
+	h, err := lambdafn.New(ctx, lambdafn.WithConfig(cfg), lambdafn.WithGetenv(func(string) string { return "" }),
+		lambdafn.WithLogger(slog.New(lambdafn.RequestIDHandler(slog.NewJSONHandler(inproc, &slog.HandlerOptions{Level: slog.LevelDebug})))),
+		lambdafn.WithMetricsWriter(inproc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := h.Invoke(ctx, directPayload("y")); err != nil {
+		t.Fatal(err)
+	}
+	// A failed authentication is logged too: sign with a wrong secret.
+	bad := iamConfig(c)
+	bad.Credentials = credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, "wrong-secret-do-not-log-0123456789", "session-token-do-not-log")
+	bad.Topic = topic
+	h2, err := lambdafn.New(ctx, lambdafn.WithConfig(bad), lambdafn.WithGetenv(func(string) string { return "" }),
+		lambdafn.WithLogger(slog.New(slog.NewJSONHandler(inproc, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		lambdafn.WithMetricsWriter(inproc), lambdafn.WithWarmTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2.Close()
+
+	all := r.output.String() + emuLogs.String() + inproc.String()
+	for _, want := range []string{`"requestId"`, "authn", "ConnectionSetup"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the collected logs lack %s: the test would prove nothing", want)
+		}
+	}
+	secrets := []string{emulator.DefaultSecretAccessKey, emulator.DefaultSCRAMPassword,
+		"wrong-secret-do-not-log", "session-token-do-not-log",
+		"X-Amz-Signature=", "x-amz-signature", "auth=Bearer", "aHR0cHM6Ly9rYWZrYS"}
+	for _, s := range secrets {
+		if i := strings.Index(all, s); i >= 0 {
+			t.Errorf("%q found in the logs: ...%s...", s[:6], all[max(0, i-200):min(len(all), i+50)])
+		}
+	}
+	t.Logf("scanned %d log lines", strings.Count(all, "\n"))
+}
+
+var _ = errors.New
