@@ -515,6 +515,148 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		resp.ErrorCode = errClusterAz
 		return nil, nil, resp, nil
 
+	case *kmsg.OffsetForLeaderEpochRequest:
+		for _, t := range req.Topics {
+			if !c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t.Topic)) {
+				resp := kmsg.NewPtrOffsetForLeaderEpochResponse()
+				for _, t := range req.Topics {
+					rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
+					rt.Topic = t.Topic
+					for _, p := range t.Partitions {
+						rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+						rp.Partition, rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = p.Partition, errTopicAuthz, -1, -1
+						rt.Partitions = append(rt.Partitions, rp)
+					}
+					resp.Topics = append(resp.Topics, rt)
+				}
+				return nil, nil, resp, nil
+			}
+		}
+		return frame, nil, nil, nil
+
+	case *kmsg.DeleteGroupsRequest:
+		var denied []string
+		kept := req.Groups[:0:0]
+		for _, g := range req.Groups {
+			if c.allowed(k, iampolicy.DeleteGroup, c.groupARN(g)) {
+				kept = append(kept, g)
+			} else {
+				denied = append(denied, g)
+			}
+		}
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		add := func(r kmsg.Response) {
+			resp := r.(*kmsg.DeleteGroupsResponse)
+			for _, g := range denied {
+				rg := kmsg.NewDeleteGroupsResponseGroup()
+				rg.Group, rg.ErrorCode = g, errGroupAuthz
+				resp.Groups = append(resp.Groups, rg)
+			}
+		}
+		if len(kept) == 0 {
+			resp := kmsg.NewPtrDeleteGroupsResponse()
+			add(resp)
+			return nil, nil, resp, nil
+		}
+		req.Groups = kept
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+
+	case *kmsg.OffsetDeleteRequest:
+		if c.allowed(k, iampolicy.DeleteGroup, c.groupARN(req.Group)) {
+			return frame, nil, nil, nil
+		}
+		resp := kmsg.NewPtrOffsetDeleteResponse()
+		resp.ErrorCode = errGroupAuthz
+		return nil, nil, resp, nil
+
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return c.groupOp(h, frame, req.Group, func() kmsg.Response {
+			r := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+			r.ErrorCode = errGroupAuthz
+			return r
+		})
+
+	case *kmsg.CreatePartitionsRequest:
+		var denied []string
+		kept := req.Topics[:0:0]
+		for _, t := range req.Topics {
+			if c.allowed(k, iampolicy.AlterTopic, c.topicARN(t.Topic)) {
+				kept = append(kept, t)
+			} else {
+				denied = append(denied, t.Topic)
+			}
+		}
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		add := func(r kmsg.Response) {
+			resp := r.(*kmsg.CreatePartitionsResponse)
+			for _, t := range denied {
+				rt := kmsg.NewCreatePartitionsResponseTopic()
+				rt.Topic, rt.ErrorCode = t, errTopicAuthz
+				resp.Topics = append(resp.Topics, rt)
+			}
+		}
+		if len(kept) == 0 {
+			resp := kmsg.NewPtrCreatePartitionsResponse()
+			add(resp)
+			return nil, nil, resp, nil
+		}
+		req.Topics = kept
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+
+	case *kmsg.DescribeConfigsRequest:
+		type denial struct {
+			rt   kmsg.ConfigResourceType
+			name string
+			code int16
+		}
+		var denied []denial
+		kept := req.Resources[:0:0]
+		for _, r := range req.Resources {
+			ok, code := c.configAllowed(k, r.ResourceType, r.ResourceName, false)
+			if ok {
+				kept = append(kept, r)
+			} else {
+				denied = append(denied, denial{r.ResourceType, r.ResourceName, code})
+			}
+		}
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		add := func(r kmsg.Response) {
+			resp := r.(*kmsg.DescribeConfigsResponse)
+			for _, d := range denied {
+				rr := kmsg.NewDescribeConfigsResponseResource()
+				rr.ResourceType, rr.ResourceName, rr.ErrorCode = d.rt, d.name, d.code
+				resp.Resources = append(resp.Resources, rr)
+			}
+		}
+		if len(kept) == 0 {
+			resp := kmsg.NewPtrDescribeConfigsResponse()
+			add(resp)
+			return nil, nil, resp, nil
+		}
+		req.Resources = kept
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+
+	case *kmsg.IncrementalAlterConfigsRequest:
+		for _, r := range req.Resources {
+			if ok, _ := c.configAllowed(k, r.ResourceType, r.ResourceName, true); !ok {
+				resp := kmsg.NewPtrIncrementalAlterConfigsResponse()
+				for _, r := range req.Resources {
+					_, code := c.configAllowed(k, r.ResourceType, r.ResourceName, true)
+					rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+					rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, code
+					resp.Resources = append(resp.Resources, rr)
+				}
+				return nil, nil, resp, nil
+			}
+		}
+		return frame, nil, nil, nil
+
 	case *kmsg.ApiVersionsRequest, *kmsg.GetTelemetrySubscriptionsRequest, *kmsg.PushTelemetryRequest:
 		return frame, nil, nil, nil
 	}
@@ -523,7 +665,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 	// for the rest; denied closes the connection.
 	action := iampolicy.AlterCluster
 	switch k {
-	case 23, 29, 32, 35, 46, 48, 50, 61, 65, 66, 69, 74, 75, 16:
+	case 29, 35, 46, 48, 50, 61, 65, 66, 69, 74, 75:
 		action = iampolicy.DescribeCluster
 	}
 	if c.allowed(k, action, c.clusterARN()) {
@@ -546,4 +688,27 @@ func (c *conn) txnOp(h reqHeader, frame []byte, txn string, deny func() kmsg.Res
 		return frame, nil, nil, nil
 	}
 	return nil, nil, deny(), nil
+}
+
+// configAllowed checks Describe/Alter*DynamicConfiguration for a config
+// resource; the code is the Kafka error for a denial (0 when allowed).
+func (c *conn) configAllowed(api int16, rt kmsg.ConfigResourceType, name string, alter bool) (bool, int16) {
+	if rt == kmsg.ConfigResourceTypeTopic {
+		a := iampolicy.DescribeTopicDynamicConfiguration
+		if alter {
+			a = iampolicy.AlterTopicDynamicConfiguration
+		}
+		if c.allowed(api, a, c.topicARN(name)) {
+			return true, 0
+		}
+		return false, errTopicAuthz
+	}
+	a := iampolicy.DescribeClusterDynamicConfiguration
+	if alter {
+		a = iampolicy.AlterClusterDynamicConfiguration
+	}
+	if c.allowed(api, a, c.clusterARN()) {
+		return true, 0
+	}
+	return false, errClusterAz
 }
