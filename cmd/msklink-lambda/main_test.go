@@ -259,7 +259,7 @@ func (r *rie) stop(t *testing.T) {
 	for _, pid := range children {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	if t.Failed() {
+	if t.Failed() || os.Getenv("MSKLINK_E2E_OUTPUT") != "" {
 		t.Logf("aws-lambda-rie and bootstrap output:\n%s", r.output.String())
 	}
 }

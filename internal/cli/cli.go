@@ -40,6 +40,7 @@ type command struct {
 func commands() []*command {
 	cmds := []*command{
 		{name: "demo", summary: "run the Lambda handler against a local emulated MSK and check every record round-trips", usage: demoUsage, run: runDemo},
+		{name: "invoke", summary: "run the Lambda handler in-process on an event file against the configured cluster", usage: invokeUsage, run: runInvoke},
 		{name: "local", summary: "run a local MSK emulator (IAM, SCRAM, TLS listeners) until interrupted", usage: localUsage, run: runLocal},
 		{name: "produce", summary: "publish records from stdin (lines or JSON), kcat-like", usage: produceUsage, run: runProduce},
 		{name: "consume", summary: "print records of a topic, kcat-like", usage: consumeUsage, run: runConsume},
