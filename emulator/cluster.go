@@ -76,6 +76,25 @@ func WithSessionMaxLifetime(d time.Duration) Opt {
 	return func(o *options) { o.cfg.SessionMaxLifetime = Duration(d) }
 }
 
+// WithFaults injects faults from the start on broker (-1: every broker)
+// and listener kind kinds (none: every kind).
+func WithFaults(broker int32, f Faults, kinds ...ListenerKind) Opt {
+	return func(o *options) {
+		r := FaultRule{RequestLatency: Duration(f.RequestLatency), ResponseLatency: Duration(f.ResponseLatency),
+			ResetAfterRequests: f.ResetAfterRequests, ResetProbability: f.ResetProbability, Blackhole: f.Blackhole}
+		if broker >= 0 {
+			r.Broker = &broker
+		}
+		if len(kinds) == 0 {
+			o.cfg.Faults = append(o.cfg.Faults, r)
+		}
+		for _, k := range kinds {
+			r.Listener = &k
+			o.cfg.Faults = append(o.cfg.Faults, r)
+		}
+	}
+}
+
 // WithLimits sets MSK's connection limits (default none).
 func WithLimits(l Limits) Opt { return func(o *options) { o.cfg.Limits = l } }
 
@@ -250,6 +269,11 @@ func Start(ctx context.Context, opts ...Opt) (*Cluster, error) {
 				port = k.Port()
 			}
 			l.addr = net.JoinHostPort(b.host, strconv.Itoa(port))
+			for _, r := range c.cfg.Faults {
+				if (r.Broker == nil || *r.Broker == b.id) && (r.Listener == nil || *r.Listener == k) {
+					l.faults = r.faults()
+				}
+			}
 			if err = l.Start(); err != nil {
 				return nil, err
 			}

@@ -195,6 +195,29 @@ type Config struct {
 	SessionMaxLifetime Duration `json:"session_max_lifetime,omitempty"`
 	// Limits are MSK's connection limits, all off by default.
 	Limits Limits `json:"limits,omitzero"`
+	// Faults are injected from the start (see Listener.SetFaults to change
+	// them at run time). Rules apply in order; on each listener the last
+	// matching rule wins.
+	Faults []FaultRule `json:"faults,omitempty"`
+}
+
+// FaultRule selects listeners and the faults injected on them.
+type FaultRule struct {
+	// Broker is the broker ID (0-based); nil selects every broker.
+	Broker *int32 `json:"broker,omitempty"`
+	// Listener is the listener kind; nil selects every kind.
+	Listener *ListenerKind `json:"listener,omitempty"`
+
+	RequestLatency     Duration `json:"request_latency,omitempty"`
+	ResponseLatency    Duration `json:"response_latency,omitempty"`
+	ResetAfterRequests int      `json:"reset_after_requests,omitempty"`
+	ResetProbability   float64  `json:"reset_probability,omitempty"`
+	Blackhole          bool     `json:"blackhole,omitempty"`
+}
+
+func (r FaultRule) faults() Faults {
+	return Faults{RequestLatency: time.Duration(r.RequestLatency), ResponseLatency: time.Duration(r.ResponseLatency),
+		ResetAfterRequests: r.ResetAfterRequests, ResetProbability: r.ResetProbability, Blackhole: r.Blackhole}
 }
 
 // Default identity and SCRAM user (AWS documentation example keys).
@@ -337,6 +360,14 @@ func (c *Config) validate() error {
 	}
 	if c.SessionMaxLifetime < 0 {
 		errs = append(errs, errors.New("session_max_lifetime must not be negative"))
+	}
+	for i, f := range c.Faults {
+		if f.Broker != nil && (*f.Broker < 0 || int(*f.Broker) >= c.Brokers) {
+			errs = append(errs, fmt.Errorf("fault %d: broker %d does not exist (0..%d)", i, *f.Broker, c.Brokers-1))
+		}
+		if f.ResetProbability < 0 || f.ResetProbability > 1 {
+			errs = append(errs, fmt.Errorf("fault %d: reset_probability must be between 0 and 1", i))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("emulator: invalid config: %w", err)

@@ -160,3 +160,21 @@ func TestLimits(t *testing.T) {
 		}
 	})
 }
+
+func TestFaultsAtStart(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseConfig([]byte(`{"faults": [{"request_latency": "5ms"}, {"broker": 1, "listener": "tls", "blackhole": true}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := startCluster(t, WithConfig(cfg), Ephemeral(), WithFaults(2, Faults{ResetAfterRequests: 3}, IAM))
+	if f := c.Listener(1, TLS).Faults(); !f.Blackhole {
+		t.Errorf("broker 1 tls: %+v", f)
+	}
+	if f := c.Listener(0, Plaintext).Faults(); f.RequestLatency != 5*time.Millisecond || f.Blackhole {
+		t.Errorf("broker 0 plaintext: %+v", f)
+	}
+	if f := c.Listener(2, IAM).Faults(); f.ResetAfterRequests != 3 {
+		t.Errorf("broker 2 iam: %+v", f)
+	}
+}
