@@ -34,7 +34,9 @@ func readFrame(r io.Reader, limit int) ([]byte, error) {
 	if n < 0 || n > int64(limit) {
 		return nil, fmt.Errorf("%w: %d bytes (limit %d)", errFrameTooLarge, n, limit)
 	}
-	const chunk = 64 << 10
+	// Up to 1 MiB is allocated at once; beyond, memory follows the bytes
+	// that actually arrive.
+	const chunk = 1 << 20
 	buf := make([]byte, 0, min(n, chunk))
 	for int64(len(buf)) < n {
 		want := min(n-int64(len(buf)), chunk)
