@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/msklink/msklink/iampolicy"
+)
+
+const policyUsage = `generate|check --cluster-arn ARN [--produce T ...] [--consume T ... --group G] [--idempotent] [--transactional-id X] [check: --policy FILE ...] [--json]
+
+generate prints the least-privilege IAM policy for the workload (MSK's action
+dependencies included: WriteData needs Connect and DescribeTopic, ReadData
+needs AlterGroup on the group, ...). check evaluates policy documents (an
+identity's attached policies) against the workload and lists each action on
+each resource that is missing or denied; exit 1 when one is.`
+
+// listFlag is a repeatable flag; each value may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+type workloadFlags struct {
+	clusterARN                           string
+	produce, consume, groups, txns, pols listFlag
+	idempotent                           bool
+}
+
+func (w *workloadFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&w.clusterARN, "cluster-arn", "", "the MSK cluster ARN (arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID)")
+	fs.Var(&w.produce, "produce", "topic the client writes to (repeatable, or comma-separated)")
+	fs.Var(&w.consume, "consume", "topic the client reads from (repeatable)")
+	fs.Var(&w.groups, "group", "consumer group the client joins (repeatable)")
+	fs.Var(&w.txns, "transactional-id", "transactional id the producer uses (repeatable)")
+	fs.BoolVar(&w.idempotent, "idempotent", false, "the producer is idempotent (franz-go's and Java 3.0+'s default)")
+}
+
+func (w *workloadFlags) parse(cmd string) (iampolicy.ClusterARN, iampolicy.Workload, error) {
+	var wl iampolicy.Workload
+	if w.clusterARN == "" {
+		return iampolicy.ClusterARN{}, wl, usagef("%s: --cluster-arn is required", cmd)
+	}
+	arn, err := iampolicy.ParseClusterARN(w.clusterARN)
+	if err != nil {
+		return arn, wl, usagef("%s: %v", cmd, err)
+	}
+	if len(w.produce)+len(w.consume)+len(w.groups)+len(w.txns) == 0 && !w.idempotent {
+		return arn, wl, usagef("%s: describe the workload: --produce T, --consume T --group G, --idempotent, --transactional-id X", cmd)
+	}
+	if len(w.consume) > 0 && len(w.groups) == 0 {
+		return arn, wl, usagef("%s: --consume needs --group (consumers read as a group; MSK checks AlterGroup)", cmd)
+	}
+	wl = iampolicy.Workload{Produce: w.produce, Consume: w.consume, Groups: w.groups, Idempotent: w.idempotent, TransactionalIDs: w.txns}
+	return arn, wl, nil
+}
+
+func runPolicy(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usagef("policy: want a subcommand: generate or check")
+	}
+	sub, rest := args[0], args[1:]
+	fs := newFlagSet(e, "policy "+sub, policyUsage)
+	var w workloadFlags
+	w.register(fs)
+	asJSON := false
+	switch sub {
+	case "generate":
+	case "check":
+		fs.Var(&w.pols, "policy", "IAM policy document (JSON file) attached to the identity (repeatable)")
+		fs.BoolVar(&asJSON, "json", false, "print the findings as JSON")
+	case "-h", "-help", "--help", "help":
+		return parseHelp(fs)
+	default:
+		return usagef("policy: unknown subcommand %q: want generate or check", sub)
+	}
+	pos, err := parseFlags(fs, rest)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("policy %s: unexpected argument %q", sub, pos[0])
+	}
+	arn, wl, err := w.parse("policy " + sub)
+	if err != nil {
+		return err
+	}
+	if sub == "generate" {
+		b, err := json.MarshalIndent(iampolicy.Generate(arn, wl), "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s\n", b)
+		return nil
+	}
+
+	if len(w.pols) == 0 {
+		return usagef("policy check: --policy FILE is required")
+	}
+	var pols []*iampolicy.Policy
+	var unknown []string
+	for _, f := range w.pols {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("policy check: %w", err)
+		}
+		p, err := iampolicy.Parse(b)
+		if err != nil {
+			return fmt.Errorf("policy check: %s: %w", f, err)
+		}
+		for _, a := range p.UnknownActions() {
+			unknown = append(unknown, fmt.Sprintf("%s: %q matches no kafka-cluster action", f, a))
+		}
+		pols = append(pols, p)
+	}
+	findings := iampolicy.Check(pols, arn, wl)
+	if asJSON {
+		type missing struct {
+			Action       string `json:"action"`
+			Resource     string `json:"resource"`
+			Why          string `json:"why"`
+			Decision     string `json:"decision"`
+			ExplicitDeny bool   `json:"explicit_deny"`
+		}
+		out := struct {
+			OK       bool      `json:"ok"`
+			Missing  []missing `json:"missing"`
+			Warnings []string  `json:"warnings"`
+		}{OK: len(findings) == 0, Missing: []missing{}, Warnings: unknown}
+		if out.Warnings == nil {
+			out.Warnings = []string{}
+		}
+		for _, f := range findings {
+			out.Missing = append(out.Missing, missing{string(f.Action), f.Resource, f.Why, f.Decision.String(), f.ExplicitlyDenied()})
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s\n", b)
+	} else {
+		var b strings.Builder
+		for _, u := range unknown {
+			fmt.Fprintf(&b, "warning: %s\n", u)
+		}
+		for _, f := range findings {
+			verb := "missing"
+			if f.ExplicitlyDenied() {
+				verb = "denied "
+			}
+			fmt.Fprintf(&b, "%s  %s on %s (%s): %s\n", verb, f.Action, f.Resource, f.Why, f.Decision.String())
+		}
+		if len(findings) == 0 {
+			b.WriteString("OK: the policies allow every action the workload needs\n")
+		} else {
+			fmt.Fprintf(&b, "\n%d permission(s) missing: msklink policy generate with the same workload flags prints a policy that grants them\n", len(findings))
+		}
+		fmt.Fprint(e.stdout, b.String())
+	}
+	if len(findings) > 0 {
+		return errProblem
+	}
+	return nil
+}
+
+// parseHelp prints fs's usage through the -h path.
+func parseHelp(fs *flag.FlagSet) error {
+	_, err := parseFlags(fs, []string{"-h"})
+	return err
+}
