@@ -17,11 +17,12 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/msklink/msklink/doctor"
 	"github.com/msklink/msklink/lambdafn"
 )
 
 func main() {
-	h, err := lambdafn.New(context.Background())
+	h, err := lambdafn.New(context.Background(), lambdafn.WithDoctor(doctor.Lambda))
 	if err != nil {
 		// Failing Init makes Lambda report the error (Runtime.ExitError)
 		// with this message in the function's log.
