@@ -4,15 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/msklink/msklink/emulator"
 )
 
-const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--log-format json|text]`
+const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--log-format json|text] [--admin-addr 127.0.0.1:PORT]`
 
 // topicFlags collects repeated --topic NAME[:PARTITIONS] flags.
 type topicFlags []emulator.Topic
@@ -42,6 +45,7 @@ type localReady struct {
 	ClusterARN string            `json:"cluster_arn"`
 	Bootstrap  map[string]string `json:"bootstrap"`
 	CAFile     string            `json:"ca_file"`
+	AdminURL   string            `json:"admin_url,omitempty"`
 	Identities []localIdentity   `json:"identities"`
 	SCRAMUsers []localSCRAMUser  `json:"scram_users"`
 }
@@ -69,6 +73,7 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 	dataDir := fs.String("data-dir", "", "persist data in this directory (default: memory)")
 	readyFile := fs.String("ready-file", "", "once listening, write bootstrap strings, CA file and credentials as JSON to this file")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:0", "loopback address of the HTTP admin endpoint for faults (GET /v1/status); empty: none")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -78,6 +83,17 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 	}
 	if *brokers < 0 {
 		return usagef("local: --brokers must be positive")
+	}
+	var adminLn net.Listener
+	if *adminAddr != "" {
+		host, _, err := net.SplitHostPort(*adminAddr)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return usagef("local: --admin-addr %q: use a loopback address such as 127.0.0.1:9099 (the endpoint has no authentication)", *adminAddr)
+		}
+		if adminLn, err = net.Listen("tcp", *adminAddr); err != nil {
+			return fmt.Errorf("local: admin endpoint: %w", err)
+		}
+		defer adminLn.Close()
 	}
 	var handler slog.Handler
 	switch *logFormat {
@@ -131,6 +147,12 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 	for _, u := range c.SCRAMUsers() {
 		ready.SCRAMUsers = append(ready.SCRAMUsers, localSCRAMUser{u.Username, u.Password})
 	}
+	if adminLn != nil {
+		srv := &http.Server{Handler: c.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(adminLn)
+		defer srv.Close()
+		ready.AdminURL = "http://" + adminLn.Addr().String()
+	}
 	printLocalExports(e, &ready)
 	if *readyFile != "" {
 		if err := writeReadyFile(*readyFile, &ready); err != nil {
@@ -160,6 +182,7 @@ func printLocalExports(e *env, r *localReady) {
 		export("MSK_BOOTSTRAP_SERVERS", r.Bootstrap["iam"])
 		export("MSK_AUTH", "iam")
 	}
+	export("MSK_LOCAL_ADMIN_URL", r.AdminURL)
 	export("MSK_REGION", r.Region)
 	export("MSK_TLS_CA_FILE", r.CAFile)
 	export("AWS_REGION", r.Region)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +73,14 @@ func TestLocalReadyFile(t *testing.T) {
 		}
 		nc.Close()
 	}
+	resp, err := http.Get(r.AdminURL + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("admin status %d", resp.StatusCode)
+	}
 	out := stdout.String()
 	for _, w := range []string{"export MSK_BOOTSTRAP_SERVERS=", "export MSK_TLS_CA_FILE=", "export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE", "export MSK_LOCAL_BOOTSTRAP_SCRAM="} {
 		if !strings.Contains(out, w) {
@@ -101,6 +110,7 @@ func TestLocalUsage(t *testing.T) {
 		{"local", "--topic", "a:0"},
 		{"local", "--log-format", "xml"},
 		{"local", "extra"},
+		{"local", "--admin-addr", "0.0.0.0:0"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := Run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)

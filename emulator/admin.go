@@ -1,0 +1,184 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// AdminHandler returns an HTTP handler to control the cluster at run time,
+// for people and scripts driving `msklink local` (serve it on loopback
+// only: it has no authentication). All bodies and answers are JSON.
+//
+//	GET  /v1/status                      brokers, listeners, connections, faults
+//	PUT  /v1/faults                      a FaultRule: set faults (last rule wins)
+//	POST /v1/reset?broker=N&listener=K   reset connections (both optional)
+//	POST /v1/stop?broker=N&listener=K    stop listening (both optional)
+//	POST /v1/start?broker=N&listener=K   start listening again
+//	POST /v1/brokers/{id}/down           broker down (all its listeners)
+//	POST /v1/brokers/{id}/up             broker up
+//	POST /v1/leader                      {"topic","partition","broker"}: move a partition leader
+//
+// The handler is safe for concurrent use.
+func (c *Cluster) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		type lst struct {
+			Kind      string `json:"kind"`
+			Addr      string `json:"addr"`
+			Listening bool   `json:"listening"`
+			Conns     int    `json:"conns"`
+			Faults    Faults `json:"faults"`
+		}
+		type brk struct {
+			ID        int32 `json:"id"`
+			Listeners []lst `json:"listeners"`
+		}
+		var out []brk
+		for _, b := range c.brokers {
+			bb := brk{ID: b.id}
+			for _, k := range allListeners {
+				if l := b.listeners[k]; l != nil {
+					bb.Listeners = append(bb.Listeners, lst{k.String(), l.Addr(), l.Listening(), l.Conns(), l.Faults()})
+				}
+			}
+			out = append(out, bb)
+		}
+		writeAdmin(w, http.StatusOK, map[string]any{"cluster_arn": c.ClusterARN(), "brokers": out})
+	})
+	mux.HandleFunc("PUT /v1/faults", func(w http.ResponseWriter, r *http.Request) {
+		var fr FaultRule
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&fr); err != nil {
+			adminError(w, http.StatusBadRequest, "bad fault rule: %v", err)
+			return
+		}
+		n := 0
+		for _, l := range c.selectListeners(fr.Broker, fr.Listener) {
+			l.SetFaults(fr.faults())
+			n++
+		}
+		writeAdmin(w, http.StatusOK, map[string]int{"listeners": n})
+	})
+	each := func(fn func(*Listener) int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			var broker *int32
+			var kind *ListenerKind
+			if s := r.URL.Query().Get("broker"); s != "" {
+				n, err := strconv.ParseInt(s, 10, 32)
+				if err != nil {
+					adminError(w, http.StatusBadRequest, "bad broker %q", s)
+					return
+				}
+				b := int32(n)
+				broker = &b
+			}
+			if s := r.URL.Query().Get("listener"); s != "" {
+				k, err := ParseListenerKind(s)
+				if err != nil {
+					adminError(w, http.StatusBadRequest, "%v", err)
+					return
+				}
+				kind = &k
+			}
+			n := 0
+			for _, l := range c.selectListeners(broker, kind) {
+				n += fn(l)
+			}
+			writeAdmin(w, http.StatusOK, map[string]int{"count": n})
+		}
+	}
+	mux.HandleFunc("POST /v1/reset", each(func(l *Listener) int { return l.ResetConnections() }))
+	mux.HandleFunc("POST /v1/stop", each(func(l *Listener) int { l.Stop(); return 1 }))
+	mux.HandleFunc("POST /v1/start", each(func(l *Listener) int {
+		if l.Start() != nil {
+			return 0
+		}
+		return 1
+	}))
+	brokerOp := func(up bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			id, err := strconv.ParseInt(r.PathValue("id"), 10, 32)
+			b := c.Broker(int32(id))
+			if err != nil || b == nil {
+				adminError(w, http.StatusNotFound, "no broker %q (0..%d)", r.PathValue("id"), len(c.brokers)-1)
+				return
+			}
+			if up {
+				if err := b.Up(); err != nil {
+					adminError(w, http.StatusInternalServerError, "%v", err)
+					return
+				}
+			} else {
+				b.Down()
+			}
+			writeAdmin(w, http.StatusOK, map[string]bool{"up": up})
+		}
+	}
+	mux.HandleFunc("POST /v1/brokers/{id}/down", brokerOp(false))
+	mux.HandleFunc("POST /v1/brokers/{id}/up", brokerOp(true))
+	mux.HandleFunc("POST /v1/leader", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Topic     string `json:"topic"`
+			Partition int32  `json:"partition"`
+			Broker    int32  `json:"broker"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
+			adminError(w, http.StatusBadRequest, "want {\"topic\",\"partition\",\"broker\"}: %v", err)
+			return
+		}
+		if err := c.kf.MoveTopicPartition(req.Topic, req.Partition, req.Broker); err != nil {
+			adminError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		writeAdmin(w, http.StatusOK, req)
+	})
+	return mux
+}
+
+// Listening reports whether the listener accepts connections.
+func (l *Listener) Listening() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ln != nil
+}
+
+func (c *Cluster) selectListeners(broker *int32, kind *ListenerKind) []*Listener {
+	var out []*Listener
+	for _, b := range c.brokers {
+		if broker != nil && *broker != b.id {
+			continue
+		}
+		for _, k := range allListeners {
+			if l := b.listeners[k]; l != nil && (kind == nil || *kind == k) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+func writeAdmin(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func adminError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeAdmin(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// MarshalJSON writes durations as Go duration strings.
+func (f Faults) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		RequestLatency     string  `json:"request_latency"`
+		ResponseLatency    string  `json:"response_latency"`
+		ResetAfterRequests int     `json:"reset_after_requests"`
+		ResetProbability   float64 `json:"reset_probability"`
+		Blackhole          bool    `json:"blackhole"`
+	}{f.RequestLatency.String(), f.ResponseLatency.String(), f.ResetAfterRequests, f.ResetProbability, f.Blackhole})
+}
