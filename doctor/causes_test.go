@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -344,5 +345,20 @@ func TestLambda(t *testing.T) {
 	raw, _ = Lambda(ctx, "")
 	if err := json.Unmarshal(raw, &r); err != nil || r.Cause != CauseConfig {
 		t.Errorf("%v %s", err, raw)
+	}
+}
+
+func TestTroubleshootingDocumentsEveryCause(t *testing.T) {
+	b, err := os.ReadFile("../docs/TROUBLESHOOTING.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range Causes() {
+		if !strings.Contains(string(b), "| `"+c+"` |") {
+			t.Errorf("docs/TROUBLESHOOTING.md lacks a row for %s", c)
+		}
+	}
+	if !strings.Contains(string(b), "Connection reset during recv") {
+		t.Error("the kafka-python symptom is missing")
 	}
 }
