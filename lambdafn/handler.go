@@ -256,12 +256,14 @@ func (h *Handler) ConnectionSetup() time.Duration { return h.setup }
 // Publisher returns the handler's Publisher.
 func (h *Handler) Publisher() *publish.Publisher { return h.pub }
 
-// Close closes the Publisher if New built it. Call it on SIGTERM
-// (lambda.WithEnableSIGTERM). Safe to call more than once.
+// Close closes the Publisher if New built it (records still in flight are
+// failed) and logs it. Call it on SIGTERM (lambda.WithEnableSIGTERM). Safe
+// to call more than once.
 func (h *Handler) Close() {
 	h.closeOnce.Do(func() {
 		if h.ownsPub {
 			h.pub.Close()
+			h.log.Info("kafka client closed")
 		}
 	})
 }
@@ -393,6 +395,9 @@ func (h *Handler) prepare(ctx context.Context, items []item, topicField func(i i
 	infos := map[string]topicInfo{}
 	for i, it := range items {
 		t := it.rec.Topic
+		if err := checkTopicName(t); err != nil {
+			return inputErrorf(topicField(i), "%v", err)
+		}
 		ti, ok := infos[t]
 		if !ok {
 			var err error
@@ -524,4 +529,20 @@ func logLevel(s string) slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
+}
+
+// checkTopicName applies Kafka's topic name rules.
+func checkTopicName(t string) error {
+	if t == "" || t == "." || t == ".." {
+		return fmt.Errorf("topic name %q is not valid", t)
+	}
+	if len(t) > 249 {
+		return fmt.Errorf("topic name of %d characters is too long: Kafka allows 249", len(t))
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("topic name %q has %q: Kafka topic names use only ASCII letters, digits, '.', '_' and '-'", truncate(t, 60), r)
+		}
+	}
+	return nil
 }

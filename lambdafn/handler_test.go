@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"log/slog"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/msklink/msklink/emulator"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -508,4 +510,94 @@ func secretsOf(t *testing.T, c *emulator.Cluster) []string {
 	// Marks of a presigned token or payload: the signature parameter, the
 	// OAUTHBEARER client message, and the base64url of "https://kafka.".
 	return append(s, "X-Amz-Signature=", "x-amz-signature", "auth=Bearer", "aHR0cHM6Ly9rYWZrYS")
+}
+
+// TestConcurrentInvocations runs invocations of every source at once on
+// one Handler (Lambda managed instances may), under -race.
+func TestConcurrentInvocations(t *testing.T) {
+	c, _ := startEmulator(t)
+	th := newHandler(t, c)
+	const n = 8
+	errc := make(chan error, 3*n)
+	for i := range n {
+		go func() {
+			out, err := th.invoke(t, 10*time.Second, fmt.Sprintf(`{"records": [{"key": "d%d", "value": "v"}]}`, i))
+			if err == nil && !strings.Contains(string(out), `"acked":1`) {
+				err = fmt.Errorf("direct: %s", out)
+			}
+			errc <- err
+		}()
+		go func() {
+			out, err := th.invoke(t, 10*time.Second, sqsEvent(events.SQSMessage{MessageId: fmt.Sprint(i), Body: "s"}))
+			if err == nil && string(out) != `{"batchItemFailures":[]}` {
+				err = fmt.Errorf("sqs: %s", out)
+			}
+			errc <- err
+		}()
+		go func() {
+			_, err := th.invoke(t, 10*time.Second, ebEvent(fmt.Sprintf("e%d", i), `{}`))
+			errc <- err
+		}()
+	}
+	for range 3 * n {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := len(consume(t, c, testTopic, 3*n)); got != 3*n {
+		t.Errorf("consumed %d records, want %d", got, 3*n)
+	}
+}
+
+// TestWarmFailureIsNotFatal starts the handler while every answer is
+// blackholed: New returns (Warm gives up after its timeout) and the first
+// invocation after the cluster recovers succeeds.
+func TestWarmFailureIsNotFatal(t *testing.T) {
+	c, _ := startEmulator(t)
+	for id := int32(0); c.Broker(id) != nil; id++ {
+		c.Listener(id, emulator.IAM).SetFaults(emulator.Faults{Blackhole: true})
+	}
+	start := time.Now()
+	th := newHandler(t, c, WithWarmTimeout(time.Second))
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("New took %v with a 1s warm timeout", el)
+	}
+	if !strings.Contains(th.logs.String(), "warming the connection failed") {
+		t.Errorf("the Warm failure was not logged:\n%s", th.logs.String())
+	}
+	for id := int32(0); c.Broker(id) != nil; id++ {
+		c.Listener(id, emulator.IAM).SetFaults(emulator.Faults{})
+		c.Listener(id, emulator.IAM).ResetConnections()
+	}
+	start = time.Now()
+	out, err := th.invoke(t, 15*time.Second, `{"records": [{"value": "after"}]}`)
+	if err != nil || !strings.Contains(string(out), `"acked":1`) {
+		t.Fatalf("%s %v", out, err)
+	}
+	// franz-go waits MetadataMinAge (5s by default) before it retries the
+	// metadata load that failed during Init.
+	t.Logf("first invocation after the recovery: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestConfigErrors checks that New reports configuration errors naming the
+// variable.
+func TestConfigErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	env := func(m map[string]string) Opt {
+		return WithGetenv(func(k string) string { return m[k] })
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, "MSK_BOOTSTRAP_SERVERS"},
+		{map[string]string{"MSK_BOOTSTRAP_SERVERS": "b-1.x.y.c3.kafka.us-east-1.amazonaws.com:9098", "MSK_LINGER": "soon"}, "MSK_LINGER"},
+		{map[string]string{"MSK_BOOTSTRAP_SERVERS": "b-1.x.y.c3.kafka.us-east-1.amazonaws.com:9098", "MSK_EVENT_SOURCE": "s3"}, "MSK_EVENT_SOURCE"},
+	} {
+		_, err := New(ctx, env(tc.env), WithMetricsWriter(nil), WithLogger(slog.New(slog.DiscardHandler)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error naming %s", tc.env, err, tc.want)
+		}
+	}
 }

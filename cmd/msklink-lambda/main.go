@@ -29,5 +29,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "msklink-lambda: %v\n", err)
 		os.Exit(1)
 	}
-	lambda.StartWithOptions(h, lambda.WithEnableSIGTERM(h.Close))
+	// Lambda sends SIGTERM before shutting the environment down (the
+	// SIGTERM option registers the internal extension that enables it):
+	// close the client, then exit rather than wait for SIGKILL.
+	lambda.StartWithOptions(h, lambda.WithEnableSIGTERM(func() {
+		h.Close()
+		os.Exit(0)
+	}))
 }

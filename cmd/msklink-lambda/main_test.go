@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -152,6 +151,8 @@ type rie struct {
 	cmd    *exec.Cmd
 	url    string
 	output *syncBuf // RIE's and the bootstrap's stdout and stderr
+
+	stopOnce sync.Once
 }
 
 func freePort(t *testing.T) int {
@@ -243,6 +244,10 @@ func (r *rie) bootstrapPIDs() []int {
 }
 
 func (r *rie) stop(t *testing.T) {
+	r.stopOnce.Do(func() { r.doStop(t) })
+}
+
+func (r *rie) doStop(t *testing.T) {
 	children := r.bootstrapPIDs()
 	for _, pid := range children {
 		syscall.Kill(pid, syscall.SIGCONT)
@@ -580,4 +585,30 @@ func TestRIENoSecretsInLogs(t *testing.T) {
 	t.Logf("scanned %d log lines", strings.Count(all, "\n"))
 }
 
-var _ = errors.New
+// TestRIESIGTERM checks the shutdown: RIE sends SIGTERM to the bootstrap
+// (enabled by lambda.WithEnableSIGTERM), which closes its Kafka client and
+// exits instead of being killed.
+func TestRIESIGTERM(t *testing.T) {
+	rieBinary(t)
+	c, _ := startEmulator(t)
+	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), 30)
+	out, _ := r.invoke(t, directPayload("x"), 30*time.Second)
+	if d := decodeDirect(t, out); d.Acked != 1 {
+		t.Fatalf("%s", out)
+	}
+	pids := r.bootstrapPIDs()
+	if len(pids) != 1 {
+		t.Fatalf("bootstrap processes: %v", pids)
+	}
+	r.stop(t)
+	text := r.output.String()
+	if !strings.Contains(text, `"message":"kafka client closed"`) {
+		t.Errorf("the bootstrap did not close its client on SIGTERM:\n%s", text)
+	}
+	if strings.Contains(text, "did not exit after deadline") {
+		t.Errorf("the bootstrap was killed instead of exiting:\n%s", text)
+	}
+	if err := syscall.Kill(pids[0], 0); err == nil {
+		t.Errorf("bootstrap process %d still alive", pids[0])
+	}
+}

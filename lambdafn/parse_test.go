@@ -1,0 +1,143 @@
+package lambdafn
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDetect(t *testing.T) {
+	tests := []struct {
+		payload string
+		want    Source
+		field   string // of the *InputError when want is ""
+	}{
+		{`{"records": []}`, SourceDirect, ""},
+		{`{"topic": "t", "records": [{"value": 1}]}`, SourceDirect, ""},
+		{`{"Records": [{"messageId": "1", "eventSource": "aws:sqs"}]}`, SourceSQS, ""},
+		{`{"version": "2.0", "routeKey": "POST /topics/{topic}", "rawPath": "/topics/t", "requestContext": {}}`, SourceAPIGateway, ""},
+		{`{"version": "2.0", "rawPath": "/topics/t", "requestContext": {}}`, SourceAPIGateway, ""}, // function URL
+		{`{"id": "1", "detail-type": "x", "source": "s", "detail": {}}`, SourceEventBridge, ""},
+		{`{"msklink": "doctor"}`, SourceDoctor, ""},
+		{`{"msklink": "doctor", "topic": "t"}`, SourceDoctor, ""},
+		{`{"msklink": 1}`, "", "msklink"},
+		{`{"Records": [{"eventSource": "aws:kinesis"}]}`, "", "Records[0].eventSource"},
+		{`{"Records": "x"}`, "", "Records"},
+		{`{"requestContext": {}, "httpMethod": "GET"}`, "", "httpMethod"},
+		{`{}`, "", ""},
+		{`null`, "", ""},
+		{`"text"`, "", ""},
+		{`{`, "", ""},
+		{``, "", ""},
+	}
+	for _, tc := range tests {
+		got, _, err := detect([]byte(tc.payload))
+		if got != tc.want {
+			t.Errorf("%s: source %q, want %q (%v)", tc.payload, got, tc.want, err)
+		}
+		if tc.want == "" {
+			var ie *InputError
+			if !errors.As(err, &ie) || ie.Field != tc.field {
+				t.Errorf("%s: error %v, want an *InputError at %q", tc.payload, err, tc.field)
+			}
+		}
+	}
+}
+
+func TestParseSource(t *testing.T) {
+	for in, want := range map[string]Source{"": "", "auto": "", "SQS": SourceSQS, " apigw ": SourceAPIGateway, "direct": SourceDirect, "eventbridge": SourceEventBridge} {
+		if got, err := ParseSource(in); err != nil || got != want {
+			t.Errorf("%q: %q %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"kinesis", "doctor", "s3"} {
+		if _, err := ParseSource(in); err == nil || !strings.Contains(err.Error(), "MSK_EVENT_SOURCE") {
+			t.Errorf("%q: %v", in, err)
+		}
+	}
+}
+
+func TestDecodeData(t *testing.T) {
+	tests := []struct{ in, want, err string }{
+		{`"héllo"`, "héllo", ""},
+		{`null`, "", ""},
+		{`{"base64": "AP8="}`, "\x00\xff", ""},
+		{`{"base64": "AP8"}`, "", "v.base64"},
+		{`{"base64": 1}`, "", "v.base64"},
+		{`{"base64": "AA==", "x": 1}`, `{"base64":"AA==","x":1}`, ""},
+		{` { "a" : [1, 2.50, true] } `, `{"a":[1,2.50,true]}`, ""},
+		{`12345678901234567890`, "12345678901234567890", ""},
+		{`true`, "true", ""},
+	}
+	for _, tc := range tests {
+		got, err := decodeData(json.RawMessage(tc.in), "v")
+		if tc.err != "" {
+			var ie *InputError
+			if !errors.As(err, &ie) || ie.Field != tc.err {
+				t.Errorf("%s: %v, want an error at %s", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s: %q %v, want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestCheckTopicName(t *testing.T) {
+	for _, ok := range []string{"a", "orders.v1", "A_b-C.9", strings.Repeat("x", 249)} {
+		if err := checkTopicName(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", ".", "..", "a b", "a/b", "ü", strings.Repeat("x", 250)} {
+		if err := checkTopicName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// FuzzDecode feeds arbitrary payloads to the parsers: they return items or
+// an *InputError, never panic, and every item has a topic.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"topic": "t", "records": [{"key": "k", "value": {"base64": "AA=="}, "headers": {"h": "v"}, "partition": 1}]}`,
+		`{"records": [{"value": null}]}`,
+		`{"records": [{"value": [1, {"a": "b"}]}, {"partition": -1}]}`,
+		`{"Records": [{"eventSource": "aws:sqs", "messageId": "1", "body": "x"}]}`,
+		`{"msklink": "doctor"}`,
+		`{"detail-type": "x", "detail": {}}`,
+		`[]`, `{`, `null`,
+	} {
+		f.Add([]byte(s))
+	}
+	h := &Handler{topic: "default"}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, dec := range []func() ([]item, error){
+			func() ([]item, error) { return h.decodeDirect(b) },
+			func() ([]item, error) { return decodeREST(b, "t", false) },
+			func() ([]item, error) { return decodeREST(b, "t", true) },
+		} {
+			items, err := dec()
+			if err != nil {
+				var ie *InputError
+				if !errors.As(err, &ie) {
+					t.Fatalf("%q: error %T %v is not an *InputError", b, err, err)
+				}
+				continue
+			}
+			for _, it := range items {
+				if it.rec.Topic == "" {
+					t.Fatalf("%q: item without a topic", b)
+				}
+			}
+		}
+		if _, _, err := detect(b); err != nil {
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("%q: detect error %T", b, err)
+			}
+		}
+	})
+}
