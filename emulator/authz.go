@@ -57,12 +57,21 @@ func (c *conn) txnARN(t string) string            { return c.l.b.c.arn.Transacti
 func (c *conn) clusterARN() string                { return c.l.b.c.arn.String() }
 func reencode(h reqHeader, r kmsg.Request) []byte { return encodeRequestFrame(h, r)[4:] }
 
-// topicName resolves a topic ID through kfake ("" if unknown).
+// topicName resolves a topic ID through kfake ("" if unknown). Topic IDs
+// never change meaning, so names are cached per connection.
 func (c *conn) topicName(id [16]byte) string {
-	if ti := c.l.b.c.kf.TopicIDInfo(id); ti != nil {
-		return ti.Topic
+	if n, ok := c.topicIDs[id]; ok {
+		return n
 	}
-	return ""
+	ti := c.l.b.c.kf.TopicIDInfo(id)
+	if ti == nil {
+		return ""
+	}
+	if c.topicIDs == nil {
+		c.topicIDs = map[[16]byte]string{}
+	}
+	c.topicIDs[id] = ti.Topic
+	return ti.Topic
 }
 
 // authorize returns the frame to forward (possibly reduced), functions that

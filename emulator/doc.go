@@ -104,6 +104,9 @@
 // restart listening; Broker.Down/Up do it for all of a broker's listeners.
 // kfake's own faults (Kafka error codes) and leader moves are reached
 // through Cluster.Kfake (Fault, MoveTopicPartition, ShufflePartitionLeaders).
+// Config.Faults and WithFaults set faults from the start, and
+// Cluster.AdminHandler serves the same controls over HTTP for
+// `msklink local` (loopback only).
 // Config.Limits reproduces MSK's connection limits ("Too many connects",
 // connections per broker, idle close); they are off by default.
 //

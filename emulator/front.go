@@ -244,14 +244,16 @@ type conn struct {
 	beMu sync.Mutex
 	be   net.Conn
 
-	nreq int
-	sess session // read loop only
+	nreq     int
+	sess     session             // read loop only
+	topicIDs map[[16]byte]string // read loop only, see topicName
 }
 
 func (c *conn) close() {
 	c.once.Do(func() {
 		close(c.done)
-		c.nc.Close()
+		// Closing the TCP connection ends TLS too; c.nc is not touched
+		// here since serve sets it after the handshake.
 		c.raw.Close()
 		c.beMu.Lock()
 		if c.be != nil {
