@@ -3,12 +3,17 @@ package doctor
 import (
 	"context"
 	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/iamauth"
 	"github.com/msklink/msklink/kafkaconn"
 )
 
@@ -166,4 +171,100 @@ func hasCause(ex []Explanation, cause string) bool {
 		}
 	}
 	return false
+}
+
+// TestExplainLiveKcat runs kcat (librdkafka) against the emulator in the
+// failure modes the doctor diagnoses and feeds Explain exactly what kcat
+// prints, so the librdkafka entries are checked against the real client.
+func TestExplainLiveKcat(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Skip("skipped: kcat not installed (apt-get install kcat)")
+	}
+	c := startCluster(t)
+	ca := "ssl.ca.location=" + c.CAFile()
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"TLS client, plaintext listener", []string{"-b", c.Bootstrap(emulator.Plaintext), "-X", "security.protocol=ssl", "-X", ca}, CauseTLSNotOffered},
+		{"plaintext client, TLS listener", []string{"-b", c.Bootstrap(emulator.TLS)}, CauseTLSRequired},
+		{"untrusted CA", []string{"-b", c.Bootstrap(emulator.TLS), "-X", "security.protocol=ssl"}, CauseTLSUntrusted},
+		{"wrong SCRAM password", []string{"-b", c.Bootstrap(emulator.SCRAM), "-X", "security.protocol=sasl_ssl", "-X", "sasl.mechanisms=SCRAM-SHA-512",
+			"-X", "sasl.username=" + emulator.DefaultSCRAMUser, "-X", "sasl.password=wrong", "-X", ca}, CauseAuthDenied},
+		{"SCRAM on the IAM listener", []string{"-b", c.Bootstrap(emulator.IAM), "-X", "security.protocol=sasl_ssl", "-X", "sasl.mechanisms=SCRAM-SHA-512",
+			"-X", "sasl.username=" + emulator.DefaultSCRAMUser, "-X", "sasl.password=" + emulator.DefaultSCRAMPassword, "-X", ca}, CauseAuthMechanism},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, kcat, append([]string{"-L", "-m", "2"}, tc.args...)...).CombinedOutput()
+			if err == nil {
+				t.Fatalf("kcat succeeded:\n%s", out)
+			}
+			ex := Explain(string(out))
+			if len(ex) == 0 || ex[0].Causes[0].Cause != tc.want {
+				t.Errorf("kcat printed:\n%s\nexplained as %+v, want %s first", out, ex, tc.want)
+			}
+		})
+	}
+}
+
+// kafkaPythonScript connects kafka-python (2.0.x: SaslHandshake v0, raw
+// SASL bytes) to the emulator's IAM listener with the OAUTHBEARER token in
+// $TOKEN and prints what it logs and raises.
+const kafkaPythonScript = `
+import logging, os, ssl, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+from kafka import KafkaProducer
+from kafka.oauth.abstract import AbstractTokenProvider
+class P(AbstractTokenProvider):
+    def token(self):
+        return os.environ["TOKEN"]
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+try:
+    KafkaProducer(bootstrap_servers=os.environ["BOOTSTRAP"], security_protocol="SASL_SSL", sasl_mechanism="OAUTHBEARER",
+                  sasl_oauth_token_provider=P(), ssl_context=ctx, request_timeout_ms=2000, max_block_ms=2000)
+    print("connected")
+except Exception as e:
+    print("%s: %s" % (type(e).__name__, e))
+`
+
+// TestExplainLiveKafkaPython reproduces the symptom users bring: kafka-python
+// with a token for the wrong region sees only "Connection reset during
+// recv"; Explain lists the region among the causes, and the doctor with the
+// same settings names it.
+func TestExplainLiveKafkaPython(t *testing.T) {
+	py := ""
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if err := exec.Command(p, "-c", "import kafka").Run(); err == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
+		t.Skip("skipped: kafka-python not installed (apt-get install python3-kafka)")
+	}
+	c := startCluster(t)
+	tok, err := iamauth.NewToken(aws.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultSecretAccessKey}, "us-west-2", time.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, "-c", kafkaPythonScript)
+	cmd.Env = append(os.Environ(), "TOKEN="+string(tok), "CA="+c.CAFile(), "BOOTSTRAP="+c.Listener(0, emulator.IAM).Addr())
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "Connection reset during recv") {
+		t.Fatalf("kafka-python did not print the symptom:\n%s", out)
+	}
+	ex := Explain(string(out))
+	if len(ex) == 0 || ex[0].Causes[0].Cause != CauseAuthDenied || !hasCause(ex, CauseTokenRegion) {
+		t.Errorf("explained as %+v", ex)
+	}
+	cfg := iamConfig(c)
+	cfg.Region = "us-west-2"
+	diagnose(t, cfg, CauseTokenRegion, testTimeout)
 }
