@@ -63,10 +63,20 @@ func WithAutoCreateTopics() Opt { return func(o *options) { o.cfg.AutoCreateTopi
 func WithIdentity(id Identity) Opt {
 	return func(o *options) {
 		if o.cfg.Identities == nil {
-			def := DefaultConfig()
-			o.cfg.Identities = def.Identities
+			o.cfg.Identities = DefaultConfig().Identities
 		}
 		o.cfg.Identities = append(o.cfg.Identities, id)
+	}
+}
+
+// WithSCRAMUser adds a SCRAM user (mechanism default SCRAM-SHA-512; the
+// default msklink user stays unless WithConfig set other users).
+func WithSCRAMUser(u SCRAMUser) Opt {
+	return func(o *options) {
+		if o.cfg.SCRAMUsers == nil {
+			o.cfg.SCRAMUsers = DefaultConfig().SCRAMUsers
+		}
+		o.cfg.SCRAMUsers = append(o.cfg.SCRAMUsers, u)
 	}
 }
 
@@ -328,7 +338,8 @@ func (c *Cluster) Bootstrap(kind ListenerKind) string {
 	return s
 }
 
-// Brokers returns the bootstrap addresses of kind as a slice.
+// BootstrapAddrs returns the addresses of the listeners of kind, in broker
+// order (nil if that kind is not open).
 func (c *Cluster) BootstrapAddrs(kind ListenerKind) []string {
 	var out []string
 	for _, b := range c.brokers {

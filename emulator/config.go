@@ -24,9 +24,10 @@ const (
 	IAM                           // 9098, TLS + SASL OAUTHBEARER / AWS_MSK_IAM, IAM policies
 )
 
-// AllListeners is every listener kind, in port order.
+// allListeners is every listener kind, in port order.
 var allListeners = [...]ListenerKind{Plaintext, TLS, SCRAM, IAM}
 
+// String returns "plaintext", "tls", "scram" or "iam".
 func (k ListenerKind) String() string {
 	switch k {
 	case Plaintext:
@@ -208,6 +209,7 @@ type FaultRule struct {
 	// Listener is the listener kind; nil selects every kind.
 	Listener *ListenerKind `json:"listener,omitempty"`
 
+	// The faults, as in Faults.
 	RequestLatency     Duration `json:"request_latency,omitempty"`
 	ResponseLatency    Duration `json:"response_latency,omitempty"`
 	ResetAfterRequests int      `json:"reset_after_requests,omitempty"`

@@ -144,3 +144,10 @@ func TestMetadataAdvertisesListenerAddresses(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundTripSCRAM256(t *testing.T) {
+	t.Parallel()
+	c, _ := startCluster(t, WithSCRAMUser(SCRAMUser{Username: "u256", Password: "secret-2", Mechanism: "SCRAM-SHA-256"}))
+	roundTrip(t, kgo.SeedBrokers(c.BootstrapAddrs(SCRAM)...), kgo.DialTLSConfig(tlsConfig(c)),
+		kgo.SASL(scram.Auth{User: "u256", Pass: "secret-2"}.AsSha256Mechanism()))
+}
