@@ -52,9 +52,10 @@
 // # Deadlines
 //
 // Invoke passes the invocation's context, which carries Lambda's deadline, to
-// Publish, which returns a safety margin before it: records without an answer
-// by then are reported unconfirmed (retriable), and the function answers in
-// time instead of timing out.
+// Publish, which returns a safety margin before it (DefaultSafetyMargin, 600
+// ms: the answer leaves at least 300 ms before the deadline): records without
+// an answer by then are reported unconfirmed (retriable), and the function
+// answers in time instead of timing out.
 //
 // # Logs and metrics
 //

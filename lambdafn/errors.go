@@ -23,6 +23,7 @@ type InputError struct {
 	Syntax bool
 }
 
+// Error says where the event is wrong, what is wrong and the fix.
 func (e *InputError) Error() string {
 	if e.Field == "" {
 		return "lambdafn: invalid event: " + e.Msg
@@ -49,6 +50,7 @@ type PublishError struct {
 	Reason string
 }
 
+// Error says how many records were not acked, why, and whether to retry.
 func (e *PublishError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "lambdafn: publishing to topic %q: %d failed, %d unconfirmed", e.Topic, e.Failed, e.Unconfirmed)

@@ -84,9 +84,17 @@ func WithLogger(l *slog.Logger) Opt { return func(o *config) { o.logger = l } }
 // configuration. The caller keeps ownership: Close does not close it.
 func WithPublisher(p *publish.Publisher) Opt { return func(o *config) { o.pub = p } }
 
+// DefaultSafetyMargin is the publish safety margin New gives the Publisher
+// it builds: Publish stops waiting this long before the invocation's
+// deadline and returns within it (publish gives half of it to franz-go to
+// fail unsent records), which leaves the function at least half of it to
+// answer, even on a small, CPU-throttled Lambda.
+const DefaultSafetyMargin = 600 * time.Millisecond
+
 // WithPublishOpts passes options to publish.New when New builds the
-// Publisher (ignored with WithPublisher). Default: the Handler's logger and
-// publish's defaults.
+// Publisher (ignored with WithPublisher); they are applied after the
+// defaults, so they win. Default: the Handler's logger and
+// publish.WithSafetyMargin(DefaultSafetyMargin).
 func WithPublishOpts(opts ...publish.Opt) Opt {
 	return func(o *config) { o.publishOpts = append(o.publishOpts, opts...) }
 }
@@ -211,7 +219,7 @@ func New(ctx context.Context, opts ...Opt) (*Handler, error) {
 		for _, w := range warnings {
 			h.log.WarnContext(ctx, "configuration warning", "field", w.Field, "warning", w.Msg)
 		}
-		popts := append([]publish.Opt{publish.WithLogger(h.log)}, o.publishOpts...)
+		popts := append([]publish.Opt{publish.WithLogger(h.log), publish.WithSafetyMargin(DefaultSafetyMargin)}, o.publishOpts...)
 		p, err := publish.New(ctx, cfg, popts...)
 		if err != nil {
 			return nil, fmt.Errorf("lambdafn: %w", err)
