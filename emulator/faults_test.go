@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"crypto/tls"
 	"net"
 	"strings"
 	"testing"
@@ -177,4 +178,21 @@ func TestFaultsAtStart(t *testing.T) {
 	if f := c.Listener(2, IAM).Faults(); f.ResetAfterRequests != 3 {
 		t.Errorf("broker 2 iam: %+v", f)
 	}
+}
+
+func TestBlackholeTLSHandshake(t *testing.T) {
+	t.Parallel()
+	c, _ := startCluster(t, WithFaults(0, Faults{Blackhole: true}, IAM))
+	d := &net.Dialer{Timeout: time.Second}
+	nc, err := d.Dial("tcp", c.Listener(0, IAM).Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	tc := tls.Client(nc, tlsConfig(c))
+	tc.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if err := tc.Handshake(); err == nil {
+		t.Fatal("TLS handshake answered by a blackholed listener")
+	}
+	c.Listener(0, IAM).ResetConnections() // frees the blackholed connection
 }

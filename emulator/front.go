@@ -157,6 +157,11 @@ func (l *Listener) serve(raw net.Conn) {
 		l.mu.Unlock()
 		c.close()
 	}()
+	if l.Faults().Blackhole {
+		// Accept, never answer, not even the TLS handshake.
+		io.Copy(io.Discard, raw)
+		return
+	}
 	if l.kind.tls() {
 		tc := tls.Server(raw, cl.certs.server)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -201,8 +206,8 @@ type Faults struct {
 	// ResetProbability resets a connection on each request with this
 	// probability (0 to 1), before handling it.
 	ResetProbability float64
-	// Blackhole reads requests and never answers them (connections are
-	// still accepted).
+	// Blackhole accepts connections and reads requests but never answers:
+	// connections accepted while it is set get no TLS handshake either.
 	Blackhole bool
 }
 

@@ -402,3 +402,35 @@ func TestApiVersionsTooNew(t *testing.T) {
 		t.Fatalf("%+v", ar)
 	}
 }
+
+func TestMSKIAMAnswer(t *testing.T) {
+	t.Parallel()
+	c, lb := startCluster(t)
+	host, _, _ := net.SplitHostPort(c.Listener(1, IAM).Addr())
+	creds := aws.Credentials{AccessKeyID: DefaultAccessKeyID, SecretAccessKey: DefaultSecretAccessKey}
+	payload, err := iamauth.NewPayload(creds, c.Region(), host, time.Now(), "raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, c, IAM, 1)
+	ar := r.auth("AWS_MSK_IAM", payload)
+	if ar.ErrorCode != 0 {
+		t.Fatalf("%+v", ar)
+	}
+	var ans struct {
+		Version   string `json:"version"`
+		RequestID string `json:"request-id"`
+	}
+	if err := json.Unmarshal(ar.SASLAuthBytes, &ans); err != nil || ans.Version != "2020_10_22" || len(ans.RequestID) != 36 {
+		t.Fatalf("answer %q: %v", ar.SASLAuthBytes, err)
+	}
+	// Signed for another host: rejected.
+	payload, _ = iamauth.NewPayload(creds, c.Region(), "b-9.other.example", time.Now(), "raw")
+	r = dialRaw(t, c, IAM, 1)
+	if ar := r.auth("AWS_MSK_IAM", payload); ar.ErrorCode != kerr.SaslAuthenticationFailed.Code {
+		t.Fatalf("%+v", ar)
+	}
+	if !strings.Contains(lb.String(), `"mechanism":"AWS_MSK_IAM","decision":"deny"`) {
+		t.Error("no deny audit line")
+	}
+}
