@@ -141,6 +141,11 @@ func TestCauseAuthMechanism(t *testing.T) {
 			SCRAMUsername: emulator.DefaultSCRAMUser, SCRAMPassword: emulator.DefaultSCRAMPassword}
 		diagnose(t, cfg, CauseAuthMechanism, testTimeout)
 	})
+	t.Run("IAM on the TLS-only listener", func(t *testing.T) {
+		cfg := iamConfig(c)
+		cfg.Brokers = c.BootstrapAddrs(emulator.TLS)
+		diagnose(t, cfg, CauseAuthMechanism, testTimeout)
+	})
 	t.Run("healthy SCRAM", func(t *testing.T) {
 		cfg := kafkaconn.Config{Brokers: c.BootstrapAddrs(emulator.SCRAM), Auth: kafkaconn.AuthSCRAM, TLSCAFile: c.CAFile(),
 			SCRAMUsername: emulator.DefaultSCRAMUser, SCRAMPassword: emulator.DefaultSCRAMPassword}

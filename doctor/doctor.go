@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
 
@@ -42,9 +43,12 @@ type options struct {
 // WithLogger logs each check through l at debug level. Default: discard.
 func WithLogger(l *slog.Logger) Opt { return func(o *options) { o.log = l } }
 
-// WithTimeout bounds each layer (DNS, TCP, TLS, SASL, metadata, each
-// advertised broker's chain, authorization, produce, consume). Default
-// DefaultTimeout. The whole diagnosis takes at most about ten times it.
+// WithTimeout bounds each layer (DNS, TCP, TLS, SASL, metadata, each step
+// of an advertised broker's chain, each authorization probe; produce and
+// consume get twice it). Default DefaultTimeout. Layers that pass take the
+// time they need; the layer that times out costs at most about 1.5 times it
+// (a follow-up probe tells TLS and plaintext listeners apart), and the
+// diagnosis stops there.
 func WithTimeout(d time.Duration) Opt { return func(o *options) { o.timeout = d } }
 
 // WithTopic names the topic whose authorization (DescribeTopic, WriteData,
@@ -198,8 +202,14 @@ func (d *diag) run(ctx context.Context) {
 	if !d.checkConfig(ctx) {
 		return
 	}
-	if d.cfg.Auth == kafkaconn.AuthIAM && !d.checkCredentials(ctx) {
-		return
+	if d.cfg.Auth == kafkaconn.AuthIAM {
+		if !d.checkCredentials(ctx) {
+			return
+		}
+	} else {
+		why := fmt.Sprintf("auth %s: no IAM token", d.cfg.Auth)
+		d.add("credentials", "credentials", Skip, 0, why)
+		d.add("token", "token", Skip, 0, why)
 	}
 	boot := d.bootstrap(ctx)
 	if boot == nil {
@@ -480,7 +490,9 @@ func (d *diag) bootstrap(ctx context.Context) []*wconn {
 	}
 
 	// TLS.
-	if d.usesTLS() {
+	if !d.usesTLS() {
+		d.add("tls", "tls", Skip, 0, "auth plaintext: no TLS")
+	} else {
 		lctx, cancel = d.layerCtx(ctx)
 		parallel(len(live), func(j int) {
 			i := live[j]
@@ -752,8 +764,10 @@ func (d *diag) hello(ctx context.Context, c net.Conn, a addr) (*wconn, step) {
 			detail += fmt.Sprintf(", session lifetime %s", life.Round(time.Second))
 		}
 		return w, step{detail: detail}
+	case errors.As(err, &se) && se.stage == "handshake" && se.code == kerr.IllegalSaslState.Code:
+		return nil, step{cause: CauseAuthMechanism, detail: detail + "; SaslHandshake answered ILLEGAL_SASL_STATE: the listener has no SASL (MSK's TLS-only port 9094); IAM uses port 9098"}
 	case errors.As(err, &se) && se.stage == "handshake":
-		return nil, step{cause: CauseAuthMechanism, detail: fmt.Sprintf("%s: mechanism %s not offered; the listener offers [%s]%s", detail, d.mech.Name(), strings.Join(se.offered, ", "), mechHint(se.offered))}
+		return nil, step{cause: CauseAuthMechanism, detail: fmt.Sprintf("%s; mechanism %s not offered; the listener offers [%s]%s", detail, d.mech.Name(), strings.Join(se.offered, ", "), mechHint(se.offered))}
 	case errors.As(err, &se):
 		cause, why := d.authCause(se.message)
 		return nil, step{cause: cause, detail: fmt.Sprintf("%s; %s rejected: %v%s", detail, d.mech.Name(), kmsgErr(se), why)}
@@ -774,6 +788,13 @@ func kmsgErr(se *saslError) string {
 }
 
 func mechHint(offered []string) string {
+	for _, m := range offered {
+		if m == "PLAIN" {
+			// MSK never offers PLAIN: a broker without SASL configured on
+			// this listener (MSK's TLS-only port 9094 has no SASL).
+			return ": MSK offers no PLAIN, so this is not an MSK SASL listener (9094 is TLS without SASL); IAM uses port 9098, SCRAM 9096"
+		}
+	}
 	for _, m := range offered {
 		if strings.HasPrefix(m, "SCRAM") {
 			return ": this is a SCRAM listener (MSK port 9096); IAM uses port 9098"
