@@ -612,3 +612,53 @@ func TestRIESIGTERM(t *testing.T) {
 		t.Errorf("bootstrap process %d still alive", pids[0])
 	}
 }
+
+// TestRIEPeakRSS publishes 10,000 records in one direct invocation and
+// reports the bootstrap's peak RSS (VmHWM) and RIE's Init duration.
+func TestRIEPeakRSS(t *testing.T) {
+	rieBinary(t)
+	if testing.Short() {
+		t.Skip("10,000 records")
+	}
+	c, _ := startEmulator(t)
+	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), 60)
+	out, el0 := r.invoke(t, directPayload("first"), 30*time.Second)
+	if d := decodeDirect(t, out); d.Acked != 1 {
+		t.Fatalf("%s", out)
+	}
+	pids := r.bootstrapPIDs()
+	if len(pids) != 1 {
+		t.Fatalf("bootstrap processes: %v", pids)
+	}
+	hwm := func() string {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pids[0]))
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmHWM:") {
+				return strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:"))
+			}
+		}
+		return "?"
+	}
+	afterInit := hwm()
+	const n = 10000
+	values := make([]string, n)
+	for i := range values {
+		values[i] = fmt.Sprintf("record-%05d-%s", i, strings.Repeat("x", 80))
+	}
+	payload := directPayload(values...)
+	out, el := r.invoke(t, payload, 60*time.Second)
+	d := decodeDirect(t, out)
+	if d.Acked != n {
+		t.Fatalf("%d acked, %d failed, %d unconfirmed", d.Acked, d.Failed, d.Unconfirmed)
+	}
+	initMs := "?"
+	if i := strings.Index(r.output.String(), "INIT REPORT(durationMs: "); i >= 0 {
+		rest := r.output.String()[i+len("INIT REPORT(durationMs: "):]
+		initMs = rest[:strings.IndexByte(rest, ')')]
+	}
+	t.Logf("Init %s ms (RIE), first invocation %v; %d records (%.1f MB payload) in %v; peak RSS %s after Init, %s after 10,000 records",
+		initMs, el0.Round(time.Millisecond), n, float64(len(payload))/1e6, el.Round(time.Millisecond), afterInit, hwm())
+	if got := consume(t, c, n+1); len(got) != n+1 {
+		t.Errorf("consumed %d records, want %d", len(got), n+1)
+	}
+}
