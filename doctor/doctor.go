@@ -107,9 +107,11 @@ func Run(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) Report {
 	return d.finish()
 }
 
-// layers are the report's layers in order; a layer that did not run is
-// listed as skipped.
-var layerOrder = [...]string{"config", "credentials", "token", "dns", "tcp", "tls", "sasl", "metadata", "advertised", "authz", "produce", "consume"}
+// layerOrder returns the report's layers in order; a layer that did not run
+// is listed as skipped.
+func layerOrder() []string {
+	return []string{"config", "credentials", "token", "dns", "tcp", "tls", "sasl", "metadata", "advertised", "authz", "produce", "consume"}
+}
 
 type diag struct {
 	cfg kafkaconn.Config
@@ -154,7 +156,7 @@ func (d *diag) failed(cause, summary string) {
 }
 
 func (d *diag) finish() Report {
-	for _, l := range layerOrder {
+	for _, l := range layerOrder() {
 		if !d.ran[l] {
 			why := "not run: an earlier layer failed"
 			if d.cause == "" {

@@ -7,17 +7,17 @@ import (
 // Explanation is what an error message means: the client that prints it,
 // the known fragment it matched, and the likely causes, most likely first.
 type Explanation struct {
-	Client  string   // the client(s) that print this text, e.g. "kafka-python 2.0"
-	Matched string   // the fragment of the input that matched
-	Meaning string   // what the client saw
-	Causes  []Likely // most likely first
+	Client  string   `json:"client"`  // the client(s) that print this text, e.g. "kafka-python 2.0"
+	Matched string   `json:"matched"` // the fragment of the input that matched
+	Meaning string   `json:"meaning"` // what the client saw
+	Causes  []Likely `json:"causes"`  // most likely first
 }
 
 // Likely is one possible cause of an error message.
 type Likely struct {
-	Cause   string // a cause code (see Causes)
-	Why     string // why this cause produces the message
-	Confirm string // the msklink command that confirms or rules it out
+	Cause   string `json:"cause"`   // a cause code (see Causes)
+	Why     string `json:"why"`     // why this cause produces the message
+	Confirm string `json:"confirm"` // the msklink command that confirms or rules it out
 }
 
 // rule is one known error text.
