@@ -449,7 +449,7 @@ func TestRIEFreezeThaw(t *testing.T) {
 	rieBinary(t)
 	const idle = 1500 * time.Millisecond
 	c, _ := startEmulator(t, emulator.WithLimits(emulator.Limits{IdleTimeout: emulator.Duration(idle)}))
-	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), 30)
+	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), 30, "AWS_LAMBDA_LOG_LEVEL="+os.Getenv("MSKLINK_E2E_LOG_LEVEL"))
 	out, _ := r.invoke(t, directPayload("before"), 30*time.Second)
 	if d := decodeDirect(t, out); d.Acked != 1 {
 		t.Fatalf("before: %s", out)
