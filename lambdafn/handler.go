@@ -81,7 +81,9 @@ func WithGetenv(getenv func(string) string) Opt { return func(o *config) { o.get
 func WithLogger(l *slog.Logger) Opt { return func(o *config) { o.logger = l } }
 
 // WithPublisher uses p instead of building a Publisher from the
-// configuration. The caller keeps ownership: Close does not close it.
+// configuration (New still warms it). The default topic stays the
+// configuration's (WithConfig, else MSK_TOPIC). The caller keeps
+// ownership: Close does not close it.
 func WithPublisher(p *publish.Publisher) Opt { return func(o *config) { o.pub = p } }
 
 // DefaultSafetyMargin is the publish safety margin New gives the Publisher

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/publish"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -599,5 +600,29 @@ func TestConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want an error naming %s", tc.env, err, tc.want)
 		}
+	}
+}
+
+// TestWithPublisher shares a caller's Publisher: the handler publishes
+// through it and Close leaves it open.
+func TestWithPublisher(t *testing.T) {
+	c, _ := startEmulator(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := publish.New(ctx, iamConfig(c, testTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	th := newHandler(t, c, WithPublisher(p))
+	if th.Publisher() != p {
+		t.Fatal("not the given publisher")
+	}
+	if out, err := th.invoke(t, 10*time.Second, `{"records": [{"value": "a"}]}`); err != nil || !strings.Contains(string(out), `"acked":1`) {
+		t.Fatalf("%s %v", out, err)
+	}
+	th.Close()
+	if o := p.Publish(ctx, []*kgo.Record{{Value: []byte("b")}}); o[0].Status != publish.Acked {
+		t.Fatalf("publisher closed by the handler: %+v", o[0])
 	}
 }
