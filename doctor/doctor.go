@@ -674,6 +674,12 @@ func (d *diag) handshake(ctx context.Context, c net.Conn, a addr) (net.Conn, ste
 		}
 		return nil, step{cause: CauseTLSUntrusted, detail: detail}
 	}
+	// A silent peer is a timeout: plaintext brokers close the connection on
+	// a ClientHello (its first bytes read as an oversized request) rather
+	// than wait, so no probe is spent and the layer stays within its bound.
+	if classifyNet(err) == netTimeout {
+		return nil, step{cause: CauseBrokerTimeout, detail: fmt.Sprintf("TLS handshake got no answer within %s: the broker accepted the connection but does not respond", d.o.timeout)}
+	}
 	// Not a trust problem: does the port speak plaintext Kafka?
 	pctx, cancel := context.WithTimeout(context.Background(), d.o.timeout/2)
 	defer cancel()
@@ -681,8 +687,6 @@ func (d *diag) handshake(ctx context.Context, c net.Conn, a addr) (net.Conn, ste
 		return nil, step{cause: CauseTLSNotOffered, detail: fmt.Sprintf("TLS handshake failed (%v), and the port answers plaintext Kafka: it is a plaintext listener", err)}
 	}
 	switch classifyNet(err) {
-	case netTimeout:
-		return nil, step{cause: CauseBrokerTimeout, detail: fmt.Sprintf("TLS handshake got no answer within %s", d.o.timeout)}
 	case netReset:
 		return nil, step{cause: CauseConnectionReset, detail: fmt.Sprintf("the broker closed the connection during the TLS handshake: %v", err)}
 	}
@@ -741,7 +745,9 @@ func (d *diag) hello(ctx context.Context, c net.Conn, a addr) (*wconn, step) {
 	d.track(w)
 	resp, err := w.apiVersions(ctx)
 	if err != nil {
-		if !d.usesTLS() {
+		// A TLS listener rejects a plaintext request at once (its first
+		// byte is no TLS record type); only then is the TLS probe worth it.
+		if !d.usesTLS() && classifyNet(err) != netTimeout {
 			pctx, cancel := context.WithTimeout(context.Background(), d.o.timeout/2)
 			defer cancel()
 			if d.speaksTLS(pctx, a) {
