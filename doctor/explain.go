@@ -158,7 +158,7 @@ func rules() []rule {
 		{client: "Java client, franz-go, sarama, segmentio/kafka-go, librdkafka", needles: []string{"GROUP_AUTHORIZATION_FAILED", "GroupAuthorization", "Not authorized to access group", "not authorized to access this group", "Group Authorization Failed"},
 			meaning: "the consumer group's actions were denied",
 			causes:  []Likely{likely(CauseAuthzGroup, "the policy lacks kafka-cluster:DescribeGroup and AlterGroup on the group ARN")}},
-		{client: "librdkafka, Java client, franz-go", needles: []string{"Message timed out", "REQUEST_TIMED_OUT", "record timed out", "Expiring", "TimeoutException"},
+		{client: "librdkafka, Java client, franz-go", needles: []string{"Message timed out", "REQUEST_TIMED_OUT", "record timed out", "records have timed out", "Expiring", "TimeoutException"},
 			meaning: "requests were sent but not answered in time",
 			causes: []Likely{
 				likely(CauseBrokerTimeout, "the broker is slow or overloaded, or the delivery timeout is shorter than a cold connection takes"),

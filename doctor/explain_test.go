@@ -67,6 +67,8 @@ var explainCases = []struct {
 	{"franz-go dial timeout", "unable to dial: dial tcp 10.0.1.5:9098: i/o timeout", "twmb/franz-go pkg/kgo/broker.go", CauseTCPTimeout, nil},
 	{"franz-go topic", "TOPIC_AUTHORIZATION_FAILED: Not authorized to access topics: [Topic authorization failed.]", "twmb/franz-go pkg/kerr", CauseAuthzTopic, nil},
 	{"franz-go idempotent", "CLUSTER_AUTHORIZATION_FAILED: Cluster authorization failed.", "twmb/franz-go pkg/kerr", CauseAuthzIdempotent, nil},
+	// kgo.ErrRecordTimeout (pkg/kgo/errors.go), alone when no request error was seen.
+	{"franz-go record timeout", "records have timed out before they were able to be produced", "twmb/franz-go pkg/kgo/errors.go", CauseBrokerTimeout, []string{CauseTCPTimeout}},
 	{"franz-go x509", "tls: failed to verify certificate: x509: certificate signed by unknown authority", "Go crypto/tls", CauseTLSUntrusted, nil},
 	{"go dns", "unable to dial: dial tcp: lookup b-1.demo.abc123.c3.kafka.us-east-1.amazonaws.com: no such host", "Go net", CauseDNS, nil},
 	// IBM/sarama errors.go (v1.46.3): ErrOutOfBrokers and KError strings.
@@ -127,8 +129,8 @@ func TestExplainLiveFranzGo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	produce := func(cfg kafkaconn.Config) error {
-		cfg.DeliveryTimeout = 3 * time.Second
-		cl, err := kafkaconn.NewClient(ctx, cfg, kafkaconn.WithClientOpts(kgo.DisableClientMetrics(), kgo.RetryTimeout(2*time.Second)))
+		cfg.DeliveryTimeout = 1500 * time.Millisecond
+		cl, err := kafkaconn.NewClient(ctx, cfg, kafkaconn.WithClientOpts(kgo.DisableClientMetrics(), kgo.RetryTimeout(time.Second)))
 		if err != nil {
 			t.Fatal(err)
 		}
