@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
+	"time"
 
 	"github.com/msklink/msklink/iamauth"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -129,6 +131,11 @@ func ClientOpts(ctx context.Context, cfg Config, opts ...Opt) ([]kgo.Opt, error)
 		// Client metrics (KIP-714) cost an extra request and connection at
 		// start; MSK does not collect them.
 		kgo.DisableClientMetrics(),
+		kgo.RetryBackoffFn(retryBackoff),
+		// franz-go refreshes metadata at most every 5 s by default; after
+		// a leader move or a failed start that is 5 s of a Lambda
+		// function's time. Half a second keeps refreshes rare but quick.
+		kgo.MetadataMinAge(500 * time.Millisecond),
 	}
 	tc, err := TLSConfig(cfg)
 	if err != nil {
@@ -179,6 +186,19 @@ func ClientOpts(ctx context.Context, cfg Config, opts ...Opt) ([]kgo.Opt, error)
 		ko = append(ko, kgo.WithLogger(NewLogger(cc.logger)))
 	}
 	return append(ko, cc.kgoOpts...), nil
+}
+
+// retryBackoff retries the first time almost at once (the common failure
+// in Lambda is a connection that died while the function was frozen: a
+// redial fixes it), then backs off exponentially to one second, with
+// jitter so that many clients do not retry in step.
+func retryBackoff(tries int) time.Duration {
+	if tries <= 1 {
+		return 5 * time.Millisecond
+	}
+	d := 25 * time.Millisecond << min(tries-2, 6) // 25ms, 50ms, ... 1.6s
+	d = min(d, time.Second)
+	return d/2 + rand.N(d/2+1)
 }
 
 // NewClient validates cfg and returns a franz-go client configured for
