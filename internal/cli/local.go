@@ -191,8 +191,13 @@ func printLocalExports(e *env, r *localReady) {
 		export("AWS_SECRET_ACCESS_KEY", r.Identities[0].SecretAccessKey)
 	}
 	if len(r.SCRAMUsers) > 0 {
-		export("MSK_SCRAM_USERNAME", r.SCRAMUsers[0].Username)
-		export("MSK_SCRAM_PASSWORD", r.SCRAMUsers[0].Password)
+		// Not MSK_SCRAM_*: with MSK_AUTH=iam they would only draw a
+		// "set but not used" warning from every command.
+		export("MSK_LOCAL_SCRAM_USERNAME", r.SCRAMUsers[0].Username)
+		export("MSK_LOCAL_SCRAM_PASSWORD", r.SCRAMUsers[0].Password)
+		if r.Bootstrap["scram"] != "" {
+			fmt.Fprintf(w, "# for SCRAM instead of IAM: export MSK_AUTH=scram MSK_BOOTSTRAP_SERVERS=$MSK_LOCAL_BOOTSTRAP_SCRAM MSK_SCRAM_USERNAME=$MSK_LOCAL_SCRAM_USERNAME MSK_SCRAM_PASSWORD=$MSK_LOCAL_SCRAM_PASSWORD\n")
+		}
 	}
 }
 
