@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/msklink/msklink/kafkaconn"
 	"github.com/msklink/msklink/publish"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -163,10 +162,7 @@ func New(ctx context.Context, opts ...Opt) (*Handler, error) {
 		return nil, fmt.Errorf("lambdafn: negative warm timeout %s", o.warmTimeout)
 	}
 	if o.logger == nil {
-		o.logger = slog.New(RequestIDHandler(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
-			Level:       logLevel(o.getenv("AWS_LAMBDA_LOG_LEVEL")),
-			ReplaceAttr: lambdacontext.ReplaceAttr,
-		})))
+		o.logger = slog.New(NewLogHandler(os.Stdout, logLevel(o.getenv("AWS_LAMBDA_LOG_LEVEL"))))
 	}
 	if !o.metricsSet {
 		o.metrics = os.Stdout

@@ -2,10 +2,24 @@ package lambdafn
 
 import (
 	"context"
+	"io"
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
+
+// NewLogHandler returns the log handler New uses by default, writing to w:
+// JSON lines in Lambda's key names, with the request id, at level.
+func NewLogHandler(w io.Writer, level slog.Leveler) slog.Handler {
+	return RequestIDHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: lambdacontext.ReplaceAttr}))
+}
+
+// InvocationContext returns ctx as the Lambda runtime hands it to a
+// handler: carrying the invocation's request id and the function's ARN.
+// It is for running the handler outside Lambda (msklink invoke, tests).
+func InvocationContext(ctx context.Context, requestID, functionARN string) context.Context {
+	return lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: requestID, InvokedFunctionArn: functionARN})
+}
 
 // RequestIDHandler wraps h so that records logged with a Lambda invocation's
 // context carry its request id as "requestId" (the key Lambda's own JSON

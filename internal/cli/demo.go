@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/kafkaconn"
@@ -108,7 +107,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	for i, ev := range events {
 		payload, _ := json.Marshal(ev.payload)
 		ictx, icancel := context.WithTimeout(ctx, 10*time.Second)
-		ictx = lambdacontext.NewContext(ictx, &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("demo-%d", i+1)})
+		ictx = lambdafn.InvocationContext(ictx, fmt.Sprintf("demo-%d", i+1), "arn:aws:lambda:"+c.Region()+":000000000000:function:msklink-demo")
 		t := time.Now()
 		resp, err := h.Invoke(ictx, payload)
 		took := time.Since(t)

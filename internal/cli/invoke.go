@@ -11,8 +11,6 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/msklink/msklink/lambdafn"
 )
 
@@ -76,7 +74,7 @@ func runInvoke(ctx context.Context, e *env, args []string) error {
 	if *quiet {
 		logOut = io.Discard
 	}
-	logger := slog.New(lambdafn.RequestIDHandler(slog.NewJSONHandler(logOut, &slog.HandlerOptions{ReplaceAttr: lambdacontext.ReplaceAttr})))
+	logger := slog.New(lambdafn.NewLogHandler(logOut, slog.LevelInfo))
 	var metricsOut io.Writer
 	if *metrics {
 		metricsOut = e.stderr
@@ -111,10 +109,7 @@ func runInvoke(ctx context.Context, e *env, args []string) error {
 	vctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	deadline, _ := vctx.Deadline()
-	vctx = lambdacontext.NewContext(vctx, &lambdacontext.LambdaContext{
-		AwsRequestID:       id,
-		InvokedFunctionArn: "arn:aws:lambda:" + orDefault(cfg.Region, "us-east-1") + ":000000000000:function:" + name,
-	})
+	vctx = lambdafn.InvocationContext(vctx, id, "arn:aws:lambda:"+orDefault(cfg.Region, "us-east-1")+":000000000000:function:"+name)
 	out, invokeErr := h.Invoke(vctx, payload)
 	if invokeErr == nil && time.Now().After(deadline) {
 		invokeErr = fmt.Errorf("invoke: the handler answered after the %s deadline: Lambda would have reported a timeout", *timeout)
@@ -155,10 +150,10 @@ func errorType(err error) string {
 // failures, an HTTP status below 400.
 func allAcked(out []byte) bool {
 	var probe struct {
-		Failed            *int                         `json:"failed"`
-		Unconfirmed       *int                         `json:"unconfirmed"`
-		BatchItemFailures []events.SQSBatchItemFailure `json:"batchItemFailures"`
-		StatusCode        *int                         `json:"statusCode"`
+		Failed            *int              `json:"failed"`
+		Unconfirmed       *int              `json:"unconfirmed"`
+		BatchItemFailures []json.RawMessage `json:"batchItemFailures"`
+		StatusCode        *int              `json:"statusCode"`
 	}
 	if err := json.Unmarshal(out, &probe); err != nil {
 		return true // not ours to judge (a doctor report)
