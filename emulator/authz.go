@@ -85,15 +85,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 	k := h.key
 	switch req := kreq.(type) {
 	case *kmsg.ProduceRequest:
-		var denied []kmsg.ProduceRequestTopic
-		kept := req.Topics[:0:0]
-		for _, t := range req.Topics {
-			if c.allowed(k, iampolicy.WriteData, c.topicARN(t.Topic)) {
-				kept = append(kept, t)
-			} else {
-				denied = append(denied, t)
-			}
-		}
+		kept, denied := split(req.Topics, func(t kmsg.ProduceRequestTopic) bool { return c.allowed(k, iampolicy.WriteData, c.topicARN(t.Topic)) })
 		if len(denied) == 0 {
 			return frame, nil, nil, nil
 		}
@@ -155,15 +147,9 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 
 	case *kmsg.ListOffsetsRequest:
-		var denied []kmsg.ListOffsetsRequestTopic
-		kept := req.Topics[:0:0]
-		for _, t := range req.Topics {
-			if c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t.Topic)) {
-				kept = append(kept, t)
-			} else {
-				denied = append(denied, t)
-			}
-		}
+		kept, denied := split(req.Topics, func(t kmsg.ListOffsetsRequestTopic) bool {
+			return c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t.Topic))
+		})
 		if len(denied) == 0 {
 			return frame, nil, nil, nil
 		}
@@ -358,15 +344,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		})
 
 	case *kmsg.DescribeGroupsRequest:
-		var denied []string
-		kept := req.Groups[:0:0]
-		for _, g := range req.Groups {
-			if c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g)) {
-				kept = append(kept, g)
-			} else {
-				denied = append(denied, g)
-			}
-		}
+		kept, denied := split(req.Groups, func(g string) bool { return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g)) })
 		if len(denied) == 0 {
 			return frame, nil, nil, nil
 		}
@@ -544,15 +522,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		return frame, nil, nil, nil
 
 	case *kmsg.DeleteGroupsRequest:
-		var denied []string
-		kept := req.Groups[:0:0]
-		for _, g := range req.Groups {
-			if c.allowed(k, iampolicy.DeleteGroup, c.groupARN(g)) {
-				kept = append(kept, g)
-			} else {
-				denied = append(denied, g)
-			}
-		}
+		kept, denied := split(req.Groups, func(g string) bool { return c.allowed(k, iampolicy.DeleteGroup, c.groupARN(g)) })
 		if len(denied) == 0 {
 			return frame, nil, nil, nil
 		}
@@ -720,4 +690,16 @@ func (c *conn) configAllowed(api int16, rt kmsg.ConfigResourceType, name string,
 		return true, 0
 	}
 	return false, errClusterAz
+}
+
+// split divides items into those allowed and those denied, each in order.
+func split[T any](items []T, allowed func(T) bool) (kept, denied []T) {
+	for _, it := range items {
+		if allowed(it) {
+			kept = append(kept, it)
+		} else {
+			denied = append(denied, it)
+		}
+	}
+	return kept, denied
 }
