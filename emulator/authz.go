@@ -249,15 +249,9 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			}
 			return nil, nil, resp, nil
 		}
-		var denied []string
-		kept := req.Groups[:0:0]
-		for _, g := range req.Groups {
-			if c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g.Group)) {
-				kept = append(kept, g)
-			} else {
-				denied = append(denied, g.Group)
-			}
-		}
+		kept, denied := split(req.Groups, func(g kmsg.OffsetFetchRequestGroup) bool {
+			return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g.Group))
+		})
 		if len(denied) == 0 {
 			return frame, nil, nil, nil
 		}
@@ -265,7 +259,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			resp := r.(*kmsg.OffsetFetchResponse)
 			for _, g := range denied {
 				rg := kmsg.NewOffsetFetchResponseGroup()
-				rg.Group, rg.ErrorCode = g, errGroupAuthz
+				rg.Group, rg.ErrorCode = g.Group, errGroupAuthz
 				resp.Groups = append(resp.Groups, rg)
 			}
 		}
@@ -378,15 +372,9 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		return frame, []func(kmsg.Response){filter}, nil, nil
 
 	case *kmsg.CreateTopicsRequest:
-		var denied []string
-		kept := req.Topics[:0:0]
-		for _, t := range req.Topics {
-			if c.allowed(k, iampolicy.CreateTopic, c.topicARN(t.Topic)) {
-				kept = append(kept, t)
-			} else {
-				denied = append(denied, t.Topic)
-			}
-		}
+		kept, denied := split(req.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
+			return c.allowed(k, iampolicy.CreateTopic, c.topicARN(t.Topic))
+		})
 		if len(denied) == 0 {
 			return frame, nil, nil, nil
 		}
@@ -394,7 +382,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			resp := r.(*kmsg.CreateTopicsResponse)
 			for _, t := range denied {
 				rt := kmsg.NewCreateTopicsResponseTopic()
-				rt.Topic, rt.ErrorCode = t, errTopicAuthz
+				rt.Topic, rt.ErrorCode = t.Topic, errTopicAuthz
 				rt.NumPartitions, rt.ReplicationFactor = -1, -1
 				resp.Topics = append(resp.Topics, rt)
 			}
@@ -558,15 +546,9 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		})
 
 	case *kmsg.CreatePartitionsRequest:
-		var denied []string
-		kept := req.Topics[:0:0]
-		for _, t := range req.Topics {
-			if c.allowed(k, iampolicy.AlterTopic, c.topicARN(t.Topic)) {
-				kept = append(kept, t)
-			} else {
-				denied = append(denied, t.Topic)
-			}
-		}
+		kept, denied := split(req.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool {
+			return c.allowed(k, iampolicy.AlterTopic, c.topicARN(t.Topic))
+		})
 		if len(denied) == 0 {
 			return frame, nil, nil, nil
 		}
@@ -574,7 +556,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			resp := r.(*kmsg.CreatePartitionsResponse)
 			for _, t := range denied {
 				rt := kmsg.NewCreatePartitionsResponseTopic()
-				rt.Topic, rt.ErrorCode = t, errTopicAuthz
+				rt.Topic, rt.ErrorCode = t.Topic, errTopicAuthz
 				resp.Topics = append(resp.Topics, rt)
 			}
 		}
