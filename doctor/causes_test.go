@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msklink/msklink/internal/testutil"
+
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/kafkaconn"
 )
@@ -63,15 +65,7 @@ func TestCauseConfig(t *testing.T) {
 func TestCauseCredentials(t *testing.T) {
 	// The AWS default chain with nothing to find: no variables, no files,
 	// no instance metadata.
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_ROLE_ARN": "", "AWS_WEB_IDENTITY_TOKEN_FILE": "",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "",
-	} {
-		t.Setenv(k, v)
-	}
+	testutil.IsolateAWS(t)
 	c := startCluster(t)
 	cfg := iamConfig(c)
 	cfg.Credentials = nil

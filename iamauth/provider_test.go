@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msklink/msklink/internal/testutil"
+
 	signer "github.com/aws/aws-msk-iam-sasl-signer-go/signer"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -41,24 +43,6 @@ type fakeClock struct {
 func (c *fakeClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 func newClock(t time.Time) *fakeClock        { return &fakeClock{t: t} }
-func isolateAWSEnv(t *testing.T)             { t.Helper(); isolate(t, t.TempDir()) }
-func isolate(t *testing.T, dir string)       { setenvAll(t, awsEnv(dir)) }
-func setenvAll(t *testing.T, m map[string]string) {
-	for k, v := range m {
-		t.Setenv(k, v)
-	}
-}
-
-// awsEnv empties the AWS environment so tests never reach a real config,
-// credentials or the instance metadata service.
-func awsEnv(dir string) map[string]string {
-	return map[string]string{
-		"AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_ROLE_ARN": "", "AWS_WEB_IDENTITY_TOKEN_FILE": "",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "",
-	}
-}
 
 func TestProviderCachesAndRenews(t *testing.T) {
 	start := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
@@ -122,7 +106,7 @@ func TestProviderBoundedByCredentials(t *testing.T) {
 }
 
 func TestProviderRegion(t *testing.T) {
-	isolateAWSEnv(t)
+	testutil.IsolateAWS(t)
 	static := credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")
 	ctx := context.Background()
 	p, err := New(ctx, WithBrokerHost("b-1.x.y.c3.kafka.eu-west-1.amazonaws.com:9098"), WithCredentialsProvider(static))
@@ -143,8 +127,7 @@ func TestProviderRegion(t *testing.T) {
 }
 
 func TestProviderCredentialErrors(t *testing.T) {
-	dir := t.TempDir()
-	isolate(t, dir)
+	dir := testutil.IsolateAWS(t)
 	ctx := context.Background()
 	if _, err := New(ctx, WithRegion("us-east-1"), WithProfile("nope")); err == nil || !strings.Contains(err.Error(), `profile "nope" not found`) {
 		t.Errorf("unknown profile: %v", err)
@@ -208,7 +191,7 @@ func BenchmarkSignerGoProvider(b *testing.B) {
 // loads the AWS config on every call.
 func BenchmarkSignerGoDefaultChain(b *testing.B) {
 	dir := b.TempDir()
-	for k, v := range awsEnv(dir) {
+	for k, v := range testutil.EmptyAWSEnv(dir) {
 		b.Setenv(k, v)
 	}
 	b.Setenv("AWS_ACCESS_KEY_ID", testCreds.AccessKeyID)
@@ -226,7 +209,7 @@ func BenchmarkSignerGoDefaultChain(b *testing.B) {
 // once, so a fetch costs what a cached fetch does.
 func BenchmarkProviderDefaultChain(b *testing.B) {
 	dir := b.TempDir()
-	for k, v := range awsEnv(dir) {
+	for k, v := range testutil.EmptyAWSEnv(dir) {
 		b.Setenv(k, v)
 	}
 	b.Setenv("AWS_ACCESS_KEY_ID", testCreds.AccessKeyID)

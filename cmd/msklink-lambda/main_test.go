@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msklink/msklink/internal/testutil"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/msklink/msklink/emulator"
@@ -102,23 +104,7 @@ func rieBinary(t *testing.T) string {
 	return ""
 }
 
-// syncBuf is a concurrency-safe output sink.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = testutil.SyncBuffer
 
 const topic = "events"
 
