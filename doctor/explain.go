@@ -109,6 +109,12 @@ func rules() []rule {
 		{client: "Java client, librdkafka, franz-go, sarama, segmentio/kafka-go", needles: []string{"UNSUPPORTED_SASL_MECHANISM", "Unsupported SASL mechanism", "does not support the requested SASL mechanism", "not enabled in the server", "broker's supported mechanisms", "UnsupportedSaslMechanism"},
 			meaning: "the listener does not offer the client's SASL mechanism",
 			causes:  []Likely{likely(CauseAuthMechanism, "IAM (OAUTHBEARER, AWS_MSK_IAM) is only on port 9098/9198; SCRAM on 9096/9196; TLS-only 9094 has no SASL")}},
+		// A certificate failure is definite; librdkafka may add its
+		// "connecting to a PLAINTEXT broker listener?" guess to the same
+		// handshake error, so this rule comes first.
+		{client: "Java client, librdkafka, franz-go, sarama (Go crypto/tls), Python ssl", needles: []string{"certificate verify failed", "PKIX path building failed", "certificate signed by unknown authority", "failed to verify certificate", "certificate could not be verified", "x509:", "CERTIFICATE_VERIFY_FAILED", "SSLHandshakeException"},
+			meaning: "the broker's certificate is not trusted or does not match the host name",
+			causes:  []Likely{likely(CauseTLSUntrusted, "a custom truststore without Amazon's CAs, a private CA without --ca-file, or connecting by IP instead of the broker's DNS name")}},
 		{client: "librdkafka (kcat, confluent-kafka-python/-go/-dotnet)", needles: []string{"connecting to a PLAINTEXT broker listener"},
 			meaning: "the TLS handshake was answered by a port that does not speak TLS",
 			causes:  []Likely{likely(CauseTLSNotOffered, "security.protocol SSL/SASL_SSL on the plaintext port 9092")}},
@@ -119,9 +125,6 @@ func rules() []rule {
 				likely(CauseTooManyConnects, "over MSK's connection limits, non-SASL connections are closed at once"),
 				likely(CauseConnectionReset, "a proxy or load balancer in between closes the connection"),
 			}},
-		{client: "Java client, librdkafka, franz-go, sarama (Go crypto/tls), Python ssl", needles: []string{"certificate verify failed", "PKIX path building failed", "certificate signed by unknown authority", "failed to verify certificate", "certificate could not be verified", "x509:", "CERTIFICATE_VERIFY_FAILED", "SSLHandshakeException"},
-			meaning: "the broker's certificate is not trusted or does not match the host name",
-			causes:  []Likely{likely(CauseTLSUntrusted, "a custom truststore without Amazon's CAs, a private CA without --ca-file, or connecting by IP instead of the broker's DNS name")}},
 		{client: "Java client, aws-msk-iam-auth, boto3/botocore, aws-sdk-go-v2", needles: []string{"Failed to find AWS IAM Credentials", "Unable to locate credentials", "NoCredentialProviders", "failed to refresh cached credentials", "no EC2 IMDS role found", "Unable to load AWS credentials", "could not find credentials"},
 			meaning: "the IAM signer found no AWS credentials",
 			causes:  []Likely{likely(CauseCredentials, "no role attached (Lambda execution role, ECS task role, instance profile) and no AWS_PROFILE / access keys")}},
