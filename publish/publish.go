@@ -148,18 +148,27 @@ func (p *Publisher) Publish(ctx context.Context, records []*kgo.Record) []Outcom
 	}
 	defer cancel()
 
-	var (
-		mu        sync.Mutex
-		returned  bool
-		remaining = len(records)
-		done      = make(chan struct{})
-	)
+	// Records without a topic fail before anything is produced: the
+	// promises of produced records may run (and count down) while this
+	// loop is still producing, so the count must be final before the
+	// first Produce.
+	remaining := len(records)
 	for i, r := range records {
 		if r.Topic == "" && p.topic == "" {
 			out[i] = Outcome{Status: Failed, Err: errors.New("publish: record has no topic and there is no default topic: set the record's topic or MSK_TOPIC")}
-			if remaining--; remaining == 0 {
-				close(done)
-			}
+			remaining--
+		}
+	}
+	if remaining == 0 {
+		return out
+	}
+	var (
+		mu       sync.Mutex
+		returned bool
+		done     = make(chan struct{})
+	)
+	for i, r := range records {
+		if out[i].Status != 0 {
 			continue
 		}
 		p.client.Produce(pctx, r, func(r *kgo.Record, err error) {

@@ -163,3 +163,40 @@ func TestWarmUnknownTopic(t *testing.T) {
 		t.Errorf("Warm(nope) = %v", err)
 	}
 }
+
+// TestPublishNoTopicAmongAcks mixes records without a topic (failed before
+// they are produced) with records whose acks arrive while Publish is still
+// producing: the count of records left must not be raced (go test -race)
+// and every record gets its own outcome.
+func TestPublishNoTopicAmongAcks(t *testing.T) {
+	c := newCluster(t)
+	p, err := New(context.Background(), kafkaconn.Config{Brokers: c.ListenAddrs(), Auth: kafkaconn.AuthPlaintext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.Warm(ctx, "events"); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 5; round++ {
+		recs := make([]*kgo.Record, 3000)
+		for i := range recs {
+			recs[i] = &kgo.Record{Topic: "events", Value: []byte(fmt.Sprint(i))}
+			if i%100 == 99 {
+				recs[i].Topic = ""
+			}
+		}
+		out := p.Publish(ctx, recs)
+		for i, o := range out {
+			want := Acked
+			if i%100 == 99 {
+				want = Failed
+			}
+			if o.Status != want {
+				t.Fatalf("round %d record %d: %+v, want %v", round, i, o, want)
+			}
+		}
+	}
+}
