@@ -127,7 +127,7 @@ func (h *Handler) serveREST(ctx context.Context, inv *invocation, req *events.AP
 	items, err := decodeREST(body, topic, binary)
 	if err == nil {
 		inv.records = len(items)
-		err = h.prepare(ctx, items, func(int) string { return "path.topic" })
+		err = h.prepare(ctx, items, func(int) string { return "path.topic" }, nil)
 	}
 	if err != nil {
 		var ie *InputError

@@ -93,7 +93,7 @@ func (h *Handler) invokeDirect(ctx context.Context, inv *invocation, payload []b
 		return nil, err
 	}
 	inv.records = len(items)
-	if err := h.prepare(ctx, items, func(int) string { return "topic" }); err != nil {
+	if err := h.prepare(ctx, items, func(int) string { return "topic" }, nil); err != nil {
 		return nil, err
 	}
 	outs := h.publish(ctx, inv, items)

@@ -54,7 +54,7 @@ func (h *Handler) invokeEventBridge(ctx context.Context, inv *invocation, payloa
 	}
 	items := []item{{rec: r, field: "", valueField: "detail"}}
 	inv.records = 1
-	if err := h.prepare(ctx, items, func(int) string { return "topic" }); err != nil {
+	if err := h.prepare(ctx, items, func(int) string { return "topic" }, nil); err != nil {
 		return nil, err
 	}
 	o := h.publish(ctx, inv, items)[0]

@@ -396,9 +396,14 @@ type item struct {
 // prepare validates items against their topics (existence, partition
 // range, max.message.bytes) and returns the first problem as an
 // *InputError. Lookups that fail for transient reasons skip the check:
-// the broker has the last word then.
-func (h *Handler) prepare(ctx context.Context, items []item, topicField func(i int) string) error {
-	infos := map[string]topicInfo{}
+// the broker has the last word then. infos holds what this invocation
+// learned of its topics, so that each is looked up once per event even
+// when the cache keeps no answer (a missing topic, a failed lookup); nil
+// starts afresh.
+func (h *Handler) prepare(ctx context.Context, items []item, topicField func(i int) string, infos map[string]topicInfo) error {
+	if infos == nil {
+		infos = map[string]topicInfo{}
+	}
 	for i, it := range items {
 		t := it.rec.Topic
 		if err := checkTopicName(t); err != nil {

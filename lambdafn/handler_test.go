@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,8 +16,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/kafkaconn"
 	"github.com/msklink/msklink/publish"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestDirectRoundTrip(t *testing.T) {
@@ -624,5 +627,54 @@ func TestWithPublisher(t *testing.T) {
 	th.Close()
 	if o := p.Publish(ctx, []*kgo.Record{{Value: []byte("b")}}); o[0].Status != publish.Acked {
 		t.Fatalf("publisher closed by the handler: %+v", o[0])
+	}
+}
+
+// describeConfigsCounter counts the DescribeConfigs requests a client
+// writes: the topic lookups of the handler's validation.
+type describeConfigsCounter struct{ n atomic.Int32 }
+
+func (d *describeConfigsCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, _ error) {
+	if key == int16(kmsg.DescribeConfigs) {
+		d.n.Add(1)
+	}
+}
+
+// TestSQSOneLookupPerTopic checks that an SQS batch looks each topic up
+// once: a topic whose lookup is not cached (one that does not exist) must
+// not cost a lookup per message, each taking a share of the time left.
+func TestSQSOneLookupPerTopic(t *testing.T) {
+	c, _ := startEmulator(t)
+	var cnt describeConfigsCounter
+	th := newHandler(t, c, WithPublishOpts(publish.WithClientOpts(kafkaconn.WithClientOpts(kgo.WithHooks(&cnt)))))
+	var msgs []events.SQSMessage
+	for i := range 40 {
+		m := events.SQSMessage{MessageId: fmt.Sprintf("m%d", i), Body: "x"}
+		if i%2 == 0 {
+			m.MessageAttributes = map[string]events.SQSMessageAttribute{"topic": strAttr("nope")}
+		}
+		msgs = append(msgs, m)
+	}
+	before := cnt.n.Load()
+	out, err := th.invoke(t, 10*time.Second, sqsEvent(msgs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.BatchItemFailures) != 20 {
+		t.Fatalf("%d failures, want the 20 messages for topic nope: %s", len(resp.BatchItemFailures), out)
+	}
+	for _, f := range resp.BatchItemFailures {
+		var i int
+		fmt.Sscanf(f.ItemIdentifier, "m%d", &i)
+		if i%2 != 0 {
+			t.Errorf("%s failed, but its topic exists", f.ItemIdentifier)
+		}
+	}
+	if n := cnt.n.Load() - before; n > 1 {
+		t.Errorf("%d topic lookups (DescribeConfigs) for one batch, want at most 1", n)
 	}
 }

@@ -31,13 +31,14 @@ func (h *Handler) invokeSQS(ctx context.Context, inv *invocation, payload []byte
 	}
 	var items []item
 	var ids []string
+	infos := map[string]topicInfo{} // topics looked up once per batch
 	for i, m := range ev.Records {
 		field := fmt.Sprintf("Records[%d]", i)
 		it, err := h.sqsItem(m, field)
 		if err == nil {
 			err = h.prepare(ctx, []item{it}, func(int) string {
 				return field + ".messageAttributes." + SQSTopicAttribute
-			})
+			}, infos)
 		}
 		if err != nil {
 			// An invalid message is its own unit: report it so SQS
