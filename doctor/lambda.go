@@ -3,7 +3,10 @@ package doctor
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/msklink/msklink/kafkaconn"
@@ -23,10 +26,7 @@ func Lambda(ctx context.Context, topic string) (json.RawMessage, error) {
 	cfg, err := kafkaconn.FromEnv(os.Getenv)
 	var r Report
 	if err != nil {
-		r = Report{Cause: CauseConfig, Summary: "MSK_* environment: " + err.Error(), Checks: []Check{{Name: "config", Status: Fail, Detail: err.Error()}}}
-		if doc, ok := CauseInfo(CauseConfig); ok {
-			r.Fix = doc.Fix
-		}
+		r = ConfigReport(err)
 	} else {
 		r = Run(ctx, cfg, WithTopic(topic), WithTimeout(lambdaTimeout(ctx)))
 	}
@@ -45,4 +45,26 @@ func lambdaTimeout(ctx context.Context) time.Duration {
 		}
 	}
 	return t
+}
+
+// ConfigReport is the Report for connection settings that cannot be read
+// (kafkaconn.FromEnv's error: a variable that is not a duration, a bool):
+// cause config, the error as the summary, the fix of each
+// *kafkaconn.ConfigError (else the config cause's), every layer after
+// config skipped. Lambda and msklink doctor answer such settings with it.
+func ConfigReport(err error) Report {
+	d := &diag{o: options{log: slog.New(slog.DiscardHandler)}}
+	d.add("config", "config", Fail, 0, err.Error())
+	d.failed(CauseConfig, "the connection settings cannot be read: "+err.Error())
+	var fixes []string
+	for _, e := range unjoin(err) {
+		var ce *kafkaconn.ConfigError
+		if errors.As(e, &ce) && ce.Fix != "" {
+			fixes = append(fixes, ce.Field+": "+ce.Fix)
+		}
+	}
+	if len(fixes) > 0 {
+		d.fix = strings.Join(fixes, "; ")
+	}
+	return d.finish()
 }

@@ -37,15 +37,19 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 	if *timeout <= 0 {
 		return usagef("doctor: --timeout must be positive")
 	}
-	cfg, err := cf.config(e)
-	if err != nil {
-		return usagef("doctor: %v", err)
-	}
-	if (*produce || *consume || *group != "") && cfg.Topic == "" {
+	// An MSK_* variable that cannot be read is a finding (cause config),
+	// reported like any other, as the Lambda's doctor does.
+	cfg, cfgErr := cf.config(e)
+	if cfgErr == nil && (*produce || *consume || *group != "") && cfg.Topic == "" {
 		return usagef("doctor: --produce, --consume and --group need --topic (or MSK_TOPIC)")
 	}
-	r := doctor.Run(ctx, cfg, doctor.WithTopic(cfg.Topic), doctor.WithGroup(*group),
-		doctor.WithProduce(*produce), doctor.WithConsume(*consume), doctor.WithTimeout(*timeout))
+	var r doctor.Report
+	if cfgErr != nil {
+		r = doctor.ConfigReport(cfgErr)
+	} else {
+		r = doctor.Run(ctx, cfg, doctor.WithTopic(cfg.Topic), doctor.WithGroup(*group),
+			doctor.WithProduce(*produce), doctor.WithConsume(*consume), doctor.WithTimeout(*timeout))
+	}
 	if *asJSON {
 		b, err := json.Marshal(r)
 		if err != nil {

@@ -134,3 +134,19 @@ func TestExplainCommand(t *testing.T) {
 		t.Errorf("no text: exit %d, want 2", code)
 	}
 }
+
+// TestDoctorBadEnvironment checks that an MSK_* variable that cannot be
+// read is a diagnosis (cause config, exit 1, one JSON object with --json
+// naming the variable), as in the Lambda, not a usage error without JSON.
+func TestDoctorBadEnvironment(t *testing.T) {
+	cleanAWSEnv(t)
+	t.Setenv("MSK_DIAL_TIMEOUT", "5")
+	out, errOut, code := runCLI(t, "", "doctor", "--json", "--bootstrap", "127.0.0.1:9098")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	checkDoctorJSON(t, out, false, "config")
+	if !strings.Contains(out, "MSK_DIAL_TIMEOUT") || !strings.Contains(out, "Go duration") {
+		t.Errorf("the report does not name the variable and the fix:\n%s", out)
+	}
+}
