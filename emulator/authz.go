@@ -184,22 +184,24 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			}
 			return frame, []func(kmsg.Response){filter}, nil, nil
 		}
-		var denied []string
-		kept := req.Topics[:0:0]
-		changed := false
-		for _, t := range req.Topics {
-			if t.Topic == nil || c.allowed(k, iampolicy.DescribeTopic, c.topicARN(*t.Topic)) {
-				kept = append(kept, t)
-				if t.Topic != nil && req.AllowAutoTopicCreation && c.l.b.c.cfg.AutoCreateTopics &&
-					c.l.b.c.kf.TopicInfo(*t.Topic) == nil && !c.allowed(k, iampolicy.CreateTopic, c.topicARN(*t.Topic)) {
-					req.AllowAutoTopicCreation, changed = false, true
-				}
-			} else {
-				denied = append(denied, *t.Topic)
+		// Kafka: DESCRIBE on each topic; with auto-creation, a missing
+		// topic also needs CREATE (CreateTopic), else it alone gets
+		// TOPIC_AUTHORIZATION_FAILED and the others are still created.
+		autoCreate := req.AllowAutoTopicCreation && c.l.b.c.cfg.AutoCreateTopics
+		kept, deniedTopics := split(req.Topics, func(t kmsg.MetadataRequestTopic) bool {
+			if t.Topic == nil {
+				return true
 			}
-		}
-		if len(denied) == 0 && !changed {
+			arn := c.topicARN(*t.Topic)
+			return c.allowed(k, iampolicy.DescribeTopic, arn) &&
+				(!autoCreate || c.l.b.c.kf.TopicInfo(*t.Topic) != nil || c.allowed(k, iampolicy.CreateTopic, arn))
+		})
+		if len(deniedTopics) == 0 {
 			return frame, nil, nil, nil
+		}
+		denied := make([]string, len(deniedTopics))
+		for i, t := range deniedTopics {
+			denied[i] = *t.Topic
 		}
 		add := func(r kmsg.Response) {
 			resp := r.(*kmsg.MetadataResponse)
@@ -210,25 +212,48 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 				resp.Topics = append(resp.Topics, rt)
 			}
 		}
-		req.Topics = kept
+		// Not nil: a null list asks for every topic.
+		req.Topics = append([]kmsg.MetadataRequestTopic{}, kept...)
 		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 
 	case *kmsg.OffsetCommitRequest:
-		if c.allowed(k, iampolicy.AlterGroup, c.groupARN(req.Group)) {
+		// Kafka checks READ on the group (AlterGroup), then READ on each
+		// topic (ReadData): denied topics get TOPIC_AUTHORIZATION_FAILED.
+		answer := func(resp *kmsg.OffsetCommitResponse, topics []kmsg.OffsetCommitRequestTopic, code int16) {
+			for _, t := range topics {
+				rt := kmsg.NewOffsetCommitResponseTopic()
+				rt.Topic, rt.TopicID = t.Topic, t.TopicID
+				for _, p := range t.Partitions {
+					rp := kmsg.NewOffsetCommitResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p.Partition, code
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+		}
+		if !c.allowed(k, iampolicy.AlterGroup, c.groupARN(req.Group)) {
+			resp := kmsg.NewPtrOffsetCommitResponse()
+			answer(resp, req.Topics, errGroupAuthz)
+			return nil, nil, resp, nil
+		}
+		kept, denied := split(req.Topics, func(t kmsg.OffsetCommitRequestTopic) bool {
+			name := t.Topic
+			if h.version >= 10 {
+				name = c.topicName(t.TopicID)
+			}
+			return name == "" || c.allowed(k, iampolicy.ReadData, c.topicARN(name))
+		})
+		if len(denied) == 0 {
 			return frame, nil, nil, nil
 		}
-		resp := kmsg.NewPtrOffsetCommitResponse()
-		for _, t := range req.Topics {
-			rt := kmsg.NewOffsetCommitResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewOffsetCommitResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, errGroupAuthz
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
+		add := func(r kmsg.Response) { answer(r.(*kmsg.OffsetCommitResponse), denied, errTopicAuthz) }
+		if len(kept) == 0 {
+			resp := kmsg.NewPtrOffsetCommitResponse()
+			add(resp)
+			return nil, nil, resp, nil
 		}
-		return nil, nil, resp, nil
+		req.Topics = kept
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 
 	case *kmsg.OffsetFetchRequest:
 		if h.version < 8 {
@@ -396,31 +421,58 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 
 	case *kmsg.DeleteTopicsRequest:
-		names := req.TopicNames
+		// Kafka deletes the topics the principal may delete (DELETE on
+		// each) and answers TOPIC_AUTHORIZATION_FAILED for the others.
+		// v6+ names topics in Topics (by name or ID), older versions in
+		// TopicNames.
+		name := func(t kmsg.DeleteTopicsRequestTopic) string {
+			if t.Topic != nil {
+				return *t.Topic
+			}
+			return c.topicName(t.TopicID)
+		}
+		allowed := func(n string) bool { return n == "" || c.allowed(k, iampolicy.DeleteTopic, c.topicARN(n)) }
+		var denied []kmsg.DeleteTopicsResponseTopic
+		deny := func(n string, id [16]byte) {
+			rt := kmsg.NewDeleteTopicsResponseTopic()
+			rt.Topic, rt.TopicID, rt.ErrorCode = kmsg.StringPtr(n), id, errTopicAuthz
+			denied = append(denied, rt)
+		}
+		var left int
 		if h.version >= 6 {
-			names = nil
+			var kept []kmsg.DeleteTopicsRequestTopic
 			for _, t := range req.Topics {
-				if t.Topic != nil {
-					names = append(names, *t.Topic)
+				if n := name(t); allowed(n) {
+					kept = append(kept, t)
 				} else {
-					names = append(names, c.topicName(t.TopicID))
+					deny(n, t.TopicID)
 				}
 			}
-		}
-		for _, n := range names {
-			if !c.allowed(k, iampolicy.DeleteTopic, c.topicARN(n)) {
-				// Deny the request as a whole: simple, and what a
-				// client deleting several topics needs to know.
-				resp := kmsg.NewPtrDeleteTopicsResponse()
-				for _, n := range names {
-					rt := kmsg.NewDeleteTopicsResponseTopic()
-					rt.Topic, rt.ErrorCode = kmsg.StringPtr(n), errTopicAuthz
-					resp.Topics = append(resp.Topics, rt)
+			req.Topics, left = kept, len(kept)
+		} else {
+			var kept []string
+			for _, n := range req.TopicNames {
+				if allowed(n) {
+					kept = append(kept, n)
+				} else {
+					deny(n, [16]byte{})
 				}
-				return nil, nil, resp, nil
 			}
+			req.TopicNames, left = kept, len(kept)
 		}
-		return frame, nil, nil, nil
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		add := func(r kmsg.Response) {
+			resp := r.(*kmsg.DeleteTopicsResponse)
+			resp.Topics = append(resp.Topics, denied...)
+		}
+		if left == 0 {
+			resp := kmsg.NewPtrDeleteTopicsResponse()
+			add(resp)
+			return nil, nil, resp, nil
+		}
+		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 
 	case *kmsg.InitProducerIDRequest:
 		var ok bool

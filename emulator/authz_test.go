@@ -1,0 +1,164 @@
+package emulator
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// limitedCluster starts a cluster (topic "t" plus opts) with an identity
+// "limited" allowed kafka-cluster:* except what deny denies (a Deny
+// statement's Action and Resource JSON), and returns a client for it.
+func limitedCluster(t *testing.T, denyAction, denyResource string, opts ...Opt) (*Cluster, *kgo.Client, *logBuf) {
+	t.Helper()
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kafka-cluster:*","Resource":"*"},
+		{"Sid":"Limit","Effect":"Deny","Action":` + denyAction + `,"Resource":` + denyResource + `}]}`
+	c, lb := startCluster(t, append(opts, WithIdentity(Identity{Name: "limited", ARN: "arn:aws:iam::000000000000:user/limited",
+		AccessKeyID: "AKIALIMITED000000000", SecretAccessKey: "secret-2", Policies: []json.RawMessage{json.RawMessage(policy)}}))...)
+	cl, err := kgo.NewClient(append(iamOpts(c, provider(t, c, "AKIALIMITED000000000", "secret-2").OAuth()),
+		kgo.DisableClientMetrics(), kgo.RequestRetries(1))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return c, cl, lb
+}
+
+func reqCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Kafka authorizes OffsetCommit with READ on the group and READ on each
+// topic: MSK's AlterGroup and ReadData.
+func TestOffsetCommitNeedsReadData(t *testing.T) {
+	t.Parallel()
+	c, cl, lb := limitedCluster(t, `"kafka-cluster:ReadData"`, `"arn:aws:kafka:*:*:topic/local/*/denied"`, WithTopic("denied", 1))
+	names := map[[16]byte]string{}
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation = "g", -1
+	for _, name := range []string{"t", "denied"} {
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic, rt.TopicID = name, c.Kfake().TopicInfo(name).TopicID // v10+ names topics by ID
+		names[rt.TopicID] = name
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, 1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(reqCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int16{}
+	for _, rt := range resp.Topics {
+		name := rt.Topic
+		if name == "" {
+			name = names[rt.TopicID]
+		}
+		for _, rp := range rt.Partitions {
+			got[name] = rp.ErrorCode
+		}
+	}
+	if got["denied"] != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("denied topic: %v, want TOPIC_AUTHORIZATION_FAILED (all: %v)", kerr.ErrorForCode(got["denied"]), got)
+	}
+	if _, ok := got["t"]; !ok || got["t"] == kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("allowed topic t: %v (all: %v)", kerr.ErrorForCode(got["t"]), got)
+	}
+	if !strings.Contains(lb.String(), `"action":"kafka-cluster:ReadData"`) {
+		t.Error("no ReadData audit line")
+	}
+}
+
+// With auto-creation on, Kafka answers TOPIC_AUTHORIZATION_FAILED for a
+// missing topic the principal may not create, and still creates the others.
+func TestMetadataAutoCreatePerTopic(t *testing.T) {
+	t.Parallel()
+	c, cl, _ := limitedCluster(t, `"kafka-cluster:CreateTopic"`, `"arn:aws:kafka:*:*:topic/local/*/nocreate"`, WithAutoCreateTopics())
+	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = true
+	for _, name := range []string{"create-me", "nocreate"} {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(name)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(reqCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int16{}
+	for _, rt := range resp.Topics {
+		got[*rt.Topic] = rt.ErrorCode
+	}
+	if got["nocreate"] != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("nocreate: %v, want TOPIC_AUTHORIZATION_FAILED (all: %v)", kerr.ErrorForCode(got["nocreate"]), got)
+	}
+	if c.Kfake().TopicInfo("create-me") == nil {
+		t.Errorf("create-me was not created (errors: %v)", got)
+	}
+	if c.Kfake().TopicInfo("nocreate") != nil {
+		t.Error("nocreate was created")
+	}
+}
+
+// Kafka deletes the topics the principal may delete and answers
+// TOPIC_AUTHORIZATION_FAILED for the others.
+func TestDeleteTopicsPerTopic(t *testing.T) {
+	t.Parallel()
+	c, cl, _ := limitedCluster(t, `"kafka-cluster:DeleteTopic"`, `"arn:aws:kafka:*:*:topic/local/*/keep"`, WithTopic("keep", 1), WithTopic("gone", 1))
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.TimeoutMillis = 5000
+	for _, name := range []string{"gone", "keep"} {
+		req.TopicNames = append(req.TopicNames, name)
+		rt := kmsg.NewDeleteTopicsRequestTopic()
+		rt.Topic = kmsg.StringPtr(name)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(reqCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int16{}
+	for _, rt := range resp.Topics {
+		got[*rt.Topic] = rt.ErrorCode
+	}
+	if got["keep"] != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("keep: %v, want TOPIC_AUTHORIZATION_FAILED (all: %v)", kerr.ErrorForCode(got["keep"]), got)
+	}
+	if code, ok := got["gone"]; !ok || code != 0 {
+		t.Errorf("gone: %v, want deleted (all: %v)", kerr.ErrorForCode(code), got)
+	}
+	if c.Kfake().TopicInfo("keep") == nil {
+		t.Error("keep was deleted")
+	}
+}
+
+// A Metadata request whose topics are all denied lists only those topics,
+// not every topic (an empty list is not a null one).
+func TestMetadataAllRequestedDenied(t *testing.T) {
+	t.Parallel()
+	_, cl, _ := limitedCluster(t, `"kafka-cluster:DescribeTopic"`, `"arn:aws:kafka:*:*:topic/local/*/hidden"`, WithTopic("hidden", 1))
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr("hidden")
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(reqCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int16{}
+	for _, rt := range resp.Topics {
+		got[*rt.Topic] = rt.ErrorCode
+	}
+	if len(got) != 1 || got["hidden"] != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("got %v, want hidden:TOPIC_AUTHORIZATION_FAILED alone", got)
+	}
+}
