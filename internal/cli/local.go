@@ -55,6 +55,7 @@ type localIdentity struct {
 	ARN             string `json:"arn"`
 	AccessKeyID     string `json:"access_key_id"`
 	SecretAccessKey string `json:"secret_access_key"`
+	SessionToken    string `json:"session_token,omitempty"`
 }
 
 type localSCRAMUser struct {
@@ -142,7 +143,7 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 		ready.Bootstrap[k.String()] = c.Bootstrap(k)
 	}
 	for _, id := range c.Identities() {
-		ready.Identities = append(ready.Identities, localIdentity{id.Name, id.ARN, id.AccessKeyID, id.SecretAccessKey})
+		ready.Identities = append(ready.Identities, localIdentity{id.Name, id.ARN, id.AccessKeyID, id.SecretAccessKey, id.SessionToken})
 	}
 	for _, u := range c.SCRAMUsers() {
 		ready.SCRAMUsers = append(ready.SCRAMUsers, localSCRAMUser{u.Username, u.Password})
@@ -189,6 +190,14 @@ func printLocalExports(e *env, r *localReady) {
 	if len(r.Identities) > 0 {
 		export("AWS_ACCESS_KEY_ID", r.Identities[0].AccessKeyID)
 		export("AWS_SECRET_ACCESS_KEY", r.Identities[0].SecretAccessKey)
+		// The emulator rejects a token whose session token does not match
+		// the identity's: a session token left in the shell from real
+		// credentials would fail every IAM connection.
+		if tok := r.Identities[0].SessionToken; tok != "" {
+			export("AWS_SESSION_TOKEN", tok)
+		} else {
+			fmt.Fprintln(w, "unset AWS_SESSION_TOKEN")
+		}
 	}
 	if len(r.SCRAMUsers) > 0 {
 		// Not MSK_SCRAM_*: with MSK_AUTH=iam they would only draw a

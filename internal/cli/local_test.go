@@ -105,3 +105,20 @@ func TestLocalUsage(t *testing.T) {
 		}
 	}
 }
+
+// The exports must replace a session token left in the shell: the
+// emulator rejects a long-term key signed with one, and a temporary
+// identity's token must be exported.
+func TestLocalExportsSessionToken(t *testing.T) {
+	for _, tc := range []struct{ token, want string }{
+		{"", "unset AWS_SESSION_TOKEN\n"},
+		{"tok123", "export AWS_SESSION_TOKEN=tok123\n"},
+	} {
+		var out bytes.Buffer
+		printLocalExports(&env{stdout: &out}, &localReady{Region: "us-east-1",
+			Identities: []localIdentity{{Name: "a", AccessKeyID: "AKIA0", SecretAccessKey: "s", SessionToken: tc.token}}})
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("session token %q: output lacks %q:\n%s", tc.token, tc.want, out.String())
+		}
+	}
+}
