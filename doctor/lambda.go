@@ -28,13 +28,26 @@ func Lambda(ctx context.Context, topic string) (json.RawMessage, error) {
 	if err != nil {
 		r = ConfigReport(err)
 	} else {
-		r = Run(ctx, cfg, WithTopic(topic), WithTimeout(lambdaTimeout(ctx)))
+		r = lambdaRun(ctx, cfg, topic)
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// LambdaFunc is Lambda for cfg instead of the MSK_* environment: a hook
+// for lambdafn.WithDoctor when the handler's settings come from elsewhere
+// (msklink invoke's flags).
+func LambdaFunc(cfg kafkaconn.Config) func(ctx context.Context, topic string) (json.RawMessage, error) {
+	return func(ctx context.Context, topic string) (json.RawMessage, error) {
+		return json.Marshal(lambdaRun(ctx, cfg, topic))
+	}
+}
+
+func lambdaRun(ctx context.Context, cfg kafkaconn.Config, topic string) Report {
+	return Run(ctx, cfg, WithTopic(topic), WithTimeout(lambdaTimeout(ctx)))
 }
 
 func lambdaTimeout(ctx context.Context) time.Duration {

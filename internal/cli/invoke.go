@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/msklink/msklink/doctor"
 	"github.com/msklink/msklink/lambdafn"
 )
 
@@ -23,7 +24,7 @@ Lambda context and a deadline of --timeout. Prints the function's response
 on stdout, or {"errorMessage", "errorType"} as Lambda would. Logs (JSON, with
 the request id) go to stderr. Exit 1 when the invocation failed or reported
 records not acked (direct failed/unconfirmed, SQS batchItemFailures, an HTTP
-status >= 400).`
+status >= 400), or the doctor event's report found a problem.`
 
 func runInvoke(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "invoke", invokeUsage)
@@ -89,6 +90,9 @@ func runInvoke(ctx context.Context, e *env, args []string) error {
 	opts := []lambdafn.Opt{
 		lambdafn.WithConfig(cfg), lambdafn.WithGetenv(e.getenv), lambdafn.WithLogger(logger),
 		lambdafn.WithMetricsWriter(metricsOut), lambdafn.WithFunctionName(name),
+		// The doctor event, answered as the bootstrap answers it, with
+		// these settings.
+		lambdafn.WithDoctor(doctor.LambdaFunc(cfg)),
 	}
 	if *source != "" {
 		opts = append(opts, lambdafn.WithEventSource(src))
@@ -146,19 +150,23 @@ func errorType(err error) string {
 }
 
 // allAcked reports whether a handler response says every record was
-// written: no failed or unconfirmed direct results, no SQS batch item
-// failures, an HTTP status below 400.
+// written (no failed or unconfirmed direct results, no SQS batch item
+// failures, an HTTP status below 400) or, for the doctor event, that the
+// report is ok.
 func allAcked(out []byte) bool {
 	var probe struct {
 		Failed            *int              `json:"failed"`
 		Unconfirmed       *int              `json:"unconfirmed"`
 		BatchItemFailures []json.RawMessage `json:"batchItemFailures"`
 		StatusCode        *int              `json:"statusCode"`
+		OK                *bool             `json:"ok"`
 	}
 	if err := json.Unmarshal(out, &probe); err != nil {
-		return true // not ours to judge (a doctor report)
+		return true // not ours to judge
 	}
 	switch {
+	case probe.OK != nil && !*probe.OK:
+		return false
 	case probe.Failed != nil && *probe.Failed > 0, probe.Unconfirmed != nil && *probe.Unconfirmed > 0:
 		return false
 	case len(probe.BatchItemFailures) > 0:

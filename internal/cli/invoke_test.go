@@ -96,3 +96,22 @@ func TestInvokeUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestInvokeDoctor checks that invoke answers the doctor event as the
+// bootstrap does, with the command line's connection settings, and exits 1
+// when the report finds a problem.
+func TestInvokeDoctor(t *testing.T) {
+	useEmulator(t, "inv")
+	ev := writeEvent(t, `{"msklink": "doctor", "topic": "inv"}`)
+	out, errOut, code := runCLI(t, "", "invoke", "--event", ev, "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	checkDoctorJSON(t, out, true, "ok")
+	// The flags win over MSK_REGION, as for the handler's own client.
+	out, errOut, code = runCLI(t, "", "invoke", "--event", ev, "--quiet", "--region", "us-west-2")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: %s %s", code, out, errOut)
+	}
+	checkDoctorJSON(t, out, false, "token_region")
+}
