@@ -1,8 +1,10 @@
 package emulator
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -195,4 +197,31 @@ func TestBlackholeTLSHandshake(t *testing.T) {
 		t.Fatal("TLS handshake answered by a blackholed listener")
 	}
 	c.Listener(0, IAM).ResetConnections() // frees the blackholed connection
+}
+
+// Close returns once every connection goroutine has ended, the write loops
+// too: none may log or touch a connection after Close.
+//
+// Not parallel: it looks at every goroutine of the test binary.
+func TestCloseWaitsForConnections(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Start(ctx, Ephemeral(), WithListeners(Plaintext), WithFaults(-1, Faults{ResponseLatency: time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		r := dialRaw(t, c, Plaintext, 0)
+		if _, err := r.do(kmsg.NewPtrApiVersionsRequest()); err != nil {
+			t.Fatal(err)
+		}
+		r.send(kmsg.NewPtrMetadataRequest()) // answered after Close began, or never
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	if stacks := string(buf[:runtime.Stack(buf, true)]); strings.Contains(stacks, "emulator.(*conn).writeLoop") {
+		t.Fatalf("a write loop runs after Close:\n%s", stacks)
+	}
 }

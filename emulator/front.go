@@ -142,7 +142,7 @@ func (l *Listener) serve(raw net.Conn) {
 		raw.Close()
 		return
 	}
-	c := &conn{l: l, raw: raw, nc: raw, out: make(chan slot, 64), done: make(chan struct{}), tooMany: tooMany}
+	c := &conn{l: l, raw: raw, nc: raw, out: make(chan slot, 64), done: make(chan struct{}), wdone: make(chan struct{}), tooMany: tooMany}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -151,11 +151,15 @@ func (l *Listener) serve(raw net.Conn) {
 	}
 	l.conns[c] = struct{}{}
 	l.mu.Unlock()
+	writing := false
 	defer func() {
 		l.mu.Lock()
 		delete(l.conns, c)
 		l.mu.Unlock()
 		c.close()
+		if writing {
+			<-c.wdone // Close waits for serve, so for the write loop too
+		}
 	}()
 	if l.Faults().Blackhole {
 		// Accept, never answer, not even the TLS handshake.
@@ -173,6 +177,7 @@ func (l *Listener) serve(raw net.Conn) {
 		}
 		c.nc = tc
 	}
+	writing = true
 	go c.writeLoop()
 	err := c.readLoop()
 	if errors.Is(err, errClose) {
@@ -243,6 +248,7 @@ type conn struct {
 	nc      net.Conn // TCP or TLS
 	out     chan slot
 	done    chan struct{}
+	wdone   chan struct{} // closed when writeLoop returns
 	once    sync.Once
 	tooMany bool
 
@@ -465,6 +471,7 @@ func produceAcksZero(h reqHeader, frame []byte) bool {
 }
 
 func (c *conn) writeLoop() {
+	defer close(c.wdone)
 	defer c.close()
 	cl := c.l.b.c
 	for {
