@@ -144,6 +144,13 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			}
 		}
 		req.Topics = kept
+		if len(kept) == 0 {
+			// Kafka answers at once when no partition is left to wait
+			// for; kfake would hold an empty fetch for MaxWait. The
+			// request still goes to kfake, which keeps the fetch
+			// session's epoch in step with the client.
+			req.MaxWaitMillis = 0
+		}
 		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 
 	case *kmsg.ListOffsetsRequest:

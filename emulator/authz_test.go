@@ -162,3 +162,29 @@ func TestMetadataAllRequestedDenied(t *testing.T) {
 		t.Errorf("got %v, want hidden:TOPIC_AUTHORIZATION_FAILED alone", got)
 	}
 }
+
+// A fetch whose partitions are all denied is answered at once, as Kafka
+// does, not after MaxWait.
+func TestFetchAllDeniedAnswersAtOnce(t *testing.T) {
+	t.Parallel()
+	c, cl, _ := limitedCluster(t, `"kafka-cluster:ReadData"`, `"*"`)
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 3000, 1, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = "t", c.Kfake().TopicInfo("t").TopicID
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.PartitionMaxBytes = 0, 1<<20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	start := time.Now()
+	resp, err := req.RequestWith(reqCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("answered after %v, want at once", took)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("got %+v, want TOPIC_AUTHORIZATION_FAILED for t[0]", resp.Topics)
+	}
+}
