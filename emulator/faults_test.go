@@ -155,6 +155,20 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("%+v", last)
 		}
 	})
+	t.Run("rate follows wall time, not WithClock", func(t *testing.T) {
+		frozen := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		c, _ := startCluster(t, WithLimits(Limits{NewConnectionsPerSecond: 1}), WithClock(func() time.Time { return frozen }))
+		for i := range 2 {
+			if i > 0 { // the next wall-clock second
+				next := time.Now().Truncate(time.Second).Add(time.Second)
+				time.Sleep(time.Until(next) + 10*time.Millisecond)
+			}
+			r := dialRaw(t, c, Plaintext, 0)
+			if _, err := r.do(kmsg.NewPtrApiVersionsRequest()); err != nil {
+				t.Fatalf("connection %d in its own second: %v", i+1, err)
+			}
+		}
+	})
 	t.Run("idle timeout", func(t *testing.T) {
 		c, _ := startCluster(t, WithLimits(Limits{IdleTimeout: Duration(100 * time.Millisecond)}))
 		r := dialRaw(t, c, Plaintext, 0)
