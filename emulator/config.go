@@ -318,9 +318,6 @@ func (c *Config) validate() error {
 	if c.Brokers < 1 || c.Brokers > 250 {
 		errs = append(errs, fmt.Errorf("brokers %d: use 1 to 250", c.Brokers))
 	}
-	if !c.Ephemeral && c.Brokers > 254 {
-		errs = append(errs, errors.New("too many brokers for 127.0.0.N addresses"))
-	}
 	seen := map[ListenerKind]bool{}
 	for _, k := range c.Listeners {
 		if k < Plaintext || k > IAM {
@@ -380,9 +377,4 @@ func (c *Config) validate() error {
 // ClusterARN is arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>.
 func (c *Config) clusterARN() string {
 	return fmt.Sprintf("arn:aws:kafka:%s:%s:cluster/%s/%s", c.Region, c.AccountID, c.ClusterName, c.ClusterUUID)
-}
-
-// resourceARN returns the ARN of a topic, group or transactional-id.
-func (c *Config) resourceARN(kind, name string) string {
-	return fmt.Sprintf("arn:aws:kafka:%s:%s:%s/%s/%s/%s", c.Region, c.AccountID, kind, c.ClusterName, c.ClusterUUID, name)
 }
