@@ -250,17 +250,10 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			}
 			return name == "" || c.allowed(k, iampolicy.ReadData, c.topicARN(name))
 		})
-		if len(denied) == 0 {
-			return frame, nil, nil, nil
-		}
-		add := func(r kmsg.Response) { answer(r.(*kmsg.OffsetCommitResponse), denied, errTopicAuthz) }
-		if len(kept) == 0 {
-			resp := kmsg.NewPtrOffsetCommitResponse()
-			add(resp)
-			return nil, nil, resp, nil
-		}
 		req.Topics = kept
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrOffsetCommitResponse, func(resp *kmsg.OffsetCommitResponse) {
+			answer(resp, denied, errTopicAuthz)
+		})
 
 	case *kmsg.OffsetFetchRequest:
 		if h.version < 8 {
@@ -284,24 +277,14 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		kept, denied := split(req.Groups, func(g kmsg.OffsetFetchRequestGroup) bool {
 			return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g.Group))
 		})
-		if len(denied) == 0 {
-			return frame, nil, nil, nil
-		}
-		add := func(r kmsg.Response) {
-			resp := r.(*kmsg.OffsetFetchResponse)
+		req.Groups = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrOffsetFetchResponse, func(resp *kmsg.OffsetFetchResponse) {
 			for _, g := range denied {
 				rg := kmsg.NewOffsetFetchResponseGroup()
 				rg.Group, rg.ErrorCode = g.Group, errGroupAuthz
 				resp.Groups = append(resp.Groups, rg)
 			}
-		}
-		if len(kept) == 0 {
-			resp := kmsg.NewPtrOffsetFetchResponse()
-			add(resp)
-			return nil, nil, resp, nil
-		}
-		req.Groups = kept
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		})
 
 	case *kmsg.FindCoordinatorRequest:
 		check := func(key string) (bool, int16) {
@@ -329,20 +312,10 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 				denied = append(denied, rc)
 			}
 		}
-		if len(denied) == 0 {
-			return frame, nil, nil, nil
-		}
-		add := func(r kmsg.Response) {
-			resp := r.(*kmsg.FindCoordinatorResponse)
-			resp.Coordinators = append(resp.Coordinators, denied...)
-		}
-		if len(kept) == 0 {
-			resp := kmsg.NewPtrFindCoordinatorResponse()
-			add(resp)
-			return nil, nil, resp, nil
-		}
 		req.CoordinatorKeys = kept
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrFindCoordinatorResponse, func(resp *kmsg.FindCoordinatorResponse) {
+			resp.Coordinators = append(resp.Coordinators, denied...)
+		})
 
 	case *kmsg.JoinGroupRequest:
 		return c.groupOp(h, frame, req.Group, func() kmsg.Response {
@@ -371,24 +344,14 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 
 	case *kmsg.DescribeGroupsRequest:
 		kept, denied := split(req.Groups, func(g string) bool { return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g)) })
-		if len(denied) == 0 {
-			return frame, nil, nil, nil
-		}
-		add := func(r kmsg.Response) {
-			resp := r.(*kmsg.DescribeGroupsResponse)
+		req.Groups = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeGroupsResponse, func(resp *kmsg.DescribeGroupsResponse) {
 			for _, g := range denied {
 				rg := kmsg.NewDescribeGroupsResponseGroup()
 				rg.Group, rg.ErrorCode = g, errGroupAuthz
 				resp.Groups = append(resp.Groups, rg)
 			}
-		}
-		if len(kept) == 0 {
-			resp := kmsg.NewPtrDescribeGroupsResponse()
-			add(resp)
-			return nil, nil, resp, nil
-		}
-		req.Groups = kept
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		})
 
 	case *kmsg.ListGroupsRequest:
 		filter := func(r kmsg.Response) {
@@ -407,25 +370,15 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		kept, denied := split(req.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
 			return c.allowed(k, iampolicy.CreateTopic, c.topicARN(t.Topic))
 		})
-		if len(denied) == 0 {
-			return frame, nil, nil, nil
-		}
-		add := func(r kmsg.Response) {
-			resp := r.(*kmsg.CreateTopicsResponse)
+		req.Topics = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrCreateTopicsResponse, func(resp *kmsg.CreateTopicsResponse) {
 			for _, t := range denied {
 				rt := kmsg.NewCreateTopicsResponseTopic()
 				rt.Topic, rt.ErrorCode = t.Topic, errTopicAuthz
 				rt.NumPartitions, rt.ReplicationFactor = -1, -1
 				resp.Topics = append(resp.Topics, rt)
 			}
-		}
-		if len(kept) == 0 {
-			resp := kmsg.NewPtrCreateTopicsResponse()
-			add(resp)
-			return nil, nil, resp, nil
-		}
-		req.Topics = kept
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		})
 
 	case *kmsg.DeleteTopicsRequest:
 		// Kafka deletes the topics the principal may delete (DELETE on
@@ -467,19 +420,9 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			}
 			req.TopicNames, left = kept, len(kept)
 		}
-		if len(denied) == 0 {
-			return frame, nil, nil, nil
-		}
-		add := func(r kmsg.Response) {
-			resp := r.(*kmsg.DeleteTopicsResponse)
+		return reduced(h, frame, req, left, len(denied), kmsg.NewPtrDeleteTopicsResponse, func(resp *kmsg.DeleteTopicsResponse) {
 			resp.Topics = append(resp.Topics, denied...)
-		}
-		if left == 0 {
-			resp := kmsg.NewPtrDeleteTopicsResponse()
-			add(resp)
-			return nil, nil, resp, nil
-		}
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		})
 
 	case *kmsg.InitProducerIDRequest:
 		var ok bool
@@ -570,24 +513,14 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 
 	case *kmsg.DeleteGroupsRequest:
 		kept, denied := split(req.Groups, func(g string) bool { return c.allowed(k, iampolicy.DeleteGroup, c.groupARN(g)) })
-		if len(denied) == 0 {
-			return frame, nil, nil, nil
-		}
-		add := func(r kmsg.Response) {
-			resp := r.(*kmsg.DeleteGroupsResponse)
+		req.Groups = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDeleteGroupsResponse, func(resp *kmsg.DeleteGroupsResponse) {
 			for _, g := range denied {
 				rg := kmsg.NewDeleteGroupsResponseGroup()
 				rg.Group, rg.ErrorCode = g, errGroupAuthz
 				resp.Groups = append(resp.Groups, rg)
 			}
-		}
-		if len(kept) == 0 {
-			resp := kmsg.NewPtrDeleteGroupsResponse()
-			add(resp)
-			return nil, nil, resp, nil
-		}
-		req.Groups = kept
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		})
 
 	case *kmsg.OffsetDeleteRequest:
 		if c.allowed(k, iampolicy.DeleteGroup, c.groupARN(req.Group)) {
@@ -608,24 +541,14 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		kept, denied := split(req.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool {
 			return c.allowed(k, iampolicy.AlterTopic, c.topicARN(t.Topic))
 		})
-		if len(denied) == 0 {
-			return frame, nil, nil, nil
-		}
-		add := func(r kmsg.Response) {
-			resp := r.(*kmsg.CreatePartitionsResponse)
+		req.Topics = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrCreatePartitionsResponse, func(resp *kmsg.CreatePartitionsResponse) {
 			for _, t := range denied {
 				rt := kmsg.NewCreatePartitionsResponseTopic()
 				rt.Topic, rt.ErrorCode = t.Topic, errTopicAuthz
 				resp.Topics = append(resp.Topics, rt)
 			}
-		}
-		if len(kept) == 0 {
-			resp := kmsg.NewPtrCreatePartitionsResponse()
-			add(resp)
-			return nil, nil, resp, nil
-		}
-		req.Topics = kept
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		})
 
 	case *kmsg.DescribeConfigsRequest:
 		type denial struct {
@@ -643,24 +566,14 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 				denied = append(denied, denial{r.ResourceType, r.ResourceName, code})
 			}
 		}
-		if len(denied) == 0 {
-			return frame, nil, nil, nil
-		}
-		add := func(r kmsg.Response) {
-			resp := r.(*kmsg.DescribeConfigsResponse)
+		req.Resources = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeConfigsResponse, func(resp *kmsg.DescribeConfigsResponse) {
 			for _, d := range denied {
 				rr := kmsg.NewDescribeConfigsResponseResource()
 				rr.ResourceType, rr.ResourceName, rr.ErrorCode = d.rt, d.name, d.code
 				resp.Resources = append(resp.Resources, rr)
 			}
-		}
-		if len(kept) == 0 {
-			resp := kmsg.NewPtrDescribeConfigsResponse()
-			add(resp)
-			return nil, nil, resp, nil
-		}
-		req.Resources = kept
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		})
 
 	case *kmsg.IncrementalAlterConfigsRequest:
 		for _, r := range req.Resources {
@@ -731,6 +644,22 @@ func (c *conn) configAllowed(api int16, rt kmsg.ConfigResourceType, name string,
 		return true, 0
 	}
 	return false, errClusterAz
+}
+
+// reduced answers a request from which the caller removed the denied items
+// (nkept left, ndenied removed): with none removed, frame goes to kfake as
+// is; with none left, the answer is local, newResp() completed by add;
+// else the reduced request goes to kfake and add completes its response.
+func reduced[R kmsg.Response](h reqHeader, frame []byte, req kmsg.Request, nkept, ndenied int, newResp func() R, add func(R)) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
+	if ndenied == 0 {
+		return frame, nil, nil, nil
+	}
+	if nkept == 0 {
+		resp := newResp()
+		add(resp)
+		return nil, nil, resp, nil
+	}
+	return reencode(h, req), []func(kmsg.Response){func(r kmsg.Response) { add(r.(R)) }}, nil, nil
 }
 
 // split divides items into those allowed and those denied, each in order.
