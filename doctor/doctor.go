@@ -101,7 +101,7 @@ func Run(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) Report {
 	if cfg.Auth == "" {
 		cfg.Auth = kafkaconn.AuthIAM
 	}
-	d := &diag{cfg: cfg, o: o, conns: map[int32]*wconn{}}
+	d := &diag{cfg: cfg, o: o, root: ctx, conns: map[int32]*wconn{}}
 	defer d.closeAll()
 	d.run(ctx)
 	return d.finish()
@@ -114,8 +114,9 @@ func layerOrder() []string {
 }
 
 type diag struct {
-	cfg kafkaconn.Config
-	o   options
+	cfg  kafkaconn.Config
+	o    options
+	root context.Context // Run's: follow-up probes get their own time under it
 
 	checks []Check
 	ran    map[string]bool
@@ -681,7 +682,7 @@ func (d *diag) handshake(ctx context.Context, c net.Conn, a addr) (net.Conn, ste
 		return nil, step{cause: CauseBrokerTimeout, detail: fmt.Sprintf("TLS handshake got no answer within %s: the broker accepted the connection but does not respond", d.o.timeout)}
 	}
 	// Not a trust problem: does the port speak plaintext Kafka?
-	pctx, cancel := context.WithTimeout(context.Background(), d.o.timeout/2)
+	pctx, cancel := context.WithTimeout(d.root, d.o.timeout/2)
 	defer cancel()
 	if d.speaksPlainKafka(pctx, a) {
 		return nil, step{cause: CauseTLSNotOffered, detail: fmt.Sprintf("TLS handshake failed (%v), and the port answers plaintext Kafka: it is a plaintext listener", err)}
@@ -748,7 +749,7 @@ func (d *diag) hello(ctx context.Context, c net.Conn, a addr) (*wconn, step) {
 		// A TLS listener rejects a plaintext request at once (its first
 		// byte is no TLS record type); only then is the TLS probe worth it.
 		if !d.usesTLS() && classifyNet(err) != netTimeout {
-			pctx, cancel := context.WithTimeout(context.Background(), d.o.timeout/2)
+			pctx, cancel := context.WithTimeout(d.root, d.o.timeout/2)
 			defer cancel()
 			if d.speaksTLS(pctx, a) {
 				return nil, step{cause: CauseTLSRequired, detail: fmt.Sprintf("ApiVersions failed (%v), and the port completes a TLS handshake: it expects TLS", err)}

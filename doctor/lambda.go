@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -46,8 +47,31 @@ func LambdaFunc(cfg kafkaconn.Config) func(ctx context.Context, topic string) (j
 	}
 }
 
+// lambdaRun runs the doctor within the invocation: it stops a margin
+// before ctx's deadline so that the report reaches Lambda before the
+// function is timed out, and a diagnosis cut short says so instead of
+// blaming the layer that was running.
 func lambdaRun(ctx context.Context, cfg kafkaconn.Config, topic string) Report {
-	return Run(ctx, cfg, WithTopic(topic), WithTimeout(lambdaTimeout(ctx)))
+	timeout := lambdaTimeout(ctx)
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return Run(ctx, cfg, WithTopic(topic), WithTimeout(timeout))
+	}
+	margin := min(max(time.Until(dl)/10, 100*time.Millisecond), 500*time.Millisecond)
+	budget := time.Until(dl) - margin
+	rdl := dl.Add(-margin)
+	rctx, cancel := context.WithDeadline(ctx, rdl)
+	defer cancel()
+	r := Run(rctx, cfg, WithTopic(topic), WithTimeout(timeout))
+	// Probes set their sockets' deadlines from the context's, and such a
+	// deadline can fire before the context's own timer: look at the clock
+	// too.
+	if cut := rctx.Err() != nil || !time.Now().Before(rdl); cut && !r.OK {
+		r.Summary = fmt.Sprintf("the invocation's time ran out before the diagnosis finished (%s left for it, %s per layer); the check cut short reported: %s",
+			budget.Round(time.Millisecond), timeout, r.Summary)
+		r.Fix = "raise the function's timeout (the doctor needs up to ten times the per-layer timeout, which is a tenth of the time left, at least 1s) and invoke it again; if it runs out again, the broker answers that slowly from inside the VPC: " + r.Fix
+	}
+	return r
 }
 
 func lambdaTimeout(ctx context.Context) time.Duration {
