@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/msklink/msklink/publish"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // REST Proxy v2 content types.
@@ -179,45 +178,11 @@ func decodeREST(body []byte, topic string, binary bool) ([]item, error) {
 			return nil, inputErrorf(k, "schemas are not supported: send %s or %s without schema fields", ContentTypeKafkaJSON, ContentTypeKafkaBinary)
 		}
 	}
-	var recs []json.RawMessage
-	raw, ok := top["records"]
-	if !ok {
-		return nil, inputErrorf("records", `missing: give {"records": [{"value": ...}]}`)
+	dec := decodeJSONValue
+	if binary {
+		dec = decodeBase64Field
 	}
-	if err := json.Unmarshal(raw, &recs); err != nil {
-		return nil, inputErrorf("records", "must be an array of records")
-	}
-	if len(recs) == 0 {
-		return nil, inputErrorf("records", "empty: give at least one record")
-	}
-	items := make([]item, 0, len(recs))
-	for i, raw := range recs {
-		field := fmt.Sprintf("records[%d]", i)
-		obj, err := decodeObject(raw, field, "key", "value", "partition")
-		if err != nil {
-			return nil, err
-		}
-		r := &kgo.Record{Topic: topic}
-		dec := decodeJSONValue
-		if binary {
-			dec = decodeBase64Field
-		}
-		if r.Key, err = dec(obj["key"], field+".key"); err != nil {
-			return nil, err
-		}
-		if r.Value, err = dec(obj["value"], field+".value"); err != nil {
-			return nil, err
-		}
-		p, pinned, err := decodePartition(obj["partition"], field+".partition")
-		if err != nil {
-			return nil, err
-		}
-		if pinned {
-			publish.Pin(r, p)
-		}
-		items = append(items, item{rec: r, field: field, pinned: pinned})
-	}
-	return items, nil
+	return decodeRecords(top, `{"records": [{"value": ...}]}`, topic, dec, false)
 }
 
 // decodeJSONValue encodes a REST Proxy JSON-format key or value as its JSON

@@ -47,9 +47,17 @@ func (h *Handler) decodeDirect(payload []byte) ([]item, error) {
 	if topic == "" {
 		return nil, inputErrorf("topic", "missing: give \"topic\" in the event or set MSK_TOPIC")
 	}
+	return decodeRecords(top, `"records": [{"value": ...}, ...]`, topic, decodeData, true)
+}
+
+// decodeRecords decodes the "records" array of top, a direct invoke or a
+// REST Proxy v2 body (example shows its form in errors): each record an
+// object with a key and a value decoded by dec, headers when withHeaders,
+// and an optional partition, every field validated and named in errors.
+func decodeRecords(top map[string]json.RawMessage, example, topic string, dec func(json.RawMessage, string) ([]byte, error), withHeaders bool) ([]item, error) {
 	rawRecs, ok := top["records"]
 	if !ok {
-		return nil, inputErrorf("records", `missing: give "records": [{"value": ...}, ...]`)
+		return nil, inputErrorf("records", "missing: give %s", example)
 	}
 	var recs []json.RawMessage
 	if err := json.Unmarshal(rawRecs, &recs); err != nil {
@@ -58,22 +66,28 @@ func (h *Handler) decodeDirect(payload []byte) ([]item, error) {
 	if len(recs) == 0 {
 		return nil, inputErrorf("records", "empty: give at least one record")
 	}
+	fields := []string{"key", "value", "partition"}
+	if withHeaders {
+		fields = []string{"key", "value", "headers", "partition"}
+	}
 	items := make([]item, 0, len(recs))
 	for i, raw := range recs {
 		field := fmt.Sprintf("records[%d]", i)
-		obj, err := decodeObject(raw, field, "key", "value", "headers", "partition")
+		obj, err := decodeObject(raw, field, fields...)
 		if err != nil {
 			return nil, err
 		}
 		r := &kgo.Record{Topic: topic}
-		if r.Key, err = decodeData(obj["key"], field+".key"); err != nil {
+		if r.Key, err = dec(obj["key"], field+".key"); err != nil {
 			return nil, err
 		}
-		if r.Value, err = decodeData(obj["value"], field+".value"); err != nil {
+		if r.Value, err = dec(obj["value"], field+".value"); err != nil {
 			return nil, err
 		}
-		if r.Headers, err = decodeHeaders(obj["headers"], field+".headers"); err != nil {
-			return nil, err
+		if withHeaders {
+			if r.Headers, err = decodeHeaders(obj["headers"], field+".headers"); err != nil {
+				return nil, err
+			}
 		}
 		p, pinned, err := decodePartition(obj["partition"], field+".partition")
 		if err != nil {
