@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -172,5 +171,3 @@ func jsonString(raw json.RawMessage, field string) (string, error) {
 	}
 	return s, nil
 }
-
-var _ = fmt.Sprintf
