@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -11,8 +12,14 @@ import (
 type pinCtx struct{ context.Context }
 
 // probeCtx marks Warm's metadata probe: the partitioner refuses it, so it
-// is failed before it is ever buffered, and never written.
-type probeCtx struct{ context.Context }
+// is failed before it is ever buffered, and never written. partitioned is
+// set when the partitioner saw it, that is once the topic's metadata was
+// loaded: the probe's error then means success (franz-go has no sentinel
+// for a refused partition, only a message).
+type probeCtx struct {
+	context.Context
+	partitioned *atomic.Bool
+}
 
 // Pin makes r go to partition instead of the partitioner's choice, and
 // returns r. A partition the topic does not have fails the record.
@@ -34,6 +41,12 @@ func pinned(r *kgo.Record) bool {
 func isProbe(r *kgo.Record) bool {
 	_, ok := r.Context.(probeCtx)
 	return ok
+}
+
+// probePartitioned reports whether r is a probe the partitioner refused.
+func probePartitioned(r *kgo.Record) bool {
+	pc, ok := r.Context.(probeCtx)
+	return ok && pc.partitioned.Load()
 }
 
 // partitioner honours Pin and Warm's probe, and otherwise defers to inner.
@@ -59,6 +72,7 @@ func (t *topicPartitioner) RequiresConsistency(r *kgo.Record) bool {
 func (t *topicPartitioner) Partition(r *kgo.Record, n int) int {
 	switch {
 	case isProbe(r):
+		r.Context.(probeCtx).partitioned.Store(true)
 		return -1
 	case pinned(r):
 		return int(r.Partition)

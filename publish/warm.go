@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -50,9 +50,9 @@ func (p *Publisher) Warm(ctx context.Context, topics ...string) error {
 func (p *Publisher) warmTopics(ctx context.Context, topics []string) error {
 	errc := make(chan error, len(topics))
 	for _, t := range topics {
-		probeRec := &kgo.Record{Topic: t, Context: probeCtx{ctx}}
+		probeRec := &kgo.Record{Topic: t, Context: probeCtx{ctx, new(atomic.Bool)}}
 		p.client.Produce(ctx, probeRec, func(r *kgo.Record, err error) {
-			if err != nil && strings.Contains(err.Error(), "invalid record partitioning choice") {
+			if err != nil && probePartitioned(r) {
 				err = nil // the probe did its job: metadata is loaded
 			} else if err != nil {
 				err = fmt.Errorf("publish: warming topic %q: %w", r.Topic, err)
