@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -576,19 +577,78 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		})
 
 	case *kmsg.IncrementalAlterConfigsRequest:
-		for _, r := range req.Resources {
-			if ok, _ := c.configAllowed(k, r.ResourceType, r.ResourceName, true); !ok {
-				resp := kmsg.NewPtrIncrementalAlterConfigsResponse()
-				for _, r := range req.Resources {
-					_, code := c.configAllowed(k, r.ResourceType, r.ResourceName, true)
-					rr := kmsg.NewIncrementalAlterConfigsResponseResource()
-					rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, code
-					resp.Resources = append(resp.Resources, rr)
-				}
-				return nil, nil, resp, nil
+		// Kafka: ALTER_CONFIGS on each resource; the allowed ones are
+		// altered.
+		var codes []int16 // of the denied resources, in order
+		kept, denied := split(req.Resources, func(r kmsg.IncrementalAlterConfigsRequestResource) bool {
+			ok, code := c.configAllowed(k, r.ResourceType, r.ResourceName, true)
+			if !ok {
+				codes = append(codes, code)
 			}
+			return ok
+		})
+		req.Resources = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrIncrementalAlterConfigsResponse, func(resp *kmsg.IncrementalAlterConfigsResponse) {
+			for i, r := range denied {
+				rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+				rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, codes[i]
+				resp.Resources = append(resp.Resources, rr)
+			}
+		})
+
+	case *kmsg.AlterConfigsRequest:
+		// The legacy AlterConfigs, authorized as IncrementalAlterConfigs.
+		var codes []int16
+		kept, denied := split(req.Resources, func(r kmsg.AlterConfigsRequestResource) bool {
+			ok, code := c.configAllowed(k, r.ResourceType, r.ResourceName, true)
+			if !ok {
+				codes = append(codes, code)
+			}
+			return ok
+		})
+		req.Resources = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrAlterConfigsResponse, func(resp *kmsg.AlterConfigsResponse) {
+			for i, r := range denied {
+				rr := kmsg.NewAlterConfigsResponseResource()
+				rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, codes[i]
+				resp.Resources = append(resp.Resources, rr)
+			}
+		})
+
+	case *kmsg.DescribeTopicPartitionsRequest:
+		// Kafka: DESCRIBE on each topic; an empty list asks for every
+		// topic, of which only the describable ones are listed.
+		if len(req.Topics) == 0 {
+			filter := func(r kmsg.Response) {
+				resp := r.(*kmsg.DescribeTopicPartitionsResponse)
+				resp.Topics = slices.DeleteFunc(resp.Topics, func(t kmsg.DescribeTopicPartitionsResponseTopic) bool {
+					return t.Topic != nil && !c.allowed(k, iampolicy.DescribeTopic, c.topicARN(*t.Topic))
+				})
+			}
+			return frame, []func(kmsg.Response){filter}, nil, nil
 		}
-		return frame, nil, nil, nil
+		kept, denied := split(req.Topics, func(t kmsg.DescribeTopicPartitionsRequestTopic) bool {
+			return c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t.Topic))
+		})
+		req.Topics = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeTopicPartitionsResponse, func(resp *kmsg.DescribeTopicPartitionsResponse) {
+			for _, t := range denied {
+				rt := kmsg.NewDescribeTopicPartitionsResponseTopic()
+				rt.Topic, rt.ErrorCode = kmsg.StringPtr(t.Topic), errTopicAuthz
+				resp.Topics = append(resp.Topics, rt)
+			}
+		})
+
+	case *kmsg.ConsumerGroupDescribeRequest:
+		kept, denied := split(req.Groups, func(g string) bool { return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g)) })
+		req.Groups = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrConsumerGroupDescribeResponse, func(resp *kmsg.ConsumerGroupDescribeResponse) {
+			for _, g := range denied {
+				rg := kmsg.NewConsumerGroupDescribeResponseGroup()
+				rg.Group, rg.ErrorCode = g, errGroupAuthz
+				resp.Groups = append(resp.Groups, rg)
+			}
+		})
 
 	case *kmsg.ApiVersionsRequest, *kmsg.GetTelemetrySubscriptionsRequest, *kmsg.PushTelemetryRequest:
 		return frame, nil, nil, nil
@@ -598,7 +658,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 	// for the rest; denied closes the connection.
 	action := iampolicy.AlterCluster
 	switch k {
-	case 29, 35, 46, 48, 50, 61, 65, 66, 69, 74, 75:
+	case 29, 35, 46, 48, 50, 61, 65, 66, 74:
 		action = iampolicy.DescribeCluster
 	}
 	if c.allowed(k, action, c.clusterARN()) {

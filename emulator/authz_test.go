@@ -188,3 +188,102 @@ func TestFetchAllDeniedAnswersAtOnce(t *testing.T) {
 		t.Errorf("got %+v, want TOPIC_AUTHORIZATION_FAILED for t[0]", resp.Topics)
 	}
 }
+
+// Config changes are authorized per resource, as in Kafka: the legacy
+// AlterConfigs too (it needed AlterCluster, and a denial closed the
+// connection), and IncrementalAlterConfigs alters the allowed resources.
+func TestAlterConfigsPerResource(t *testing.T) {
+	t.Parallel()
+	c, cl, _ := limitedCluster(t, `"kafka-cluster:AlterTopicDynamicConfiguration"`, `"arn:aws:kafka:*:*:topic/local/*/locked"`, WithTopic("locked", 1))
+	check := func(api string, got map[string]int16) {
+		t.Helper()
+		if got["locked"] != kerr.TopicAuthorizationFailed.Code || got["t"] != 0 {
+			t.Errorf("%s: %v, want locked:TOPIC_AUTHORIZATION_FAILED t:0", api, got)
+		}
+	}
+	legacy := kmsg.NewPtrAlterConfigsRequest()
+	incr := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	for _, name := range []string{"t", "locked"} {
+		r := kmsg.NewAlterConfigsRequestResource()
+		r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, name
+		cfg := kmsg.NewAlterConfigsRequestResourceConfig()
+		cfg.Name, cfg.Value = "retention.ms", kmsg.StringPtr("1000000")
+		r.Configs = append(r.Configs, cfg)
+		legacy.Resources = append(legacy.Resources, r)
+
+		ir := kmsg.NewIncrementalAlterConfigsRequestResource()
+		ir.ResourceType, ir.ResourceName = kmsg.ConfigResourceTypeTopic, name
+		icfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		icfg.Name, icfg.Value = "retention.ms", kmsg.StringPtr("2000000")
+		ir.Configs = append(ir.Configs, icfg)
+		incr.Resources = append(incr.Resources, ir)
+	}
+	lresp, err := legacy.RequestWith(reqCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int16{}
+	for _, r := range lresp.Resources {
+		got[r.ResourceName] = r.ErrorCode
+	}
+	check("AlterConfigs", got)
+	iresp, err := incr.RequestWith(reqCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = map[string]int16{}
+	for _, r := range iresp.Resources {
+		got[r.ResourceName] = r.ErrorCode
+	}
+	check("IncrementalAlterConfigs", got)
+	if v := c.Kfake().TopicInfo("t").Configs["retention.ms"]; v == nil || *v != "2000000" {
+		t.Error("IncrementalAlterConfigs did not alter t (retention.ms is not 2000000)")
+	}
+}
+
+// DescribeTopicPartitions needs DescribeTopic per topic and
+// ConsumerGroupDescribe DescribeGroup per group, not DescribeCluster.
+func TestDescribeTopicPartitionsAndConsumerGroupDescribe(t *testing.T) {
+	t.Parallel()
+	_, cl, _ := limitedCluster(t, `["kafka-cluster:DescribeTopic","kafka-cluster:DescribeGroup"]`,
+		`["arn:aws:kafka:*:*:topic/local/*/hidden","arn:aws:kafka:*:*:group/local/*/hidden"]`, WithTopic("hidden", 1))
+	dtp := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	for _, name := range []string{"t", "hidden"} {
+		rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+		rt.Topic = name
+		dtp.Topics = append(dtp.Topics, rt)
+	}
+	resp, err := dtp.RequestWith(reqCtx(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int16{}
+	for _, rt := range resp.Topics {
+		got[*rt.Topic] = rt.ErrorCode
+	}
+	if got["hidden"] != kerr.TopicAuthorizationFailed.Code || got["t"] != 0 {
+		t.Errorf("DescribeTopicPartitions: %v, want hidden:TOPIC_AUTHORIZATION_FAILED t:0", got)
+	}
+	all := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	if resp, err = all.RequestWith(reqCtx(t), cl); err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range resp.Topics {
+		if *rt.Topic == "hidden" {
+			t.Error("DescribeTopicPartitions of every topic lists hidden")
+		}
+	}
+
+	cgd := kmsg.NewPtrConsumerGroupDescribeRequest()
+	cgd.Groups = []string{"hidden"}
+	// To a broker directly: kgo would ask FindCoordinator first, which
+	// DescribeGroup denies already.
+	r, err := cl.Broker(0).RetriableRequest(reqCtx(t), cgd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gresp := r.(*kmsg.ConsumerGroupDescribeResponse)
+	if len(gresp.Groups) != 1 || gresp.Groups[0].ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Errorf("ConsumerGroupDescribe: %+v, want GROUP_AUTHORIZATION_FAILED", gresp.Groups)
+	}
+}
