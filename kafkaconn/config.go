@@ -33,11 +33,22 @@ const (
 	MechanismAWSMSKIAM   = "AWS_MSK_IAM" // the older mechanism of aws-msk-iam-auth
 )
 
-// Password is a SCRAM password. It logs as "REDACTED".
+// Password is a SCRAM password. It logs, prints (fmt's verbs, also inside
+// a Config) and marshals to JSON as "REDACTED"; string(p) is the value.
 type Password string
 
 // LogValue implements slog.LogValuer.
 func (Password) LogValue() slog.Value { return slog.StringValue("REDACTED") }
+
+// String implements fmt.Stringer: "REDACTED".
+func (Password) String() string { return "REDACTED" }
+
+// GoString implements fmt.GoStringer (%#v): "REDACTED".
+func (Password) GoString() string { return `"REDACTED"` }
+
+// MarshalJSON encodes "REDACTED", so that a Config logged through a JSON
+// handler does not carry the password.
+func (Password) MarshalJSON() ([]byte, error) { return []byte(`"REDACTED"`), nil }
 
 // Config is everything needed to connect to an MSK cluster. The zero value
 // plus Brokers is a valid IAM configuration.
