@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -55,6 +56,14 @@ func (c *Cluster) AdminHandler() http.Handler {
 			adminError(w, http.StatusBadRequest, "bad fault rule: %v", err)
 			return
 		}
+		if fr.Broker != nil && c.Broker(*fr.Broker) == nil {
+			adminError(w, http.StatusBadRequest, "bad fault rule: no broker %d (0..%d)", *fr.Broker, len(c.brokers)-1)
+			return
+		}
+		if fr.ResetProbability < 0 || fr.ResetProbability > 1 {
+			adminError(w, http.StatusBadRequest, "bad fault rule: reset_probability %v: use 0 to 1", fr.ResetProbability)
+			return
+		}
 		n := 0
 		for _, l := range c.selectListeners(fr.Broker, fr.Listener) {
 			l.SetFaults(fr.faults())
@@ -62,7 +71,7 @@ func (c *Cluster) AdminHandler() http.Handler {
 		}
 		writeAdmin(w, http.StatusOK, map[string]int{"listeners": n})
 	})
-	each := func(fn func(*Listener) int) http.HandlerFunc {
+	each := func(fn func(*Listener) (int, error)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			var broker *int32
 			var kind *ListenerKind
@@ -84,19 +93,28 @@ func (c *Cluster) AdminHandler() http.Handler {
 				kind = &k
 			}
 			n := 0
+			var errs []error
 			for _, l := range c.selectListeners(broker, kind) {
-				n += fn(l)
+				k, err := fn(l)
+				n += k
+				if err != nil {
+					errs = append(errs, err)
+				}
+			}
+			if err := errors.Join(errs...); err != nil {
+				adminError(w, http.StatusInternalServerError, "%v", err)
+				return
 			}
 			writeAdmin(w, http.StatusOK, map[string]int{"count": n})
 		}
 	}
-	mux.HandleFunc("POST /v1/reset", each(func(l *Listener) int { return l.ResetConnections() }))
-	mux.HandleFunc("POST /v1/stop", each(func(l *Listener) int { l.Stop(); return 1 }))
-	mux.HandleFunc("POST /v1/start", each(func(l *Listener) int {
-		if l.Start() != nil {
-			return 0
+	mux.HandleFunc("POST /v1/reset", each(func(l *Listener) (int, error) { return l.ResetConnections(), nil }))
+	mux.HandleFunc("POST /v1/stop", each(func(l *Listener) (int, error) { l.Stop(); return 1, nil }))
+	mux.HandleFunc("POST /v1/start", each(func(l *Listener) (int, error) {
+		if err := l.Start(); err != nil {
+			return 0, err // names the listener and what to do
 		}
-		return 1
+		return 1, nil
 	}))
 	brokerOp := func(up bool) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -52,4 +53,18 @@ func TestAdminHandler(t *testing.T) {
 	}
 	do("POST", "/v1/brokers/9/down", "", 404)
 	do("PUT", "/v1/faults", `{"nope":1}`, 400)
+	do("PUT", "/v1/faults", `{"broker":9,"blackhole":true}`, 400)
+	do("PUT", "/v1/faults", `{"reset_probability":2}`, 400)
+
+	// A listener that cannot start again says why, not "count": 0.
+	l := c.Listener(0, TLS)
+	l.Stop()
+	squat, err := net.Listen("tcp", l.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squat.Close()
+	if s := do("POST", "/v1/start?broker=0&listener=tls", "", 500); !strings.Contains(s, "address already in use") {
+		t.Errorf("start on a taken port: %s", s)
+	}
 }
