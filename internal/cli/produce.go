@@ -39,6 +39,12 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("produce: unexpected argument %q: records come from stdin", pos[0])
 	}
+	if *timeout <= 0 {
+		return usagef("produce: --timeout must be positive (got %s): it is each batch's deadline", *timeout)
+	}
+	if *partition < -1 {
+		return usagef("produce: --partition must be a partition number >= 0 (got %d), or omitted to partition by key", *partition)
+	}
 	cfg, err := cf.config(e)
 	if err != nil {
 		return err

@@ -85,6 +85,8 @@ func TestProduceErrors(t *testing.T) {
 		{"missing delimiter", "novalue\n", []string{"produce", "--topic", "lines", "--key-delimiter", "="}, 1, `line 1: no key delimiter "="`},
 		{"unknown topic", "x\n", []string{"produce", "--topic", "nope", "--timeout", "3s"}, 1, "line 1: failed"},
 		{"iam on scram port", "x\n", []string{"produce", "--topic", "lines", "--bootstrap", "b-1.x.y.c3.kafka.us-east-1.amazonaws.com:9096"}, 1, "scram port"},
+		{"zero timeout", "x\n", []string{"produce", "--topic", "lines", "--timeout", "0s"}, 2, "--timeout must be positive"},
+		{"negative partition", "x\n", []string{"produce", "--topic", "lines", "--partition", "-2"}, 2, "--partition must be"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errOut, code := runCLI(t, tc.in, tc.args...)
