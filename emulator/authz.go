@@ -47,8 +47,12 @@ func (c *conn) allowed(api int16, action iampolicy.Action, resource string) bool
 	if !d.Allowed() {
 		word, lvl = "deny", slog.LevelInfo
 	}
-	cl.log.Log(context.Background(), lvl, "authz", "principal", c.sess.principal, "action", string(action), "resource", resource,
-		"decision", word, "reason", d.String(), "api", kmsg.NameForKey(api), "broker", c.l.b.id)
+	// Every produce and fetch comes here: build the line only if it is
+	// logged.
+	if ctx := context.Background(); cl.log.Enabled(ctx, lvl) {
+		cl.log.Log(ctx, lvl, "authz", "principal", c.sess.principal, "action", string(action), "resource", resource,
+			"decision", word, "reason", d.String(), "api", kmsg.NameForKey(api), "broker", c.l.b.id)
+	}
 	return d.Allowed()
 }
 
