@@ -162,6 +162,21 @@ func (p *Publisher) Publish(ctx context.Context, records []*kgo.Record) []Outcom
 	if remaining == 0 {
 		return out
 	}
+	if err := pctx.Err(); err != nil {
+		// No time left: nothing is sent, so nothing can be written.
+		for i, r := range records {
+			if out[i].Status != 0 {
+				continue
+			}
+			topic := r.Topic
+			if topic == "" {
+				topic = p.topic
+			}
+			out[i] = Outcome{Status: Failed, Topic: topic, Retriable: true,
+				Err: fmt.Errorf("publish: not sent: no time left before the deadline (the safety margin is %s): %w", p.margin, err)}
+		}
+		return out
+	}
 	var (
 		mu       sync.Mutex
 		returned bool

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/msklink/msklink/kafkaconn"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -199,4 +200,49 @@ func TestPublishNoTopicAmongAcks(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPublishNoTimeLeft checks that records given to Publish with no time
+// left (a context already done, or a deadline inside the safety margin)
+// are reported Failed, retriable: they are never sent, so they cannot be
+// written, and calling them unconfirmed would ask the caller to reconcile
+// records that do not exist.
+func TestPublishNoTimeLeft(t *testing.T) {
+	c := newCluster(t)
+	p := newPublisher(t, c)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := p.Warm(wctx); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	inMargin, cancel2 := context.WithTimeout(context.Background(), DefaultSafetyMargin/2)
+	defer cancel2()
+	for name, ctx := range map[string]context.Context{"canceled": done, "inside the margin": inMargin} {
+		start := time.Now()
+		out := p.Publish(ctx, []*kgo.Record{{Value: []byte("a")}, {Value: []byte("b")}})
+		if took := time.Since(start); took > 50*time.Millisecond {
+			t.Errorf("%s: Publish took %s with no time left", name, took)
+		}
+		for i, o := range out {
+			if o.Status != Failed || !o.Retriable || o.Err == nil {
+				t.Errorf("%s: record %d: %+v, want failed, retriable", name, i, o)
+			}
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	offs, err := kadm.NewClient(cl).ListEndOffsets(wctx, "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	offs.Each(func(o kadm.ListedOffset) {
+		if o.Offset != 0 {
+			t.Errorf("partition %d has %d records: a record with no time left was written", o.Partition, o.Offset)
+		}
+	})
 }
