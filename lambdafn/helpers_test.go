@@ -3,7 +3,6 @@ package lambdafn
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -130,9 +129,9 @@ func consume(t *testing.T, c *emulator.Cluster, topic string, n int) []*kgo.Reco
 	return got
 }
 
-// endOffsets sums the end offsets of topic's partitions: how many records
-// were ever written.
-func endOffsets(t *testing.T, c *emulator.Cluster, topic string) int64 {
+// adminClient is an admin client of c's IAM listeners with the default
+// identity, closed at the end of the test.
+func adminClient(t *testing.T, c *emulator.Cluster) *kadm.Client {
 	t.Helper()
 	opts, err := kafkaconn.ClientOpts(context.Background(), iamConfig(c, ""))
 	if err != nil {
@@ -142,10 +141,18 @@ func endOffsets(t *testing.T, c *emulator.Cluster, topic string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// endOffsets sums the end offsets of topic's partitions: how many records
+// were ever written.
+func endOffsets(t *testing.T, c *emulator.Cluster, topic string) int64 {
+	t.Helper()
+	adm := adminClient(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	offs, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	offs, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,19 +169,11 @@ func endOffsets(t *testing.T, c *emulator.Cluster, topic string) int64 {
 // setMaxMessageBytes sets topic's max.message.bytes.
 func setMaxMessageBytes(t *testing.T, c *emulator.Cluster, topic string, n int) {
 	t.Helper()
-	opts, err := kafkaconn.ClientOpts(context.Background(), iamConfig(c, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	adm := adminClient(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	v := strconvItoa(n)
-	rs, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, topic)
+	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, topic)
 	if err == nil {
 		for _, r := range rs {
 			if r.Err != nil {
@@ -188,5 +187,3 @@ func setMaxMessageBytes(t *testing.T, c *emulator.Cluster, topic string, n int) 
 }
 
 func strconvItoa(n int) string { b, _ := json.Marshal(n); return string(b) }
-
-var _ = io.Discard
