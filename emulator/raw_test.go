@@ -220,6 +220,11 @@ func TestSASLRules(t *testing.T) {
 		if ar.ErrorCode != kerr.SaslAuthenticationFailed.Code {
 			t.Fatalf("%+v", ar)
 		}
+		// Apache Kafka's SCRAM message, not MSK IAM's "Access denied".
+		const kafkaMsg = "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512"
+		if ar.ErrorMessage == nil || !strings.HasPrefix(*ar.ErrorMessage, kafkaMsg) || !strings.Contains(*ar.ErrorMessage, `"nobody"`) {
+			t.Errorf("message %v, want %q and the reason", ar.ErrorMessage, kafkaMsg)
+		}
 	})
 }
 

@@ -104,8 +104,7 @@ func (c *conn) authenticate(h reqHeader, frame []byte) error {
 	out, done, ferr := c.saslStep(req.SASLAuthBytes)
 	if ferr != nil {
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
-		msg := fmt.Sprintf("[%s]: Access denied: %s", newRequestID(), ferr.reason)
-		resp.ErrorMessage = &msg
+		resp.ErrorMessage = kmsg.StringPtr(c.failureMessage(ferr))
 		c.send(slot{h: h, local: encodeResponseFrame(h, resp), closeAfter: true})
 		return errClose
 	}
@@ -120,6 +119,17 @@ func (c *conn) authenticate(h reqHeader, frame []byte) error {
 		return errClose
 	}
 	return nil
+}
+
+// failureMessage is the SaslAuthenticate error message for a failure:
+// MSK's IAM authenticator says "[<request id>]: Access denied"; Apache
+// Kafka's SCRAM (MSK's SCRAM listener) names the mechanism. The
+// emulator's exact reason follows.
+func (c *conn) failureMessage(f *authFailure) string {
+	if c.l.kind == SCRAM {
+		return fmt.Sprintf("Authentication failed during authentication due to invalid credentials with SASL mechanism %s: %s", c.sess.mech, f.reason)
+	}
+	return fmt.Sprintf("[%s]: Access denied: %s", newRequestID(), f.reason)
 }
 
 // rawSASL handles a raw SASL frame after a v0 SaslHandshake. Failures close
