@@ -21,7 +21,9 @@
 //     are unconfirmed, or are invalid come back as batchItemFailures
 //     (events.SQSEventResponse), so SQS redelivers them (and moves poison
 //     messages to the queue's dead-letter queue): enable
-//     ReportBatchItemFailures on the event source mapping.
+//     ReportBatchItemFailures on the event source mapping. From a FIFO
+//     queue, every message after the first that fails is listed too (and
+//     not published when it had not been yet), so none overtakes it.
 //   - API Gateway HTTP API (payload 2.0) and Lambda function URLs: POST
 //     /topics/{topic} with Confluent REST Proxy v2's body {"records": [{"key",
 //     "value", "partition"}]} and content type application/vnd.kafka.json.v2+json

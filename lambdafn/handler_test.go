@@ -678,3 +678,42 @@ func TestSQSOneLookupPerTopic(t *testing.T) {
 		t.Errorf("%d topic lookups (DescribeConfigs) for one batch, want at most 1", n)
 	}
 }
+
+// TestSQSFIFOStopsAtFirstFailure checks the FIFO rule of partial batch
+// responses: after the first message that fails, no later message is
+// published, and every later one is listed, so that SQS redelivers them in
+// order instead of the later ones overtaking the failed one.
+func TestSQSFIFOStopsAtFirstFailure(t *testing.T) {
+	c, _ := startEmulator(t)
+	th := newHandler(t, c)
+	ev := sqsEvent(
+		events.SQSMessage{MessageId: "f1", Body: "first"},
+		events.SQSMessage{MessageId: "f2", Body: "bad topic", MessageAttributes: map[string]events.SQSMessageAttribute{"topic": strAttr("no such topic!")}},
+		events.SQSMessage{MessageId: "f3", Body: "third"},
+	)
+	for i := range ev.Records {
+		ev.Records[i].EventSourceARN = "arn:aws:sqs:us-east-1:000000000000:q.fifo"
+		ev.Records[i].Attributes = map[string]string{"MessageGroupId": "g"}
+	}
+	out, err := th.invoke(t, 10*time.Second, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	if strings.Join(ids, ",") != "f2,f3" {
+		t.Fatalf("batchItemFailures %v, want f2,f3: %s", ids, out)
+	}
+	if got := consume(t, c, testTopic, 1); len(got) != 1 || string(got[0].Value) != "first" {
+		t.Fatalf("consumed %d records", len(got))
+	}
+	if n := endOffsets(t, c, testTopic); n != 1 {
+		t.Errorf("%d records written, want only f1's: f3 overtook the failed f2", n)
+	}
+}

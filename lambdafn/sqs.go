@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/msklink/msklink/publish"
@@ -32,7 +33,17 @@ func (h *Handler) invokeSQS(ctx context.Context, inv *invocation, payload []byte
 	var items []item
 	var ids []string
 	infos := map[string]topicInfo{} // topics looked up once per batch
+	// A FIFO queue's batch is in order: after the first message that
+	// fails, the later ones are not published but listed too, so SQS
+	// redelivers them after it rather than letting them overtake it
+	// (AWS's rule for partial batch responses from FIFO queues).
+	fifo := isFIFO(ev)
+	stopped := false
 	for i, m := range ev.Records {
+		if stopped {
+			fail(m.MessageId)
+			continue
+		}
 		field := fmt.Sprintf("Records[%d]", i)
 		it, err := h.sqsItem(m, field)
 		if err == nil {
@@ -47,6 +58,10 @@ func (h *Handler) invokeSQS(ctx context.Context, inv *invocation, payload []byte
 			inv.invalid++
 			h.log.WarnContext(ctx, "invalid SQS message", "messageId", m.MessageId, "error", err)
 			fail(m.MessageId)
+			if fifo && i+1 < len(ev.Records) {
+				stopped = true
+				h.log.WarnContext(ctx, "FIFO queue: the messages after a failed one are not published", "messageId", m.MessageId, "notPublished", len(ev.Records)-i-1)
+			}
 			continue
 		}
 		items = append(items, it)
@@ -54,9 +69,14 @@ func (h *Handler) invokeSQS(ctx context.Context, inv *invocation, payload []byte
 	}
 	if len(items) > 0 {
 		outs := h.publish(ctx, inv, items)
+		failedBefore := false
 		for i, o := range outs {
-			if o.Status != publish.Acked {
+			// In a FIFO batch, a message after one not acked is retried
+			// too (it was written: consumers deduplicate on the
+			// sqs.message-id header), so the order holds.
+			if o.Status != publish.Acked || fifo && failedBefore {
 				fail(ids[i])
+				failedBefore = true
 			}
 		}
 	}
@@ -88,4 +108,15 @@ func (h *Handler) sqsItem(m events.SQSMessage, field string) (item, error) {
 	}
 	r.Headers = []kgo.RecordHeader{{Key: SQSMessageIDHeader, Value: []byte(m.MessageId)}}
 	return item{rec: r, field: field, valueField: field + ".body"}, nil
+}
+
+// isFIFO reports whether the event comes from a FIFO queue (its ARN ends
+// in .fifo).
+func isFIFO(ev events.SQSEvent) bool {
+	for _, m := range ev.Records {
+		if strings.HasSuffix(m.EventSourceARN, ".fifo") {
+			return true
+		}
+	}
+	return false
 }
