@@ -38,9 +38,17 @@ var (
 // decision.
 func (c *conn) allowed(api int16, action iampolicy.Action, resource string) bool {
 	cl := c.l.b.c
-	var pols []*iampolicy.Policy
-	if c.sess.ident != nil {
-		pols = c.sess.ident.policies
+	var (
+		principal string
+		pols      []*iampolicy.Policy
+	)
+	// Not c.sess: response hooks call this from the write loop while the
+	// read loop may be re-authenticating.
+	if a := c.authn.Load(); a != nil {
+		principal = a.principal
+		if a.ident != nil {
+			pols = a.ident.policies
+		}
 	}
 	d := iampolicy.EvaluateAll(pols, string(action), resource)
 	word, lvl := "allow", slog.LevelDebug
@@ -50,7 +58,7 @@ func (c *conn) allowed(api int16, action iampolicy.Action, resource string) bool
 	// Every produce and fetch comes here: build the line only if it is
 	// logged.
 	if ctx := context.Background(); cl.log.Enabled(ctx, lvl) {
-		cl.log.Log(ctx, lvl, "authz", "principal", c.sess.principal, "action", string(action), "resource", resource,
+		cl.log.Log(ctx, lvl, "authz", "principal", principal, "action", string(action), "resource", resource,
 			"decision", word, "reason", d.String(), "api", kmsg.NameForKey(api), "broker", c.l.b.id)
 	}
 	return d.Allowed()

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -256,8 +257,9 @@ type conn struct {
 	be   net.Conn
 
 	nreq     int
-	sess     session             // read loop only
-	topicIDs map[[16]byte]string // read loop only, see topicName
+	sess     session                    // read loop only
+	authn    atomic.Pointer[authnState] // the authenticated principal, for both loops
+	topicIDs map[[16]byte]string        // read loop only, see topicName
 }
 
 func (c *conn) close() {

@@ -439,3 +439,44 @@ func TestMSKIAMAnswer(t *testing.T) {
 		t.Error("no deny audit line")
 	}
 }
+
+// Response hooks that filter by policy (Metadata of every topic,
+// ListGroups) run in the write loop while the read loop may be
+// re-authenticating the same connection: run with -race.
+func TestReauthDuringFilteredResponses(t *testing.T) {
+	t.Parallel()
+	c, lb := startCluster(t)
+	r := dialRaw(t, c, IAM, 0)
+	if ar := r.auth("OAUTHBEARER", oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, time.Now())); ar.ErrorCode != 0 {
+		t.Fatalf("auth: %+v", ar)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Log(lb.String())
+		}
+	}()
+	for range 20 {
+		md := kmsg.NewPtrMetadataRequest() // null topics: every topic, filtered
+		md.Version = 12
+		hs := kmsg.NewPtrSASLHandshakeRequest()
+		hs.Version, hs.Mechanism = 1, "OAUTHBEARER"
+		au := kmsg.NewPtrSASLAuthenticateRequest()
+		au.Version, au.SASLAuthBytes = 2, oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, time.Now())
+		// Pipelined: the re-authentication is read while the Metadata
+		// answer is being filtered.
+		b := kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw"))
+		var buf []byte
+		for i, req := range []kmsg.Request{md, hs, au} {
+			buf = append(buf, b.AppendRequest(nil, req, r.corr+int32(i)+1)...)
+		}
+		if _, err := r.c.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		for _, req := range []kmsg.Request{md, hs, au} {
+			r.corr++
+			if _, err := r.recv(req); err != nil {
+				t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
+			}
+		}
+	}
+}

@@ -29,9 +29,16 @@ type session struct {
 	raw       bool   // after a v0 handshake: next frame is raw SASL bytes
 	scram     *scramExchange
 	authed    bool
-	principal string // ARN or User:<name>
-	ident     *identity
+	principal string    // ARN or User:<name>
 	expires   time.Time // zero: no limit
+}
+
+// authnState is who a connection is authenticated as, for authorization.
+// Each (re-)authentication stores a new one (never modified), so the write
+// loop's response hooks may read it while the read loop re-authenticates.
+type authnState struct {
+	principal string
+	ident     *identity
 }
 
 // authFailure is a rejected authentication: reason is the emulator's exact
@@ -235,7 +242,8 @@ func (c *conn) saslStep(in []byte) (out []byte, done bool, fail *authFailure) {
 		}
 	}
 	reauth := c.sess.authed
-	c.sess.authed, c.sess.principal, c.sess.ident, c.sess.expires = true, principal, ident, expires
+	c.sess.authed, c.sess.principal, c.sess.expires = true, principal, expires
+	c.authn.Store(&authnState{principal: principal, ident: ident})
 	reason := "authenticated"
 	if reauth {
 		reason = "re-authenticated"
