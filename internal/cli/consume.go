@@ -44,6 +44,9 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	if *max < 0 {
 		return usagef("consume: --max must not be negative")
 	}
+	if *timeout < 0 {
+		return usagef("consume: --timeout must not be negative (got %s): omit it to consume until --max or Ctrl-C", *timeout)
+	}
 	if *timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *timeout)

@@ -87,6 +87,7 @@ func TestProduceErrors(t *testing.T) {
 		{"iam on scram port", "x\n", []string{"produce", "--topic", "lines", "--bootstrap", "b-1.x.y.c3.kafka.us-east-1.amazonaws.com:9096"}, 1, "scram port"},
 		{"zero timeout", "x\n", []string{"produce", "--topic", "lines", "--timeout", "0s"}, 2, "--timeout must be positive"},
 		{"negative partition", "x\n", []string{"produce", "--topic", "lines", "--partition", "-2"}, 2, "--partition must be"},
+		{"consume negative timeout", "", []string{"consume", "--topic", "lines", "--timeout", "-1s"}, 2, "--timeout must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errOut, code := runCLI(t, tc.in, tc.args...)
