@@ -36,8 +36,11 @@ func inputErrorf(field, format string, args ...any) *InputError {
 	return &InputError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// PublishError is returned when records of an event whose source retries
-// whole invocations (EventBridge, asynchronous invokes) were not acked.
+// PublishError is returned when the record of an EventBridge event (an
+// asynchronous invocation, which Lambda retries whole) was not acked. A
+// direct invoke answers per record instead, with no error: invoked
+// asynchronously (InvocationType Event), its failed records are only
+// logged, so invoke it synchronously or check its answer.
 // Lambda reports it with errorType "PublishError".
 type PublishError struct {
 	// Topic is the topic the records were for.
