@@ -98,6 +98,26 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 	k := h.key
 	switch req := kreq.(type) {
 	case *kmsg.ProduceRequest:
+		// Kafka: a transactional produce needs WRITE on the
+		// transactional ID (AlterTransactionalId), else every partition
+		// gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+		if req.TransactionID != nil && !c.allowed(k, iampolicy.AlterTransactionalId, c.txnARN(*req.TransactionID)) {
+			if req.Acks == 0 {
+				return nil, nil, nil, nil
+			}
+			resp := kmsg.NewPtrProduceResponse()
+			for _, t := range req.Topics {
+				rt := kmsg.NewProduceResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewProduceResponseTopicPartition()
+					rp.Partition, rp.ErrorCode, rp.BaseOffset = p.Partition, errTxnAuthz, -1
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return nil, nil, resp, nil
+		}
 		kept, denied := split(req.Topics, func(t kmsg.ProduceRequestTopic) bool { return c.allowed(k, iampolicy.WriteData, c.topicARN(t.Topic)) })
 		if len(denied) == 0 {
 			return frame, nil, nil, nil

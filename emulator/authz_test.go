@@ -287,3 +287,26 @@ func TestDescribeTopicPartitionsAndConsumerGroupDescribe(t *testing.T) {
 		t.Errorf("ConsumerGroupDescribe: %+v, want GROUP_AUTHORIZATION_FAILED", gresp.Groups)
 	}
 }
+
+// A transactional produce needs AlterTransactionalId on its ID.
+func TestProduceTransactionalIDDenied(t *testing.T) {
+	t.Parallel()
+	_, cl, _ := limitedCluster(t, `"kafka-cluster:AlterTransactionalId"`, `"*"`)
+	req := kmsg.NewPtrProduceRequest()
+	req.TransactionID, req.Acks, req.TimeoutMillis = kmsg.StringPtr("txn"), -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = 0
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	r, err := cl.Broker(0).RetriableRequest(reqCtx(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := r.(*kmsg.ProduceResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 ||
+		resp.Topics[0].Partitions[0].ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
+		t.Errorf("got %+v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED for t[0]", resp.Topics)
+	}
+}
