@@ -226,6 +226,11 @@ func (c Config) Validate() ([]Warning, error) {
 	}
 	hostRegion := ""
 	for _, b := range c.Brokers {
+		if scheme, rest, ok := strings.Cut(strings.TrimSpace(b), "://"); ok {
+			// Java clients' listener syntax (SASL_SSL://host:port).
+			bad("brokers", b, "remove the scheme %s://: give host:port, as in %q", scheme, rest)
+			continue
+		}
 		host, portStr, err := net.SplitHostPort(strings.TrimSpace(b))
 		if err != nil || host == "" {
 			port := "9098"

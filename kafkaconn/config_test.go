@@ -36,6 +36,7 @@ func TestValidate(t *testing.T) {
 		{"no brokers", Config{}, []string{"MSK_BOOTSTRAP_SERVERS"}},
 		{"no port", Config{Brokers: []string{iamHost}}, []string{"add the port", iamHost + ":9098"}},
 		{"bad port", Config{Brokers: []string{"h:99999"}}, []string{`"99999"`}},
+		{"scheme", Config{Brokers: []string{"SASL_SSL://" + iamHost + ":9098"}}, []string{"remove the scheme", `"` + iamHost + `:9098"`}},
 		{"region mismatch", Config{Brokers: []string{iamHost + ":9098"}, Region: "us-west-2"}, []string{"brokers are in us-east-1", "set region to us-east-1"}},
 		{"bad region", Config{Brokers: []string{"127.0.0.1:1"}, Region: "virginia"}, []string{`region "virginia"`}},
 		{"serverless scram", Config{Brokers: []string{"boot-abc.c1.kafka-serverless.us-east-1.amazonaws.com:9096"}, Auth: AuthSCRAM, SCRAMUsername: "u", SCRAMPassword: "p"}, []string{"Serverless", "only IAM"}},
