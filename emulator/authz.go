@@ -289,9 +289,29 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		})
 
 	case *kmsg.OffsetFetchRequest:
+		// Kafka: DESCRIBE on the group (DescribeGroup), then DESCRIBE on
+		// each topic (DescribeTopic), checked on kfake's answer.
 		if h.version < 8 {
 			if c.allowed(k, iampolicy.DescribeGroup, c.groupARN(req.Group)) {
-				return frame, nil, nil, nil
+				all := req.Topics == nil
+				filter := func(r kmsg.Response) {
+					resp := r.(*kmsg.OffsetFetchResponse)
+					kept := resp.Topics[:0]
+					for _, t := range resp.Topics {
+						if !c.describable(k, t.Topic, [16]byte{}) {
+							if all {
+								continue
+							}
+							for i := range t.Partitions {
+								p := &t.Partitions[i]
+								p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode = -1, -1, nil, errTopicAuthz
+							}
+						}
+						kept = append(kept, t)
+					}
+					resp.Topics = kept
+				}
+				return frame, []func(kmsg.Response){filter}, nil, nil
 			}
 			resp := kmsg.NewPtrOffsetFetchResponse()
 			resp.ErrorCode = errGroupAuthz
@@ -310,14 +330,42 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		kept, denied := split(req.Groups, func(g kmsg.OffsetFetchRequestGroup) bool {
 			return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g.Group))
 		})
+		all := map[string]bool{} // groups asking for every topic
+		for _, g := range kept {
+			all[g.Group] = g.Topics == nil
+		}
 		req.Groups = kept
-		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrOffsetFetchResponse, func(resp *kmsg.OffsetFetchResponse) {
+		out, post, local, err := reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrOffsetFetchResponse, func(resp *kmsg.OffsetFetchResponse) {
 			for _, g := range denied {
 				rg := kmsg.NewOffsetFetchResponseGroup()
 				rg.Group, rg.ErrorCode = g.Group, errGroupAuthz
 				resp.Groups = append(resp.Groups, rg)
 			}
 		})
+		if out == nil {
+			return out, post, local, err
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.OffsetFetchResponse)
+			for gi := range resp.Groups {
+				g := &resp.Groups[gi]
+				topics := g.Topics[:0]
+				for _, t := range g.Topics {
+					if !c.describable(k, t.Topic, t.TopicID) {
+						if all[g.Group] {
+							continue
+						}
+						for i := range t.Partitions {
+							p := &t.Partitions[i]
+							p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode = -1, -1, nil, errTopicAuthz
+						}
+					}
+					topics = append(topics, t)
+				}
+				g.Topics = topics
+			}
+		}
+		return out, append([]func(kmsg.Response){filter}, post...), nil, nil
 
 	case *kmsg.FindCoordinatorRequest:
 		check := func(key string) (bool, int16) {
@@ -713,6 +761,21 @@ func (c *conn) txnOp(h reqHeader, frame []byte, txn string, deny func() kmsg.Res
 		return frame, nil, nil, nil
 	}
 	return nil, nil, deny(), nil
+}
+
+// describable reports whether the principal may describe a topic named
+// by name or, when name is empty, by id (an unknown id is left to kfake).
+// It may run in the write loop: it resolves ids with kfake, not the read
+// loop's cache.
+func (c *conn) describable(api int16, name string, id [16]byte) bool {
+	if name == "" {
+		ti := c.l.b.c.kf.TopicIDInfo(id)
+		if ti == nil {
+			return true
+		}
+		name = ti.Topic
+	}
+	return c.allowed(api, iampolicy.DescribeTopic, c.topicARN(name))
 }
 
 // configAllowed checks Describe/Alter*DynamicConfiguration for a config

@@ -310,3 +310,87 @@ func TestProduceTransactionalIDDenied(t *testing.T) {
 		t.Errorf("got %+v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED for t[0]", resp.Topics)
 	}
 }
+
+// OffsetFetch needs DescribeTopic on each topic, as Kafka's DESCRIBE
+// TOPIC: a topic asked for gets TOPIC_AUTHORIZATION_FAILED, and one the
+// principal may not describe is left out of "every topic".
+func TestOffsetFetchNeedsDescribeTopic(t *testing.T) {
+	t.Parallel()
+	c, cl, _ := limitedCluster(t, `"kafka-cluster:DescribeTopic"`, `"arn:aws:kafka:*:*:topic/local/*/hidden"`, WithTopic("hidden", 1))
+	names := map[[16]byte]string{}
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group, commit.Generation = "g", -1
+	for _, name := range []string{"t", "hidden"} {
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic, rt.TopicID = name, c.Kfake().TopicInfo(name).TopicID
+		names[rt.TopicID] = name
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, 7
+		rt.Partitions = append(rt.Partitions, rp)
+		commit.Topics = append(commit.Topics, rt)
+	}
+	if _, err := commit.RequestWith(reqCtx(t), cl); err != nil {
+		t.Fatal(err)
+	}
+	// By hand, at the group's coordinator: kgo itself would fail hidden
+	// for lack of metadata before asking.
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "g"
+	fcr, err := fc.RequestWith(reqCtx(t), cl)
+	if err != nil || fcr.ErrorCode != 0 {
+		t.Fatalf("FindCoordinator: %v %v", err, fcr)
+	}
+	r := dialRaw(t, c, IAM, fcr.NodeID)
+	if ar := r.auth("OAUTHBEARER", oauthMsg(t, c, "AKIALIMITED000000000", "secret-2", time.Now())); ar.ErrorCode != 0 {
+		t.Fatalf("auth: %+v", ar)
+	}
+	fetch := func(version int16, topics []string) map[string]int16 {
+		t.Helper()
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version = version
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		req.Group, rg.Group = "g", "g"
+		for _, name := range topics {
+			rt := kmsg.NewOffsetFetchRequestTopic()
+			rt.Topic, rt.Partitions = name, []int32{0}
+			req.Topics = append(req.Topics, rt)
+			gt := kmsg.NewOffsetFetchRequestGroupTopic()
+			gt.Topic, gt.TopicID, gt.Partitions = name, c.Kfake().TopicInfo(name).TopicID, []int32{0}
+			rg.Topics = append(rg.Topics, gt)
+		}
+		req.Groups = append(req.Groups, rg)
+		kresp, err := r.do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := kresp.(*kmsg.OffsetFetchResponse)
+		got := map[string]int16{}
+		for _, g := range resp.Groups {
+			for _, rt := range g.Topics {
+				name := rt.Topic
+				if name == "" {
+					name = names[rt.TopicID]
+				}
+				for _, p := range rt.Partitions {
+					got[name] = p.ErrorCode
+				}
+			}
+		}
+		for _, rt := range resp.Topics {
+			for _, p := range rt.Partitions {
+				got[rt.Topic] = p.ErrorCode
+			}
+		}
+		return got
+	}
+	for _, v := range []int16{7, 8, 10} {
+		if got := fetch(v, []string{"t", "hidden"}); got["hidden"] != kerr.TopicAuthorizationFailed.Code || got["t"] != 0 {
+			t.Errorf("v%d t and hidden: %v, want hidden:TOPIC_AUTHORIZATION_FAILED t:0", v, got)
+		}
+		if got := fetch(v, nil); len(got) == 0 || got["t"] != 0 {
+			t.Errorf("v%d every topic: %v, want t", v, got)
+		} else if _, ok := got["hidden"]; ok {
+			t.Errorf("v%d every topic: %v lists hidden", v, got)
+		}
+	}
+}
