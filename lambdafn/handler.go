@@ -159,7 +159,7 @@ func New(ctx context.Context, opts ...Opt) (*Handler, error) {
 		o.getenv = os.Getenv
 	}
 	if o.warmTimeout < 0 {
-		return nil, fmt.Errorf("lambdafn: negative warm timeout %s", o.warmTimeout)
+		return nil, fmt.Errorf("lambdafn: warm timeout %s is negative: pass 0 to skip warming, or a duration to WithWarmTimeout (default %s)", o.warmTimeout, DefaultWarmTimeout)
 	}
 	if o.logger == nil {
 		o.logger = slog.New(NewLogHandler(os.Stdout, logLevel(o.getenv("AWS_LAMBDA_LOG_LEVEL"))))

@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Publisher, er
 		o(&c)
 	}
 	if c.margin < 0 {
-		return nil, fmt.Errorf("publish: negative safety margin %s", c.margin)
+		return nil, fmt.Errorf("publish: safety margin %s is negative: pass 0 or more to WithSafetyMargin (default %s)", c.margin, DefaultSafetyMargin)
 	}
 	log := c.logger
 	if log == nil {
@@ -240,7 +240,8 @@ func (p *Publisher) outcome(r *kgo.Record, err error) Outcome {
 		o.Err = fmt.Errorf("publish: not written before the deadline: %w", err)
 		o.Retriable = true
 	case errors.Is(err, kgo.ErrClientClosed):
-		o.Retriable = true
+		// Close fails records in flight too: one may have been written.
+		return Outcome{Status: Unconfirmed, Topic: r.Topic, Err: fmt.Errorf("%w (the client was closed: %v)", ErrUnconfirmed, err), Retriable: true}
 	default:
 		var ne net.Error
 		o.Retriable = kerr.IsRetriable(err) || errors.As(err, &ne)

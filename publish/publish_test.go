@@ -246,3 +246,31 @@ func TestPublishNoTimeLeft(t *testing.T) {
 		}
 	})
 }
+
+// TestPublishClientClosed: closing the client mid-publish fails records
+// franz-go may already have sent; they are reported unconfirmed, never
+// failed as if certainly not written.
+func TestPublishClientClosed(t *testing.T) {
+	c := newCluster(t)
+	p := newPublisher(t, c)
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := p.Warm(wctx); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		p.Close()
+	}()
+	out := p.Publish(context.Background(), []*kgo.Record{{Value: []byte("in flight")}})
+	if out[0].Status != Unconfirmed || !out[0].Retriable || !strings.Contains(out[0].Err.Error(), "closed") {
+		t.Errorf("record in flight at Close: %+v, want unconfirmed", out[0])
+	}
+}
