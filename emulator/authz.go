@@ -521,11 +521,19 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		return nil, nil, resp, nil
 
 	case *kmsg.AddOffsetsToTxnRequest:
-		return c.txnOp(h, frame, req.TransactionalID, func() kmsg.Response {
-			r := kmsg.NewPtrAddOffsetsToTxnResponse()
-			r.ErrorCode = errTxnAuthz
-			return r
-		})
+		// Kafka: WRITE on the transactional ID, then READ on the group.
+		code := int16(0)
+		switch {
+		case !c.allowed(k, iampolicy.AlterTransactionalId, c.txnARN(req.TransactionalID)):
+			code = errTxnAuthz
+		case !c.allowed(k, iampolicy.AlterGroup, c.groupARN(req.Group)):
+			code = errGroupAuthz
+		default:
+			return frame, nil, nil, nil
+		}
+		resp := kmsg.NewPtrAddOffsetsToTxnResponse()
+		resp.ErrorCode = code
+		return nil, nil, resp, nil
 	case *kmsg.EndTxnRequest:
 		return c.txnOp(h, frame, req.TransactionalID, func() kmsg.Response {
 			r := kmsg.NewPtrEndTxnResponse()
@@ -550,19 +558,42 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			})
 		}
 	case *kmsg.TxnOffsetCommitRequest:
-		return c.txnOp(h, frame, req.TransactionalID, func() kmsg.Response {
-			r := kmsg.NewPtrTxnOffsetCommitResponse()
-			for _, t := range req.Topics {
+		// Kafka: WRITE on the transactional ID, READ on the group (each
+		// failing the whole request), then READ on each topic.
+		answer := func(resp *kmsg.TxnOffsetCommitResponse, topics []kmsg.TxnOffsetCommitRequestTopic, code int16) {
+			for _, t := range topics {
 				rt := kmsg.NewTxnOffsetCommitResponseTopic()
-				rt.Topic = t.Topic
+				rt.Topic, rt.TopicID = t.Topic, t.TopicID
 				for _, p := range t.Partitions {
 					rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-					rp.Partition, rp.ErrorCode = p.Partition, errTxnAuthz
+					rp.Partition, rp.ErrorCode = p.Partition, code
 					rt.Partitions = append(rt.Partitions, rp)
 				}
-				r.Topics = append(r.Topics, rt)
+				resp.Topics = append(resp.Topics, rt)
 			}
-			return r
+		}
+		code := int16(0)
+		switch {
+		case !c.allowed(k, iampolicy.AlterTransactionalId, c.txnARN(req.TransactionalID)):
+			code = errTxnAuthz
+		case !c.allowed(k, iampolicy.AlterGroup, c.groupARN(req.Group)):
+			code = errGroupAuthz
+		}
+		if code != 0 {
+			resp := kmsg.NewPtrTxnOffsetCommitResponse()
+			answer(resp, req.Topics, code)
+			return nil, nil, resp, nil
+		}
+		kept, denied := split(req.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) bool {
+			name := t.Topic
+			if h.version >= 6 {
+				name = c.topicName(t.TopicID)
+			}
+			return name == "" || c.allowed(k, iampolicy.ReadData, c.topicARN(name))
+		})
+		req.Topics = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrTxnOffsetCommitResponse, func(resp *kmsg.TxnOffsetCommitResponse) {
+			answer(resp, denied, errTopicAuthz)
 		})
 
 	case *kmsg.DescribeClusterRequest:
@@ -574,23 +605,23 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		return nil, nil, resp, nil
 
 	case *kmsg.OffsetForLeaderEpochRequest:
-		for _, t := range req.Topics {
-			if !c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t.Topic)) {
-				resp := kmsg.NewPtrOffsetForLeaderEpochResponse()
-				for _, t := range req.Topics {
-					rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
-					rt.Topic = t.Topic
-					for _, p := range t.Partitions {
-						rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
-						rp.Partition, rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = p.Partition, errTopicAuthz, -1, -1
-						rt.Partitions = append(rt.Partitions, rp)
-					}
-					resp.Topics = append(resp.Topics, rt)
+		// Kafka: DESCRIBE on each topic; the allowed ones are answered.
+		kept, denied := split(req.Topics, func(t kmsg.OffsetForLeaderEpochRequestTopic) bool {
+			return c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t.Topic))
+		})
+		req.Topics = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrOffsetForLeaderEpochResponse, func(resp *kmsg.OffsetForLeaderEpochResponse) {
+			for _, t := range denied {
+				rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+					rp.Partition, rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = p.Partition, errTopicAuthz, -1, -1
+					rt.Partitions = append(rt.Partitions, rp)
 				}
-				return nil, nil, resp, nil
+				resp.Topics = append(resp.Topics, rt)
 			}
-		}
-		return frame, nil, nil, nil
+		})
 
 	case *kmsg.DeleteGroupsRequest:
 		kept, denied := split(req.Groups, func(g string) bool { return c.allowed(k, iampolicy.DeleteGroup, c.groupARN(g)) })

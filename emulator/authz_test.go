@@ -394,3 +394,74 @@ func TestOffsetFetchNeedsDescribeTopic(t *testing.T) {
 		}
 	}
 }
+
+// The per-topic and per-group checks Kafka makes on OffsetForLeaderEpoch
+// (DESCRIBE topic), AddOffsetsToTxn (READ group) and TxnOffsetCommit
+// (READ group, READ topic), sent to a broker by hand.
+func TestTopicAndGroupChecksByHand(t *testing.T) {
+	t.Parallel()
+	send := func(t *testing.T, cl *kgo.Client, req kmsg.Request) kmsg.Response {
+		t.Helper()
+		resp, err := cl.Broker(0).RetriableRequest(reqCtx(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	t.Run("OffsetForLeaderEpoch", func(t *testing.T) {
+		t.Parallel()
+		_, cl, _ := limitedCluster(t, `"kafka-cluster:DescribeTopic"`, `"arn:aws:kafka:*:*:topic/local/*/hidden"`, WithTopic("hidden", 1))
+		req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		for _, name := range []string{"t", "hidden"} {
+			rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+			rt.Topic = name
+			rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+			rp.Partition, rp.LeaderEpoch, rp.CurrentLeaderEpoch = 0, 0, -1
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+		}
+		got := map[string]int16{}
+		for _, rt := range send(t, cl, req).(*kmsg.OffsetForLeaderEpochResponse).Topics {
+			got[rt.Topic] = rt.Partitions[0].ErrorCode
+		}
+		if code, ok := got["t"]; got["hidden"] != kerr.TopicAuthorizationFailed.Code || !ok || code == kerr.TopicAuthorizationFailed.Code {
+			t.Errorf("%v, want hidden:TOPIC_AUTHORIZATION_FAILED and t answered", got)
+		}
+	})
+	t.Run("AddOffsetsToTxn", func(t *testing.T) {
+		t.Parallel()
+		_, cl, _ := limitedCluster(t, `"kafka-cluster:AlterGroup"`, `"*"`)
+		req := kmsg.NewPtrAddOffsetsToTxnRequest()
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group = "txn", 1, 0, "g"
+		if code := send(t, cl, req).(*kmsg.AddOffsetsToTxnResponse).ErrorCode; code != kerr.GroupAuthorizationFailed.Code {
+			t.Errorf("%v, want GROUP_AUTHORIZATION_FAILED", kerr.ErrorForCode(code))
+		}
+	})
+	t.Run("TxnOffsetCommit", func(t *testing.T) {
+		t.Parallel()
+		c, cl, _ := limitedCluster(t, `"kafka-cluster:ReadData"`, `"arn:aws:kafka:*:*:topic/local/*/hidden"`, WithTopic("hidden", 1))
+		names := map[[16]byte]string{}
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = "txn", "g", 1, 0
+		for _, name := range []string{"t", "hidden"} {
+			rt := kmsg.NewTxnOffsetCommitRequestTopic()
+			rt.Topic, rt.TopicID = name, c.Kfake().TopicInfo(name).TopicID // v6+ by ID
+			names[rt.TopicID] = name
+			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset = 0, 1
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+		}
+		got := map[string]int16{}
+		for _, rt := range send(t, cl, req).(*kmsg.TxnOffsetCommitResponse).Topics {
+			name := rt.Topic
+			if name == "" {
+				name = names[rt.TopicID]
+			}
+			got[name] = rt.Partitions[0].ErrorCode
+		}
+		if code, ok := got["t"]; got["hidden"] != kerr.TopicAuthorizationFailed.Code || !ok || code == kerr.TopicAuthorizationFailed.Code {
+			t.Errorf("%v, want hidden:TOPIC_AUTHORIZATION_FAILED and t answered", got)
+		}
+	})
+}
