@@ -128,5 +128,8 @@ func (h *Handler) invokeDirect(ctx context.Context, inv *invocation, payload []b
 		}
 		resp.Results[i] = res
 	}
+	if h.directErrors && resp.Acked < len(outs) {
+		return nil, publishError(items[0].rec.Topic, outs)
+	}
 	return json.Marshal(resp)
 }

@@ -14,7 +14,10 @@
 //     null (no bytes), or any other JSON (its compact JSON text). The answer is
 //     {"results": [...], "acked": N, "failed": N, "unconfirmed": N}, one result
 //     per record, in order: {"topic","partition","offset"} when acked, else
-//     {"topic","error","retriable","unconfirmed"}.
+//     {"topic","error","retriable","unconfirmed"}. Lambda discards the
+//     answer of an asynchronous invoke: for those, set MSK_DIRECT_ERRORS
+//     (WithDirectErrors) so records not acked fail the invocation and
+//     Lambda retries it.
 //   - SQS: each message is a record (body as the value, message attribute
 //     "key" as the key, the message id as header "sqs.message-id"), to the
 //     topic in message attribute "topic", else MSK_TOPIC. Messages that failed,

@@ -57,22 +57,31 @@ func (h *Handler) invokeEventBridge(ctx context.Context, inv *invocation, payloa
 	if err := h.prepare(ctx, items, func(int) string { return "topic" }, nil); err != nil {
 		return nil, err
 	}
-	o := h.publish(ctx, inv, items)[0]
-	if o.Status != publish.Acked {
-		return nil, &PublishError{
-			Topic:       h.topic,
-			Failed:      b2i(o.Status == publish.Failed),
-			Unconfirmed: b2i(o.Status == publish.Unconfirmed),
-			Retriable:   o.Retriable || o.Status == publish.Unconfirmed,
-			Reason:      errString(o.Err),
-		}
+	outs := h.publish(ctx, inv, items)
+	if o := outs[0]; o.Status != publish.Acked {
+		return nil, publishError(h.topic, outs)
 	}
+	o := outs[0]
 	return json.Marshal(EventBridgeResponse{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset})
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
+// publishError summarizes the records of outs that were not acked: the
+// error an event source that retries whole events gets.
+func publishError(topic string, outs []publish.Outcome) *PublishError {
+	e := &PublishError{Topic: topic, Retriable: true}
+	for _, o := range outs {
+		switch o.Status {
+		case publish.Acked:
+			continue
+		case publish.Failed:
+			e.Failed++
+			e.Retriable = e.Retriable && o.Retriable
+		default:
+			e.Unconfirmed++
+		}
+		if e.Reason == "" {
+			e.Reason = errString(o.Err)
+		}
 	}
-	return 0
+	return e
 }

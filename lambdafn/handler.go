@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,17 +53,18 @@ type DoctorFunc func(ctx context.Context, topic string) (json.RawMessage, error)
 type Opt func(*config)
 
 type config struct {
-	cfg         *kafkaconn.Config
-	getenv      func(string) string
-	logger      *slog.Logger
-	pub         *publish.Publisher
-	metrics     io.Writer
-	metricsSet  bool
-	doctor      DoctorFunc
-	source      *Source
-	warmTimeout time.Duration
-	funcName    string
-	publishOpts []publish.Opt
+	cfg          *kafkaconn.Config
+	getenv       func(string) string
+	logger       *slog.Logger
+	pub          *publish.Publisher
+	metrics      io.Writer
+	metricsSet   bool
+	doctor       DoctorFunc
+	source       *Source
+	warmTimeout  time.Duration
+	directErrors *bool
+	funcName     string
+	publishOpts  []publish.Opt
 }
 
 // WithConfig sets the connection configuration. Default:
@@ -119,6 +121,16 @@ func WithEventSource(s Source) Opt { return func(o *config) { o.source = &s } }
 // DefaultWarmTimeout, well inside Lambda's 10 s Init limit.
 func WithWarmTimeout(d time.Duration) Opt { return func(o *config) { o.warmTimeout = d } }
 
+// WithDirectErrors makes a direct invoke with any record not acked return
+// a *PublishError instead of its per-record answer. Use it for
+// asynchronous invokes (InvocationType Event), whose answers Lambda
+// discards: the error makes Lambda retry the event and, after its retries,
+// hand it to the function's on-failure destination or dead-letter queue,
+// so no record is dropped unseen. A retry publishes the whole event again,
+// so records acked the first time are written twice. Default: off, or
+// MSK_DIRECT_ERRORS=true.
+func WithDirectErrors(on bool) Opt { return func(o *config) { o.directErrors = &on } }
+
 // WithFunctionName sets the FunctionName metric dimension. Default
 // AWS_LAMBDA_FUNCTION_NAME, else "msklink".
 func WithFunctionName(name string) Opt { return func(o *config) { o.funcName = name } }
@@ -135,6 +147,9 @@ type Handler struct {
 	doctor   DoctorFunc
 	topics   *topicCache
 	funcName string
+	// directErrors: a direct invoke with records not acked returns a
+	// *PublishError (see WithDirectErrors).
+	directErrors bool
 
 	coldStart atomic.Bool
 	closeOnce sync.Once
@@ -186,12 +201,23 @@ func New(ctx context.Context, opts ...Opt) (*Handler, error) {
 		}
 		source = s
 	}
+	directErrors := false
+	if o.directErrors != nil {
+		directErrors = *o.directErrors
+	} else if v := o.getenv("MSK_DIRECT_ERRORS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("lambdafn: MSK_DIRECT_ERRORS=%q: use true or false", v)
+		}
+		directErrors = b
+	}
 	h := &Handler{
-		source:   source,
-		log:      o.logger,
-		metrics:  newMetricsWriter(o.metrics),
-		doctor:   o.doctor,
-		funcName: o.funcName,
+		directErrors: directErrors,
+		source:       source,
+		log:          o.logger,
+		metrics:      newMetricsWriter(o.metrics),
+		doctor:       o.doctor,
+		funcName:     o.funcName,
 	}
 	h.coldStart.Store(true)
 

@@ -371,6 +371,33 @@ func TestDeadlineImpossible(t *testing.T) {
 	t.Logf("answered in %v of %v: %s", el.Round(time.Millisecond), timeout, out)
 }
 
+// TestDirectErrors: with WithDirectErrors (for asynchronous invokes, whose
+// answers Lambda discards) records not acked make the invocation fail, so
+// Lambda retries the event; an all-acked invocation answers as usual.
+func TestDirectErrors(t *testing.T) {
+	c, _ := startEmulator(t)
+	th := newHandler(t, c, WithDirectErrors(true))
+	if out, err := th.invoke(t, 5*time.Second, `{"records": [{"value": "ok"}]}`); err != nil {
+		t.Fatalf("all acked: %s %v", out, err)
+	}
+	setLatency(c, 5*time.Second)
+	out, err := th.invoke(t, 2*time.Second, `{"records": [{"value": "a"}, {"value": "b"}]}`)
+	var pe *PublishError
+	if !errors.As(err, &pe) || pe.Failed+pe.Unconfirmed != 2 || !pe.Retriable || pe.Topic != testTopic {
+		t.Fatalf("not acked: %s %v (%+v)", out, err, pe)
+	}
+}
+
+func TestDirectErrorsFromEnv(t *testing.T) {
+	c, _ := startEmulator(t)
+	env := map[string]string{"MSK_DIRECT_ERRORS": "maybe"}
+	_, err := New(context.Background(), WithConfig(iamConfig(c, testTopic)), WithGetenv(func(k string) string { return env[k] }),
+		WithWarmTimeout(0), WithMetricsWriter(nil))
+	if err == nil || !strings.Contains(err.Error(), `MSK_DIRECT_ERRORS="maybe"`) {
+		t.Errorf("bad MSK_DIRECT_ERRORS: %v", err)
+	}
+}
+
 func TestDoctorHook(t *testing.T) {
 	c, _ := startEmulator(t)
 	var gotTopic string
