@@ -776,8 +776,9 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		return frame, nil, nil, nil
 	}
 	c.l.b.c.log.Info("request denied without a Kafka error response: closing connection",
-		append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(k))...)
-	return nil, nil, nil, fmt.Errorf("%w: %s denied", errClose, kmsg.NameForKey(k))
+		append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(k), "action", string(action),
+			"fix", "allow "+string(action)+" on "+c.clusterARN()+" in the identity's policy")...)
+	return nil, nil, nil, fmt.Errorf("%w: %s denied (needs %s)", errClose, kmsg.NameForKey(k), action)
 }
 
 func (c *conn) groupOp(h reqHeader, frame []byte, group string, deny func() kmsg.Response) ([]byte, []func(kmsg.Response), kmsg.Response, error) {

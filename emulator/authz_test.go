@@ -467,3 +467,25 @@ func TestTopicAndGroupChecksByHand(t *testing.T) {
 		}
 	})
 }
+
+// A request without a precise mapping, denied, closes the connection; the
+// log line says which action to allow.
+func TestUnmappedDenialSaysWhatToAllow(t *testing.T) {
+	t.Parallel()
+	c, _, lb := limitedCluster(t, `"kafka-cluster:DescribeCluster"`, `"*"`)
+	r := dialRaw(t, c, IAM, 0)
+	if ar := r.auth("OAUTHBEARER", oauthMsg(t, c, "AKIALIMITED000000000", "secret-2", time.Now())); ar.ErrorCode != 0 {
+		t.Fatalf("auth: %+v", ar)
+	}
+	req := kmsg.NewPtrDescribeACLsRequest()
+	req.ResourceType, req.ResourcePatternType, req.Operation, req.PermissionType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny, kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	if err := r.send(req); err != nil {
+		t.Fatal(err)
+	}
+	if !r.closed() {
+		t.Fatal("connection stays open")
+	}
+	if logs := lb.String(); !strings.Contains(logs, `"fix":"allow kafka-cluster:DescribeCluster on arn:aws:kafka:us-east-1:000000000000:cluster/local/`) {
+		t.Errorf("no fix in the log:\n%s", logs)
+	}
+}
