@@ -435,6 +435,11 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		})
 
 	case *kmsg.ListGroupsRequest:
+		// Kafka lists every group to a principal allowed DESCRIBE on the
+		// cluster (DescribeCluster), else the groups it may describe.
+		if c.allowed(k, iampolicy.DescribeCluster, c.clusterARN()) {
+			return frame, nil, nil, nil
+		}
 		filter := func(r kmsg.Response) {
 			resp := r.(*kmsg.ListGroupsResponse)
 			kept := resp.Groups[:0]

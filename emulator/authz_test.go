@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -487,5 +488,43 @@ func TestUnmappedDenialSaysWhatToAllow(t *testing.T) {
 	}
 	if logs := lb.String(); !strings.Contains(logs, `"fix":"allow kafka-cluster:DescribeCluster on arn:aws:kafka:us-east-1:000000000000:cluster/local/`) {
 		t.Errorf("no fix in the log:\n%s", logs)
+	}
+}
+
+// ListGroups lists every group to a principal allowed DescribeCluster, as
+// Kafka's DESCRIBE CLUSTER does, even without DescribeGroup.
+func TestListGroupsWithDescribeCluster(t *testing.T) {
+	t.Parallel()
+	c, cl, _ := limitedCluster(t, `"kafka-cluster:DescribeGroup"`, `"*"`)
+	// A group to list, committed by the unrestricted admin.
+	admin, err := kgo.NewClient(append(iamOpts(c, provider(t, c, DefaultAccessKeyID, DefaultSecretAccessKey).OAuth()), kgo.DisableClientMetrics())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group, commit.Generation = "listed", -1
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic, rt.TopicID = "t", c.Kfake().TopicInfo("t").TopicID
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Offset = 1
+	rt.Partitions = append(rt.Partitions, rp)
+	commit.Topics = append(commit.Topics, rt)
+	if _, err := commit.RequestWith(reqCtx(t), admin); err != nil {
+		t.Fatal(err)
+	}
+	list := kmsg.NewPtrListGroupsRequest()
+	shards := cl.RequestSharded(reqCtx(t), list)
+	var groups []string
+	for _, sh := range shards {
+		if sh.Err != nil {
+			t.Fatal(sh.Err)
+		}
+		for _, g := range sh.Resp.(*kmsg.ListGroupsResponse).Groups {
+			groups = append(groups, g.Group)
+		}
+	}
+	if !slices.Contains(groups, "listed") {
+		t.Errorf("groups %v, want listed", groups)
 	}
 }
