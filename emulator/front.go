@@ -376,6 +376,13 @@ var errClose = errors.New("emulator: closing connection")
 func (c *conn) dispatch(h reqHeader, frame []byte) error {
 	cl := c.l.b.c
 	if c.l.kind.sasl() {
+		// After the session expires Kafka (KIP-368) accepts only a
+		// re-authentication: SaslHandshake, then its SaslAuthenticate.
+		reauth := h.key == 17 || h.key == 36 && c.sess.mech != ""
+		if c.sess.authed && !reauth && !c.sess.expires.IsZero() && cl.now().After(c.sess.expires) {
+			cl.log.Info("session expired: closing connection", append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(h.key))...)
+			return errClose
+		}
 		switch h.key {
 		case 17:
 			return c.handshake(h, frame)
@@ -385,10 +392,6 @@ func (c *conn) dispatch(h reqHeader, frame []byte) error {
 		default:
 			if !c.sess.authed {
 				cl.log.Info("request before authentication: closing connection", append(c.logAttrs(), "api", kmsg.NameForKey(h.key))...)
-				return errClose
-			}
-			if !c.sess.expires.IsZero() && cl.now().After(c.sess.expires) {
-				cl.log.Info("session expired: closing connection", append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(h.key))...)
 				return errClose
 			}
 		}

@@ -291,6 +291,25 @@ func TestSessionLifetime(t *testing.T) {
 	if !strings.Contains(lb.String(), "session expired") {
 		t.Error("no session expired log line")
 	}
+
+	// After expiry even ApiVersions closes the connection (Kafka accepts
+	// only a re-authentication then); a re-authentication still works.
+	for _, reauth := range []bool{false, true} {
+		r = dialRaw(t, c, IAM, 0)
+		if ar = r.auth("OAUTHBEARER", oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, clk.Now())); ar.ErrorCode != 0 {
+			t.Fatalf("auth: %+v", ar)
+		}
+		clk.Add(2 * time.Hour)
+		if reauth {
+			if ar = r.auth("OAUTHBEARER", oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, clk.Now())); ar.ErrorCode != 0 {
+				t.Fatalf("re-auth after expiry: %+v", ar)
+			}
+			continue
+		}
+		if _, err := r.do(kmsg.NewPtrApiVersionsRequest()); err == nil {
+			t.Error("ApiVersions answered after the session expired")
+		}
+	}
 }
 
 func TestGarbageClosesOnlyThatConnection(t *testing.T) {
