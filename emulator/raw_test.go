@@ -457,6 +457,16 @@ func TestMSKIAMAnswer(t *testing.T) {
 	if !strings.Contains(lb.String(), `"mechanism":"AWS_MSK_IAM","decision":"deny"`) {
 		t.Error("no deny audit line")
 	}
+	// Re-authentication must keep the mechanism (Kafka, KIP-368).
+	r = dialRaw(t, c, IAM, 1)
+	if ar := r.auth("OAUTHBEARER", oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, time.Now())); ar.ErrorCode != 0 {
+		t.Fatalf("%+v", ar)
+	}
+	payload, _ = iamauth.NewPayload(creds, c.Region(), host, time.Now(), "raw")
+	if ar := r.auth("AWS_MSK_IAM", payload); ar.ErrorCode != kerr.SaslAuthenticationFailed.Code ||
+		!strings.Contains(*ar.ErrorMessage, "not supported for re-authentication of mechanism 'OAUTHBEARER'") {
+		t.Errorf("re-auth with another mechanism: %+v", ar)
+	}
 }
 
 // Response hooks that filter by policy (Metadata of every topic,

@@ -30,6 +30,7 @@ type session struct {
 	scram     *scramExchange
 	authed    bool
 	principal string    // ARN or User:<name>
+	authMech  string    // the mechanism of the last successful authentication
 	expires   time.Time // zero: no limit
 }
 
@@ -162,6 +163,12 @@ func (c *conn) saslStep(in []byte) (out []byte, done bool, fail *authFailure) {
 	cl := c.l.b.c
 	now := cl.now()
 	mech := c.sess.mech
+	if c.sess.authed && mech != c.sess.authMech {
+		// Kafka's message (SaslServerAuthenticator, KIP-368).
+		fail = &authFailure{fmt.Sprintf("SASL mechanism '%s' requested by client is not supported for re-authentication of mechanism '%s'", mech, c.sess.authMech)}
+		c.audit("deny", mech, c.sess.principal, fail.reason)
+		return nil, false, fail
+	}
 	if c.tooMany {
 		fail = &authFailure{"Too many connects"}
 		c.audit("deny", mech, "", fail.reason)
@@ -242,7 +249,7 @@ func (c *conn) saslStep(in []byte) (out []byte, done bool, fail *authFailure) {
 		}
 	}
 	reauth := c.sess.authed
-	c.sess.authed, c.sess.principal, c.sess.expires = true, principal, expires
+	c.sess.authed, c.sess.principal, c.sess.authMech, c.sess.expires = true, principal, mech, expires
 	c.authn.Store(&authnState{principal: principal, ident: ident})
 	reason := "authenticated"
 	if reauth {
