@@ -74,7 +74,9 @@
 //
 // SaslHandshake v1 is followed by SaslAuthenticate v0-v2; a failure is
 // SASL_AUTHENTICATION_FAILED with MSK's message "[<request id>]: Access
-// denied" followed by ": " and the exact reason, and the connection is
+// denied" (on the SCRAM listener Apache Kafka's "Authentication failed
+// during authentication due to invalid credentials with SASL mechanism
+// ...") followed by ": " and the exact reason, and the connection is
 // closed. After SaslHandshake v0 the SASL bytes come raw (size-prefixed,
 // no Kafka header); a failure then closes the socket without an answer, as
 // MSK does, which kafka-python 2.0.2 reports as "Connection reset during
@@ -84,13 +86,17 @@
 //
 // Sessions (KIP-368): SaslAuthenticate v1+ reports a session lifetime, the
 // smaller of Config.SessionMaxLifetime and the time to the credentials'
-// expiry; after it, any request but SaslHandshake/SaslAuthenticate closes
-// the connection; re-authentication as a different principal is rejected
-// ("Cannot change principals during re-authentication").
+// expiry; after it, any request but a re-authentication (SaslHandshake,
+// then SaslAuthenticate) closes the connection; re-authentication as a
+// different principal ("Cannot change principals during
+// re-authentication") or with another mechanism is rejected.
 //
 // # Authorization
 //
 // See authz.go for the mapping of Kafka requests to kafka-cluster actions.
+// As in Kafka, checks are per topic, group or config resource where the
+// request names several: the denied ones get TOPIC_/GROUP_AUTHORIZATION_FAILED
+// and the others are served.
 // Non-IAM listeners allow everything (MSK's behaviour without Kafka ACLs).
 // Every authentication and authorization decision is one structured log
 // line ("authn" / "authz") with principal, action, resource, decision and
