@@ -70,6 +70,16 @@ func (c *conn) txnARN(t string) string            { return c.l.b.c.arn.Transacti
 func (c *conn) clusterARN() string                { return c.l.b.c.arn.String() }
 func reencode(h reqHeader, r kmsg.Request) []byte { return encodeRequestFrame(h, r)[4:] }
 
+// topicAllowed checks action on a topic named by name or, in request
+// versions that name topics by ID (byID), by id. A topic ID kfake does not
+// know is allowed: kfake answers UNKNOWN_TOPIC_ID. Read loop only.
+func (c *conn) topicAllowed(api int16, action iampolicy.Action, name string, id [16]byte, byID bool) bool {
+	if byID {
+		name = c.topicName(id)
+	}
+	return name == "" || c.allowed(api, action, c.topicARN(name))
+}
+
 // topicName resolves a topic ID through kfake ("" if unknown). Topic IDs
 // never change meaning, so names are cached per connection.
 func (c *conn) topicName(id [16]byte) string {
@@ -147,19 +157,9 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 
 	case *kmsg.FetchRequest:
-		var denied []kmsg.FetchRequestTopic
-		kept := req.Topics[:0:0]
-		for _, t := range req.Topics {
-			name := t.Topic
-			if h.version >= 13 {
-				name = c.topicName(t.TopicID)
-			}
-			if name == "" || c.allowed(k, iampolicy.ReadData, c.topicARN(name)) {
-				kept = append(kept, t)
-			} else {
-				denied = append(denied, t)
-			}
-		}
+		kept, denied := split(req.Topics, func(t kmsg.FetchRequestTopic) bool {
+			return c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.version >= 13)
+		})
 		if len(denied) == 0 {
 			return frame, nil, nil, nil
 		}
@@ -277,11 +277,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			return nil, nil, resp, nil
 		}
 		kept, denied := split(req.Topics, func(t kmsg.OffsetCommitRequestTopic) bool {
-			name := t.Topic
-			if h.version >= 10 {
-				name = c.topicName(t.TopicID)
-			}
-			return name == "" || c.allowed(k, iampolicy.ReadData, c.topicARN(name))
+			return c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.version >= 10)
 		})
 		req.Topics = kept
 		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrOffsetCommitResponse, func(resp *kmsg.OffsetCommitResponse) {
@@ -590,11 +586,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			return nil, nil, resp, nil
 		}
 		kept, denied := split(req.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) bool {
-			name := t.Topic
-			if h.version >= 6 {
-				name = c.topicName(t.TopicID)
-			}
-			return name == "" || c.allowed(k, iampolicy.ReadData, c.topicARN(name))
+			return c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.version >= 6)
 		})
 		req.Topics = kept
 		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrTxnOffsetCommitResponse, func(resp *kmsg.TxnOffsetCommitResponse) {
