@@ -118,6 +118,18 @@ func rules() []rule {
 		{client: "librdkafka (kcat, confluent-kafka-python/-go/-dotnet)", needles: []string{"connecting to a PLAINTEXT broker listener"},
 			meaning: "the TLS handshake was answered by a port that does not speak TLS",
 			causes:  []Likely{likely(CauseTLSNotOffered, "security.protocol SSL/SASL_SSL on the plaintext port 9092")}},
+		// librdkafka does not always add its "PLAINTEXT listener?" guess:
+		// seen from kcat 1.7 / librdkafka 2.0.2 against a plaintext port,
+		// "ssl://127.0.0.1:45075/bootstrap: Disconnected (after 0ms in
+		// state SSL_HANDSHAKE)" and "No further error information
+		// available (after 0ms in state SSL_HANDSHAKE)".
+		{client: "librdkafka (kcat, confluent-kafka-*)", needles: []string{"in state SSL_HANDSHAKE"},
+			meaning: "the connection closed during the TLS handshake",
+			causes: []Likely{
+				likely(CauseTLSNotOffered, "security.protocol SSL/SASL_SSL on the plaintext port 9092: the broker closes on the TLS hello"),
+				likely(CauseTooManyConnects, "over MSK's connection limits, new connections are closed at once"),
+				likely(CauseConnectionReset, "a proxy, firewall or load balancer in between closes the connection"),
+			}},
 		{client: "librdkafka (kcat, confluent-kafka-*)", needles: []string{"Disconnected while requesting ApiVersion", "connecting to a SSL listener"},
 			meaning: "the broker closed the connection at the first request",
 			causes: []Likely{

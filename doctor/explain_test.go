@@ -43,6 +43,9 @@ var explainCases = []struct {
 	// librdkafka rdkafka_broker.c ApiVersion failure hint (confluentinc/librdkafka#4995).
 	{"librdkafka apiversion", "b-1.demo:9098/bootstrap: Disconnected while requesting ApiVersion: might be caused by incorrect security.protocol configuration (connecting to a SSL listener?) or broker version is < 0.10 (see api.version.request) (after 1ms in state APIVERSION_QUERY)", "confluentinc/librdkafka#4995", CauseTLSRequired, nil},
 	// librdkafka rdkafka_ssl.c: extra = ": connecting to a PLAINTEXT broker listener?".
+	// kcat (librdkafka 2.0.2) against the emulator's plaintext listener
+	// with security.protocol=ssl, when it adds no guess (seen in CI).
+	{"librdkafka ssl on plaintext, no hint", "%3|1795913045.325|FAIL|rdkafka#producer-1| [thrd:ssl://127.0.0.1:45075/bootstrap]: ssl://127.0.0.1:45075/bootstrap: Disconnected (after 0ms in state SSL_HANDSHAKE)\n% ERROR: Failed to acquire metadata: Local: Broker transport failure (Are the brokers reachable? Also try increasing the metadata timeout with -m <timeout>?)", "kcat output in this repository's CI", CauseTLSNotOffered, nil},
 	{"librdkafka ssl on plaintext", "sasl_ssl://localhost:9092/bootstrap: SSL handshake failed: Disconnected: connecting to a PLAINTEXT broker listener? (after 27ms in state SSL_HANDSHAKE)", "confluentinc/librdkafka src/rdkafka_ssl.c", CauseTLSNotOffered, nil},
 	// librdkafka rdkafka_ssl.c certificate verification failure.
 	{"librdkafka untrusted", "SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified, verify that ssl.ca.location is correctly configured or root CA certificates are installed", "confluentinc/librdkafka src/rdkafka_ssl.c", CauseTLSUntrusted, nil},
