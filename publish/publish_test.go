@@ -54,6 +54,27 @@ func consumeAll(t *testing.T, c *kfake.Cluster, topic string, n int) []*kgo.Reco
 	return got
 }
 
+// publisherToSilentBroker returns a warmed Publisher whose broker takes
+// produce requests and never answers them (until the test ends).
+func publisherToSilentBroker(t *testing.T) *Publisher {
+	t.Helper()
+	c := newCluster(t)
+	p := newPublisher(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	return p
+}
+
 func TestPublishAcked(t *testing.T) {
 	c := newCluster(t)
 	p := newPublisher(t, c)
@@ -125,20 +146,7 @@ func TestPublishBadRecords(t *testing.T) {
 // none. Publish still returns before the deadline, and reports the records
 // it sent as unconfirmed: never acked, never silently dropped.
 func TestPublishDeadline(t *testing.T) {
-	c := newCluster(t)
-	p := newPublisher(t, c)
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	if err := p.Warm(wctx); err != nil {
-		t.Fatal(err)
-	}
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		c.SleepControl(func() { <-release })
-		return nil, nil, false
-	})
+	p := publisherToSilentBroker(t)
 	const timeout = 1500 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -251,20 +259,7 @@ func TestPublishNoTimeLeft(t *testing.T) {
 // franz-go may already have sent; they are reported unconfirmed, never
 // failed as if certainly not written.
 func TestPublishClientClosed(t *testing.T) {
-	c := newCluster(t)
-	p := newPublisher(t, c)
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	if err := p.Warm(wctx); err != nil {
-		t.Fatal(err)
-	}
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		c.SleepControl(func() { <-release })
-		return nil, nil, false
-	})
+	p := publisherToSilentBroker(t)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
 		p.Close()
