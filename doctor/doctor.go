@@ -430,7 +430,6 @@ func (d *diag) bootstrap(ctx context.Context) []*wconn {
 	type hostRes struct {
 		name, host, port string
 		ips              []string
-		st               step
 	}
 	hosts := make([]*hostRes, 0, len(d.cfg.Brokers))
 	byHost := map[string]*hostRes{}
@@ -447,17 +446,13 @@ func (d *diag) bootstrap(ctx context.Context) []*wconn {
 			uniq = append(uniq, hr)
 		}
 	}
-	lctx, cancel := d.layerCtx(ctx)
-	parallel(len(uniq), func(i int) {
-		h := uniq[i]
-		start := time.Now()
-		h.ips, h.st = d.resolve(lctx, h.host)
-		h.st.dur = time.Since(start)
-	})
-	cancel()
 	resolved := map[string]bool{}
-	for _, h := range uniq {
-		resolved[h.host] = d.record("dns", "dns "+h.host, h.st)
+	for _, i := range d.probeEach(ctx, "dns", indexes(len(uniq)), func(i int) string { return "dns " + uniq[i].host },
+		func(ctx context.Context, i int) (st step) {
+			uniq[i].ips, st = d.resolve(ctx, uniq[i].host)
+			return st
+		}) {
+		resolved[uniq[i].host] = true
 	}
 	var addrs []addr
 	for _, h := range hosts {
@@ -474,20 +469,11 @@ func (d *diag) bootstrap(ctx context.Context) []*wconn {
 
 	// TCP, every address at once.
 	conns := make([]net.Conn, len(addrs))
-	steps := make([]step, len(addrs))
-	lctx, cancel = d.layerCtx(ctx)
-	parallel(len(addrs), func(i int) {
-		start := time.Now()
-		conns[i], steps[i] = d.dialTCP(lctx, addrs[i].dial)
-		steps[i].dur = time.Since(start)
-	})
-	cancel()
-	var live []int
-	for i, a := range addrs {
-		if d.record("tcp", "tcp "+a.dial, steps[i]) {
-			live = append(live, i)
-		}
-	}
+	live := d.probeEach(ctx, "tcp", indexes(len(addrs)), func(i int) string { return "tcp " + addrs[i].dial },
+		func(ctx context.Context, i int) (st step) {
+			conns[i], st = d.dialTCP(ctx, addrs[i].dial)
+			return st
+		})
 	if !d.layerVerdict("tcp", len(live) > 0, "no bootstrap address accepts a TCP connection") {
 		return nil
 	}
@@ -496,21 +482,11 @@ func (d *diag) bootstrap(ctx context.Context) []*wconn {
 	if !d.usesTLS() {
 		d.add("tls", "tls", Skip, 0, "auth plaintext: no TLS")
 	} else {
-		lctx, cancel = d.layerCtx(ctx)
-		parallel(len(live), func(j int) {
-			i := live[j]
-			start := time.Now()
-			conns[i], steps[i] = d.handshake(lctx, conns[i], addrs[i])
-			steps[i].dur = time.Since(start)
-		})
-		cancel()
-		var ok []int
-		for _, i := range live {
-			if d.record("tls", "tls "+addrs[i].dial, steps[i]) {
-				ok = append(ok, i)
-			}
-		}
-		live = ok
+		live = d.probeEach(ctx, "tls", live, func(i int) string { return "tls " + addrs[i].dial },
+			func(ctx context.Context, i int) (st step) {
+				conns[i], st = d.handshake(ctx, conns[i], addrs[i])
+				return st
+			})
 		if !d.layerVerdict("tls", len(live) > 0, "no bootstrap broker completes a TLS handshake") {
 			return nil
 		}
@@ -518,19 +494,13 @@ func (d *diag) bootstrap(ctx context.Context) []*wconn {
 
 	// Kafka: ApiVersions, SASL.
 	ws := make([]*wconn, len(addrs))
-	lctx, cancel = d.layerCtx(ctx)
-	parallel(len(live), func(j int) {
-		i := live[j]
-		start := time.Now()
-		ws[i], steps[i] = d.hello(lctx, conns[i], addrs[i])
-		steps[i].dur = time.Since(start)
-	})
-	cancel()
 	var out []*wconn
-	for _, i := range live {
-		if d.record("sasl", d.helloName()+" "+addrs[i].dial, steps[i]) {
-			out = append(out, ws[i])
-		}
+	for _, i := range d.probeEach(ctx, "sasl", live, func(i int) string { return d.helloName() + " " + addrs[i].dial },
+		func(ctx context.Context, i int) (st step) {
+			ws[i], st = d.hello(ctx, conns[i], addrs[i])
+			return st
+		}) {
+		out = append(out, ws[i])
 	}
 	if !d.layerVerdict("sasl", len(out) > 0, "no bootstrap broker accepts the client") {
 		return nil
@@ -585,6 +555,36 @@ func (d *diag) layerVerdict(layer string, anyPassed bool, what string) bool {
 type pendingFail struct {
 	check          int
 	cause, summary string
+}
+
+// probeEach runs probe for each of idx at once, within one layer's
+// timeout, times it, records it as the check name(i), and returns the
+// indexes whose probe passed, in order.
+func (d *diag) probeEach(ctx context.Context, layer string, idx []int, name func(i int) string, probe func(ctx context.Context, i int) step) []int {
+	steps := make([]step, len(idx))
+	lctx, cancel := d.layerCtx(ctx)
+	parallel(len(idx), func(j int) {
+		start := time.Now()
+		steps[j] = probe(lctx, idx[j])
+		steps[j].dur = time.Since(start)
+	})
+	cancel()
+	var passed []int
+	for j, i := range idx {
+		if d.record(layer, name(i), steps[j]) {
+			passed = append(passed, i)
+		}
+	}
+	return passed
+}
+
+// indexes returns 0, 1, ..., n-1.
+func indexes(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
 }
 
 func parallel(n int, f func(i int)) {
