@@ -687,13 +687,8 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 	case *kmsg.IncrementalAlterConfigsRequest:
 		// Kafka: ALTER_CONFIGS on each resource; the allowed ones are
 		// altered.
-		var codes []int16 // of the denied resources, in order
-		kept, denied := split(req.Resources, func(r kmsg.IncrementalAlterConfigsRequestResource) bool {
-			ok, code := c.configAllowed(k, r.ResourceType, r.ResourceName, true)
-			if !ok {
-				codes = append(codes, code)
-			}
-			return ok
+		kept, denied, codes := splitAlterConfigs(c, k, req.Resources, func(r kmsg.IncrementalAlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+			return r.ResourceType, r.ResourceName
 		})
 		req.Resources = kept
 		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrIncrementalAlterConfigsResponse, func(resp *kmsg.IncrementalAlterConfigsResponse) {
@@ -706,13 +701,8 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 
 	case *kmsg.AlterConfigsRequest:
 		// The legacy AlterConfigs, authorized as IncrementalAlterConfigs.
-		var codes []int16
-		kept, denied := split(req.Resources, func(r kmsg.AlterConfigsRequestResource) bool {
-			ok, code := c.configAllowed(k, r.ResourceType, r.ResourceName, true)
-			if !ok {
-				codes = append(codes, code)
-			}
-			return ok
+		kept, denied, codes := splitAlterConfigs(c, k, req.Resources, func(r kmsg.AlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+			return r.ResourceType, r.ResourceName
 		})
 		req.Resources = kept
 		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrAlterConfigsResponse, func(resp *kmsg.AlterConfigsResponse) {
@@ -844,6 +834,20 @@ func reduced[R kmsg.Response](h reqHeader, frame []byte, req kmsg.Request, nkept
 		return nil, nil, resp, nil
 	}
 	return reencode(h, req), []func(kmsg.Response){func(r kmsg.Response) { add(r.(R)) }}, nil, nil
+}
+
+// splitAlterConfigs splits config resources by whether the principal may
+// alter them; codes holds each denied resource's error code, in order.
+func splitAlterConfigs[T any](c *conn, api int16, resources []T, id func(T) (kmsg.ConfigResourceType, string)) (kept, denied []T, codes []int16) {
+	kept, denied = split(resources, func(r T) bool {
+		rt, name := id(r)
+		ok, code := c.configAllowed(api, rt, name, true)
+		if !ok {
+			codes = append(codes, code)
+		}
+		return ok
+	})
+	return kept, denied, codes
 }
 
 // split divides items into those allowed and those denied, each in order.
