@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -105,28 +104,7 @@ func consume(t *testing.T, c *emulator.Cluster, topic string, n int) []*kgo.Reco
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	var got []*kgo.Record
-	for len(got) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("consumed %d of %d records of %s", len(got), n, topic)
-		}
-		got = append(got, fs.Records()...)
-	}
-	sort.Slice(got, func(i, j int) bool {
-		if got[i].Partition != got[j].Partition {
-			return got[i].Partition < got[j].Partition
-		}
-		return got[i].Offset < got[j].Offset
-	})
-	return got
+	return testutil.ConsumeN(t, append(opts, kgo.ConsumeTopics(topic)), n, 15*time.Second, 0)
 }
 
 // adminClient is an admin client of c's IAM listeners with the default

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msklink/msklink/internal/testutil"
+
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/kafkaconn"
@@ -66,27 +68,12 @@ func TestPublishIAM(t *testing.T) {
 // consumeIAM reads n records of topic through the IAM listener.
 func consumeIAM(t *testing.T, c *emulator.Cluster, n int) []*kgo.Record {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cl, err := kafkaconn.NewClient(ctx, iamConfig(c), kafkaconn.WithClientOpts(kgo.ConsumeTopics("events"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond)))
+	opts, err := kafkaconn.ClientOpts(context.Background(), iamConfig(c))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	var got []*kgo.Record
-	for len(got) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("consumed %d of %d records", len(got), n)
-		}
-		got = append(got, fs.Records()...)
-	}
 	// Anything more would be a duplicate: give it a moment to show up.
-	short, cancelShort := context.WithTimeout(ctx, time.Second)
-	defer cancelShort()
-	got = append(got, cl.PollFetches(short).Records()...)
-	return got
+	return testutil.ConsumeN(t, append(opts, kgo.ConsumeTopics("events"), kgo.FetchMaxWait(200*time.Millisecond)), n, 60*time.Second, time.Second)
 }
 
 // TestPublishUnderFaults publishes 10,000 records while the IAM listeners

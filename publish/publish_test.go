@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msklink/msklink/internal/testutil"
+
 	"github.com/msklink/msklink/kafkaconn"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -36,22 +38,7 @@ func newPublisher(t *testing.T, c *kfake.Cluster, opts ...Opt) *Publisher {
 
 func consumeAll(t *testing.T, c *kfake.Cluster, topic string, n int) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var got []*kgo.Record
-	for len(got) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("consumed %d of %d records", len(got), n)
-		}
-		got = append(got, fs.Records()...)
-	}
-	return got
+	return testutil.ConsumeN(t, []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic)}, n, 10*time.Second, 0)
 }
 
 // publisherToSilentBroker returns a warmed Publisher whose broker takes

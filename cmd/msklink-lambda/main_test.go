@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -291,32 +290,8 @@ func consume(t *testing.T, c *emulator.Cluster, n int) []*kgo.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	var got []*kgo.Record
-	for len(got) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("consumed %d of %d records", len(got), n)
-		}
-		got = append(got, fs.Records()...)
-	}
 	// Anything more than n is a duplicate or a stray: look briefly.
-	sctx, scancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer scancel()
-	got = append(got, cl.PollFetches(sctx).Records()...)
-	sort.Slice(got, func(i, j int) bool {
-		if got[i].Partition != got[j].Partition {
-			return got[i].Partition < got[j].Partition
-		}
-		return got[i].Offset < got[j].Offset
-	})
-	return got
+	return testutil.ConsumeN(t, append(opts, kgo.ConsumeTopics(topic)), n, 15*time.Second, 300*time.Millisecond)
 }
 
 func directPayload(values ...string) []byte {

@@ -1,12 +1,19 @@
 // Package testutil holds helpers shared by msklink's tests. It imports the
-// standard library only, so the tests of every package may use it.
+// standard library and franz-go only (no msklink package), so the tests of
+// every package may use it.
 package testutil
 
 import (
 	"bytes"
+	"context"
+	"sort"
+	"time"
+
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // EmptyAWSEnv returns environment settings that leave the AWS SDK nothing
@@ -53,4 +60,40 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// ConsumeN reads records from the start of the topics opts consume (with
+// kgo.ConsumeTopics) until it has at least n, failing t if that takes
+// longer than timeout. It then reads for linger more, so that records
+// beyond n (duplicates, strays) show up, and returns everything sorted by
+// partition and offset.
+func ConsumeN(t testing.TB, opts []kgo.Opt, n int, timeout, linger time.Duration) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records in %s", len(got), n, timeout)
+		}
+		got = append(got, fs.Records()...)
+	}
+	if linger > 0 {
+		lctx, lcancel := context.WithTimeout(context.Background(), linger)
+		got = append(got, cl.PollFetches(lctx).Records()...)
+		lcancel()
+	}
+	sort.Slice(got, func(i, j int) bool {
+		if got[i].Partition != got[j].Partition {
+			return got[i].Partition < got[j].Partition
+		}
+		return got[i].Offset < got[j].Offset
+	})
+	return got
 }
