@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msklink/msklink/internal/testutil"
-
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
 )
 

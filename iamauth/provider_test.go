@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msklink/msklink/internal/testutil"
-
 	signer "github.com/aws/aws-msk-iam-sasl-signer-go/signer"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/msklink/msklink/internal/testutil"
 )
 
 // countingCreds counts Retrieve calls and hands out creds that expire at

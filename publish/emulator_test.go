@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msklink/msklink/internal/testutil"
-
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
 	"github.com/twmb/franz-go/pkg/kgo"
 )

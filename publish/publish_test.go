@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/msklink/msklink/internal/testutil"
-
 	"github.com/msklink/msklink/kafkaconn"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"

@@ -21,11 +21,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msklink/msklink/internal/testutil"
-
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
 	"github.com/msklink/msklink/lambdafn"
 	"github.com/twmb/franz-go/pkg/kgo"

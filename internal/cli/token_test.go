@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msklink/msklink/internal/testutil"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/msklink/msklink/internal/testutil"
 )
 
 // cleanAWSEnv leaves the AWS SDK nothing to find: no credentials, no
