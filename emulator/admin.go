@@ -13,6 +13,7 @@ import (
 // only: it has no authentication). All bodies and answers are JSON.
 //
 //	GET  /v1/status                      brokers, listeners, connections, faults
+//	GET  /v1/auth-failures               the latest rejected authentications, with their reasons
 //	PUT  /v1/faults                      a FaultRule: set faults (last rule wins)
 //	POST /v1/reset?broker=N&listener=K   reset connections (both optional)
 //	POST /v1/stop?broker=N&listener=K    stop listening (both optional)
@@ -47,6 +48,9 @@ func (c *Cluster) AdminHandler() http.Handler {
 			out = append(out, bb)
 		}
 		writeAdmin(w, http.StatusOK, map[string]any{"cluster_arn": c.ClusterARN(), "brokers": out})
+	})
+	mux.HandleFunc("GET /v1/auth-failures", func(w http.ResponseWriter, r *http.Request) {
+		writeAdmin(w, http.StatusOK, map[string]any{"failures": c.AuthFailures()})
 	})
 	mux.HandleFunc("PUT /v1/faults", func(w http.ResponseWriter, r *http.Request) {
 		var fr FaultRule

@@ -105,6 +105,12 @@ func WithFaults(broker int32, f Faults, kinds ...ListenerKind) Opt {
 	}
 }
 
+// WithVerboseAuthErrors appends the emulator's reason to the error
+// message of a failed authentication (default off: MSK's exact texts, such
+// as "[<request id>]: Access denied"). MSK never sends the reason; code
+// that reads it passes here and fails on MSK.
+func WithVerboseAuthErrors() Opt { return func(o *options) { o.cfg.VerboseAuthErrors = true } }
+
 // WithLimits sets MSK's connection limits (default none).
 func WithLimits(l Limits) Opt { return func(o *options) { o.cfg.Limits = l } }
 
@@ -141,6 +147,9 @@ type Cluster struct {
 
 	idents map[string]*identity // by access key id
 	scram  map[string]SCRAMUser // by user name
+
+	failMu   sync.Mutex
+	failures []AuthFailure // the latest, see AuthFailures
 
 	closeOnce sync.Once
 	closeErr  error
@@ -267,7 +276,7 @@ func Start(ctx context.Context, opts ...Opt) (*Cluster, error) {
 		} else if err = os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("emulator: creating cert dir: %w", err)
 		}
-		if c.certs, err = newCerts(dir, hosts, c.cfg.CertFile, c.cfg.KeyFile, c.cfg.CAFile, c.now()); err != nil {
+		if c.certs, err = newCerts(dir, hosts, c.cfg.brokerDomain(), c.cfg.CertFile, c.cfg.KeyFile, c.cfg.CAFile, c.now()); err != nil {
 			return nil, err
 		}
 	}
@@ -372,6 +381,13 @@ func (c *Cluster) Region() string { return c.cfg.Region }
 
 // ClusterARN is arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>.
 func (c *Cluster) ClusterARN() string { return c.cfg.clusterARN() }
+
+// BrokerDomain is the DNS domain MSK would give the cluster's brokers,
+// "<name>.<id>.c3.kafka.<region>.amazonaws.com". The generated TLS
+// certificate is issued for "*." + BrokerDomain, as MSK's certificates
+// are, so a client can read the cluster's region from it; the brokers
+// still listen and advertise on 127.0.0.N (see Bootstrap).
+func (c *Cluster) BrokerDomain() string { return c.cfg.brokerDomain() }
 
 // Identities returns the IAM identities (with their secrets: for tests and
 // the CLI's ready file, never logged).

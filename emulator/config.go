@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,6 +195,13 @@ type Config struct {
 	// SessionMaxLifetime bounds SASL sessions (KIP-368 connections.max.reauth.ms);
 	// default 0: bounded only by the credentials' expiry.
 	SessionMaxLifetime Duration `json:"session_max_lifetime,omitempty"`
+	// VerboseAuthErrors appends the emulator's reason to the error message
+	// of a failed authentication ("[<id>]: Access denied: iamauth: token
+	// rejected (region): ..."). Off by default: the messages are MSK's
+	// exact texts, and the reason goes only to the log line (with the
+	// request id) and the admin endpoint. MSK never sends the reason, so
+	// code tested with it on can pass here and fail on MSK.
+	VerboseAuthErrors bool `json:"verbose_auth_errors,omitempty"`
 	// Limits are MSK's connection limits, all off by default.
 	Limits Limits `json:"limits,omitzero"`
 	// Faults are injected from the start (see Listener.SetFaults to change
@@ -372,6 +380,30 @@ func (c *Config) validate() error {
 		return fmt.Errorf("emulator: invalid config: %w", err)
 	}
 	return nil
+}
+
+// brokerDomain is the DNS domain MSK would give the cluster's brokers,
+// <name>.<id>.c3.kafka.<region>.amazonaws.com: the cluster name as a DNS
+// label and a 6-character id derived from the cluster ARN (MSK's is
+// random).
+func (c *Config) brokerDomain() string {
+	label := []byte(strings.ToLower(c.ClusterName))
+	for i, b := range label {
+		if (b < 'a' || b > 'z') && (b < '0' || b > '9') {
+			label[i] = '-'
+		}
+	}
+	name := strings.Trim(string(label[:min(len(label), 63)]), "-")
+	if name == "" {
+		name = "local"
+	}
+	sum := sha256.Sum256([]byte(c.clusterARN()))
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	id := make([]byte, 6)
+	for i := range id {
+		id[i] = alphabet[int(sum[i])%len(alphabet)]
+	}
+	return fmt.Sprintf("%s.%s.c3.kafka.%s.amazonaws.com", name, id, c.Region)
 }
 
 // ClusterARN is arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>.

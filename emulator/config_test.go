@@ -63,7 +63,7 @@ func TestBadPolicyRejectedAtStart(t *testing.T) {
 func TestUserCertificates(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	gen, err := newCerts(dir, []string{"127.0.0.1"}, "", "", "", time.Now())
+	gen, err := newCerts(dir, []string{"127.0.0.1"}, "", "", "", "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

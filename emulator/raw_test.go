@@ -206,7 +206,7 @@ func TestSASLRules(t *testing.T) {
 		r := dialRaw(t, c, IAM, 0)
 		ar := r.auth("OAUTHBEARER", oauthMsg(t, c, DefaultAccessKeyID, "wrong", time.Now()))
 		if ar.ErrorCode != kerr.SaslAuthenticationFailed.Code || ar.ErrorMessage == nil ||
-			!strings.HasPrefix(*ar.ErrorMessage, "[") || !strings.Contains(*ar.ErrorMessage, "]: Access denied: ") {
+			!strings.HasPrefix(*ar.ErrorMessage, "[") || !strings.HasSuffix(*ar.ErrorMessage, "]: Access denied") {
 			t.Fatalf("%+v", ar)
 		}
 		if !r.closed() {
@@ -221,8 +221,8 @@ func TestSASLRules(t *testing.T) {
 		}
 		// Apache Kafka's SCRAM message, not MSK IAM's "Access denied".
 		const kafkaMsg = "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512"
-		if ar.ErrorMessage == nil || !strings.HasPrefix(*ar.ErrorMessage, kafkaMsg) || !strings.Contains(*ar.ErrorMessage, `"nobody"`) {
-			t.Errorf("message %v, want %q and the reason", ar.ErrorMessage, kafkaMsg)
+		if ar.ErrorMessage == nil || *ar.ErrorMessage != kafkaMsg {
+			t.Errorf("message %v, want %q", ar.ErrorMessage, kafkaMsg)
 		}
 	})
 }

@@ -42,11 +42,85 @@ type authnState struct {
 	ident     *identity
 }
 
-// authFailure is a rejected authentication: reason is the emulator's exact
-// cause, appended to MSK's "[<id>]: Access denied" message.
-type authFailure struct{ reason string }
+// The texts MSK's IAM authenticator answers a failed SaslAuthenticate
+// with, after "[<request id>]: ". MSK says nothing more; see
+// authFailure.reason for what the emulator knows.
+const (
+	mskAccessDenied    = "Access denied"
+	mskTooManyConnects = "Too many connects"
+	mskSessionTooShort = "Session too short"
+	mskInvalidPayload  = "Invalid authentication payload"
+)
+
+// kafkaSCRAMFailed is Apache Kafka's message for a failed SCRAM exchange
+// (MSK's SCRAM listener is Kafka's own authenticator), followed by the
+// mechanism.
+const kafkaSCRAMFailed = "Authentication failed during authentication due to invalid credentials with SASL mechanism "
+
+// minSessionLifetime is the shortest session the IAM listener grants:
+// credentials that expire sooner fail with "Session too short". MSK does
+// not document its bound; AWS told franz-go users (twmb/franz-go#731) that
+// MSK still grants sessions of credentials about 2 s from expiry, so the
+// emulator refuses only those under 1 s.
+const minSessionLifetime = time.Second
+
+// authFailure is a rejected authentication: what the client is told (MSK's
+// text, or Kafka's own message where Kafka answers) and the emulator's
+// exact reason, which goes to the "authn" log line and the admin endpoint
+// with the request id, and to the client only with VerboseAuthErrors.
+type authFailure struct {
+	id     string // the request id of "[<id>]: ..." and the log line
+	msg    string // mskAccessDenied, ...; or Kafka's whole message when kafka is set
+	kafka  bool   // msg is Apache Kafka's message, sent without a request id
+	reason string
+}
 
 func (e *authFailure) Error() string { return e.reason }
+
+// message is the SaslAuthenticate error message for f: MSK's
+// "[<id>]: Access denied" (and its other texts), or Kafka's own message;
+// with VerboseAuthErrors the reason follows after ": ".
+func (c *conn) message(f *authFailure) string {
+	msg := f.msg
+	if !f.kafka {
+		msg = "[" + f.id + "]: " + f.msg
+	}
+	if c.l.b.c.cfg.VerboseAuthErrors && f.reason != "" && f.reason != f.msg {
+		msg += ": " + f.reason
+	}
+	return msg
+}
+
+// deny fails an authentication with one of MSK's texts (on the SCRAM
+// listener: Kafka's SCRAM message, except for the connection rate limit).
+func (c *conn) deny(mech, principal, msg, reason string, extra ...any) *authFailure {
+	f := &authFailure{id: newRequestID(), msg: msg, reason: reason}
+	if c.l.kind == SCRAM && msg != mskTooManyConnects {
+		f.msg, f.kafka = kafkaSCRAMFailed+mech, true
+	}
+	return c.record(f, mech, principal, extra)
+}
+
+// denyKafka fails an authentication with Apache Kafka's own message, which
+// MSK passes on as is (re-authentication rules, KIP-368).
+func (c *conn) denyKafka(mech, principal, msg string) *authFailure {
+	return c.record(&authFailure{id: newRequestID(), msg: msg, kafka: true, reason: msg}, mech, principal, nil)
+}
+
+// record logs f (with the request id, so that a client's "[<id>]: Access
+// denied" can be matched with its reason) and keeps it for the admin
+// endpoint.
+func (c *conn) record(f *authFailure, mech, principal string, extra []any) *authFailure {
+	cl := c.l.b.c
+	msg := c.message(f)
+	c.audit("deny", mech, principal, f.reason, append([]any{"request_id", f.id, "client_message", msg}, extra...)...)
+	cl.recordAuthFailure(AuthFailure{
+		Time: cl.now(), RequestID: f.id, Broker: c.l.b.id, Listener: c.l.kind.String(),
+		Remote: c.raw.RemoteAddr().String(), Mechanism: mech, Principal: principal,
+		ClientMessage: msg, Reason: f.reason,
+	})
+	return f
+}
 
 // mechanisms returns the mechanisms enabled on the listener.
 func (c *conn) mechanisms() []string {
@@ -112,7 +186,7 @@ func (c *conn) authenticate(h reqHeader, frame []byte) error {
 	out, done, ferr := c.saslStep(req.SASLAuthBytes)
 	if ferr != nil {
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
-		resp.ErrorMessage = kmsg.StringPtr(c.failureMessage(ferr))
+		resp.ErrorMessage = kmsg.StringPtr(c.message(ferr))
 		c.send(slot{h: h, local: encodeResponseFrame(h, resp), closeAfter: true})
 		return errClose
 	}
@@ -127,17 +201,6 @@ func (c *conn) authenticate(h reqHeader, frame []byte) error {
 		return errClose
 	}
 	return nil
-}
-
-// failureMessage is the SaslAuthenticate error message for a failure:
-// MSK's IAM authenticator says "[<request id>]: Access denied"; Apache
-// Kafka's SCRAM (MSK's SCRAM listener) names the mechanism. The
-// emulator's exact reason follows.
-func (c *conn) failureMessage(f *authFailure) string {
-	if c.l.kind == SCRAM {
-		return fmt.Sprintf("Authentication failed during authentication due to invalid credentials with SASL mechanism %s: %s", c.sess.mech, f.reason)
-	}
-	return fmt.Sprintf("[%s]: Access denied: %s", newRequestID(), f.reason)
 }
 
 // rawSASL handles a raw SASL frame after a v0 SaslHandshake. Failures close
@@ -164,15 +227,12 @@ func (c *conn) saslStep(in []byte) (out []byte, done bool, fail *authFailure) {
 	now := cl.now()
 	mech := c.sess.mech
 	if c.sess.authed && mech != c.sess.authMech {
-		// Kafka's message (SaslServerAuthenticator, KIP-368).
-		fail = &authFailure{fmt.Sprintf("SASL mechanism '%s' requested by client is not supported for re-authentication of mechanism '%s'", mech, c.sess.authMech)}
-		c.audit("deny", mech, c.sess.principal, fail.reason)
-		return nil, false, fail
+		// Kafka's own message (SaslServerAuthenticator, KIP-368).
+		return nil, false, c.denyKafka(mech, c.sess.principal, fmt.Sprintf("SASL mechanism '%s' requested by client is not supported for re-authentication of mechanism '%s'", mech, c.sess.authMech))
 	}
 	if c.tooMany {
-		fail = &authFailure{"Too many connects"}
-		c.audit("deny", mech, "", fail.reason)
-		return nil, false, fail
+		lim := cl.cfg.Limits.NewConnectionsPerSecond
+		return nil, false, c.deny(mech, "", mskTooManyConnects, fmt.Sprintf("over the limit of %d new connections per second on broker %d", lim, c.l.b.id))
 	}
 	var (
 		principal string
@@ -199,9 +259,12 @@ func (c *conn) saslStep(in []byte) (out []byte, done bool, fail *authFailure) {
 		}
 		akid = p.AccessKeyID
 		if err != nil {
-			fail = &authFailure{err.Error()}
-			c.audit("deny", mech, "", fail.reason, "access_key_id", akid)
-			return nil, false, fail
+			msg := mskAccessDenied
+			var ve *iamauth.VerifyError
+			if errors.Is(err, errBadOAuth) || errors.As(err, &ve) && ve.Check == iamauth.CheckMalformed {
+				msg = mskInvalidPayload
+			}
+			return nil, false, c.deny(mech, "", msg, err.Error(), "access_key_id", akid)
 		}
 		ident = cl.idents[p.AccessKeyID]
 		principal = p.ARN
@@ -209,19 +272,18 @@ func (c *conn) saslStep(in []byte) (out []byte, done bool, fail *authFailure) {
 		cl.log.Info("authz", "principal", principal, "action", string(iampolicy.Connect), "resource", cl.ClusterARN(),
 			"decision", decisionWord(d), "reason", d.String(), "broker", c.l.b.id, "listener", c.l.kind.String())
 		if !d.Allowed() {
-			fail = &authFailure{"not authorized to perform kafka-cluster:Connect on " + cl.ClusterARN() + ": " + d.String()}
-			c.audit("deny", mech, principal, fail.reason, "access_key_id", akid)
-			return nil, false, fail
+			return nil, false, c.deny(mech, principal, mskAccessDenied, "not authorized to perform kafka-cluster:Connect on "+cl.ClusterARN()+": "+d.String(), "access_key_id", akid)
 		}
 		expires = p.CredentialsExpire
+		if !expires.IsZero() && expires.Sub(now) < minSessionLifetime {
+			return nil, false, c.deny(mech, principal, mskSessionTooShort, fmt.Sprintf("the credentials of access key id %s expire at %s, in less than %s: refresh them", akid, expires.UTC().Format(time.RFC3339Nano), minSessionLifetime), "access_key_id", akid)
+		}
 		done = true
 	case mechSCRAM512, mechSCRAM256:
 		if c.sess.scram == nil {
 			x, first, err := cl.scramFirst(mech, in)
 			if err != nil {
-				fail = &authFailure{err.Error()}
-				c.audit("deny", mech, "", fail.reason)
-				return nil, false, fail
+				return nil, false, c.deny(mech, "", mskAccessDenied, err.Error())
 			}
 			c.sess.scram = x
 			return first, false, nil
@@ -230,18 +292,15 @@ func (c *conn) saslStep(in []byte) (out []byte, done bool, fail *authFailure) {
 		c.sess.scram = nil
 		final, err := x.final(in)
 		if err != nil {
-			fail = &authFailure{err.Error()}
-			c.audit("deny", mech, "User:"+x.user, fail.reason)
-			return nil, false, fail
+			return nil, false, c.deny(mech, "User:"+x.user, mskAccessDenied, err.Error())
 		}
 		out, principal, done = final, "User:"+x.user, true
 	default:
-		return nil, false, &authFailure{"no SASL mechanism chosen"}
+		return nil, false, c.deny(mech, "", mskAccessDenied, "no SASL mechanism chosen")
 	}
 	if c.sess.authed && c.sess.principal != principal {
-		fail = &authFailure{fmt.Sprintf("Cannot change principals during re-authentication from %s: %s", c.sess.principal, principal)}
-		c.audit("deny", mech, principal, fail.reason)
-		return nil, false, fail
+		// Kafka's own message (SaslServerAuthenticator), which MSK passes on.
+		return nil, false, c.denyKafka(mech, principal, fmt.Sprintf("Cannot change principals during re-authentication from %s: %s", c.sess.principal, principal))
 	}
 	if maxLife := time.Duration(cl.cfg.SessionMaxLifetime); maxLife > 0 {
 		if e := now.Add(maxLife); expires.IsZero() || e.Before(expires) {

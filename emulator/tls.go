@@ -26,9 +26,11 @@ type certs struct {
 
 // newCerts generates an ECDSA P-256 CA and one server certificate whose SANs
 // cover every advertised host plus "localhost", writes ca.pem into dir, and
-// returns the server TLS config. With certFile/keyFile given, those are
-// served instead and caFile (if any) is what clients are told to trust.
-func newCerts(dir string, hosts []string, certFile, keyFile, caFile string, now time.Time) (*certs, error) {
+// returns the server TLS config. Like MSK's, the certificate is issued for
+// "*."+domain (its common name and first DNS name) when domain is set.
+// With certFile/keyFile given, those are served instead and caFile (if
+// any) is what clients are told to trust.
+func newCerts(dir string, hosts []string, domain, certFile, keyFile, caFile string, now time.Time) (*certs, error) {
 	c := &certs{pool: x509.NewCertPool()}
 	if certFile != "" {
 		kp, err := tls.LoadX509KeyPair(certFile, keyFile)
@@ -82,6 +84,10 @@ func newCerts(dir string, hosts []string, certFile, keyFile, caFile string, now 
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     []string{"localhost"},
+	}
+	if domain != "" {
+		tmpl.Subject.CommonName = "*." + domain
+		tmpl.DNSNames = []string{"*." + domain, "localhost"}
 	}
 	seen := map[string]bool{}
 	for _, h := range append(hosts, "127.0.0.1", "::1") {
