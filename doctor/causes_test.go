@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
@@ -152,14 +154,34 @@ func TestCauseAuthMechanism(t *testing.T) {
 }
 
 func TestCauseToken(t *testing.T) {
-	c := startCluster(t, emulator.WithIdentity(identity("AKIAEXPIRED000000001", policyWithout(), time.Now().Add(-time.Hour))))
+	c := startCluster(t, emulator.WithIdentity(emulator.Identity{Name: "expired", ARN: "arn:aws:sts::000000000000:assumed-role/r/expired",
+		AccessKeyID: "ASIAEXPIRED000000001", SecretAccessKey: "secret-ASIAEXPIRED000000001", SessionToken: "session-1",
+		Policies: []json.RawMessage{policyWithout()}, Expires: time.Now().Add(-time.Hour)}))
 	t.Run("wrong region", func(t *testing.T) {
 		cfg := iamConfig(c)
-		cfg.Region = "us-west-2" // the cluster is in us-east-1; 127.0.0.1 names no region
-		diagnose(t, cfg, CauseTokenRegion, testTimeout)
+		cfg.Region = "us-west-2" // the cluster is in us-east-1; 127.0.0.1 names no region, its certificate does
+		r := diagnose(t, cfg, CauseTokenRegion, testTimeout)
+		if !strings.Contains(r.Summary, "inferred") || !strings.Contains(r.Summary, "confirmed: a token signed for us-east-1 was accepted") {
+			t.Errorf("the summary does not say how the region was inferred: %s", r.Summary)
+		}
 	})
-	t.Run("expired credentials", func(t *testing.T) {
-		diagnose(t, asIdentity(iamConfig(c), "AKIAEXPIRED000000001"), CauseTokenExpired, testTimeout)
+	t.Run("expired credentials, expiry known", func(t *testing.T) {
+		cfg := iamConfig(c)
+		cfg.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "ASIAEXPIRED000000001", SecretAccessKey: "secret-ASIAEXPIRED000000001", SessionToken: "session-1",
+				CanExpire: true, Expires: time.Now().Add(-time.Hour), Source: "test"}, nil
+		})
+		diagnose(t, cfg, CauseTokenExpired, testTimeout)
+	})
+	t.Run("expired credentials, expiry unknown", func(t *testing.T) {
+		// Temporary credentials copied into the environment: MSK says
+		// only Access denied, and nothing here tells their expiry.
+		cfg := iamConfig(c)
+		cfg.Credentials = staticCreds("ASIAEXPIRED000000001", "secret-ASIAEXPIRED000000001", "session-1")
+		r := diagnose(t, cfg, CauseAuthDenied, testTimeout)
+		if !strings.Contains(r.Summary, "may have expired") {
+			t.Errorf("the summary does not suspect the temporary credentials: %s", r.Summary)
+		}
 	})
 	t.Run("AWS_MSK_IAM mechanism", func(t *testing.T) {
 		cfg := iamConfig(c)
@@ -168,13 +190,27 @@ func TestCauseToken(t *testing.T) {
 	})
 }
 
+// TestCauseSessionTooShort: credentials about to expire get MSK's
+// "Session too short".
+func TestCauseSessionTooShort(t *testing.T) {
+	// The broker's clock is frozen half a second before the credentials
+	// expire, so they are always about to.
+	frozen := time.Now()
+	c := startCluster(t, emulator.WithClock(func() time.Time { return frozen }),
+		emulator.WithIdentity(identity("AKIAEXPIRING00000001", policyWithout(), frozen.Add(500*time.Millisecond))))
+	diagnose(t, asIdentity(iamConfig(c), "AKIAEXPIRING00000001"), CauseTokenExpired, testTimeout)
+}
+
 func TestCauseClockSkew(t *testing.T) {
 	// The broker's clock is an hour ahead: a token signed now is expired
 	// for it, though this machine's clock says it is fresh.
 	c := startCluster(t, emulator.WithClock(func() time.Time { return time.Now().Add(time.Hour) }))
 	diagnose(t, iamConfig(c), CauseClockSkew, testTimeout)
 	c2 := startCluster(t, emulator.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }))
-	diagnose(t, iamConfig(c2), CauseClockSkew, testTimeout)
+	r := diagnose(t, iamConfig(c2), CauseClockSkew, testTimeout)
+	if !strings.Contains(r.Summary, "this machine's clock is about 1h0m0s ahead of the broker's") {
+		t.Errorf("the summary does not size the skew: %s", r.Summary)
+	}
 }
 
 func TestCauseAuthz(t *testing.T) {
@@ -377,5 +413,48 @@ func TestTroubleshootingDocumentsEveryCause(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "Connection reset during recv") {
 		t.Error("the kafka-python symptom is missing")
+	}
+}
+
+// TestVerdictIgnoresVerboseMessages: the doctor reads only MSK's texts, so
+// a broker that explains its refusals (the emulator with verbose
+// messages) gets the same verdicts as MSK, which does not.
+func TestVerdictIgnoresVerboseMessages(t *testing.T) {
+	cases := []struct {
+		name string
+		opts []emulator.Opt
+		cfg  func(*emulator.Cluster) kafkaconn.Config
+		want string
+	}{
+		{"wrong region", nil, func(c *emulator.Cluster) kafkaconn.Config {
+			cfg := iamConfig(c)
+			cfg.Region = "eu-west-1"
+			return cfg
+		}, CauseTokenRegion},
+		{"broker clock ahead", []emulator.Opt{emulator.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) })}, iamConfig, CauseClockSkew},
+		{"no Connect", []emulator.Opt{emulator.WithIdentity(identity("AKIANOCONNECT0000001", policyWithout("Connect"), time.Time{}))},
+			func(c *emulator.Cluster) kafkaconn.Config { return asIdentity(iamConfig(c), "AKIANOCONNECT0000001") }, CauseAuthDenied},
+		{"wrong secret", nil, func(c *emulator.Cluster) kafkaconn.Config {
+			cfg := iamConfig(c)
+			cfg.Credentials = staticCreds(emulator.DefaultAccessKeyID, "wrong", "")
+			return cfg
+		}, CauseAuthDenied},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var summaries []string
+			for _, verbose := range []bool{false, true} {
+				opts := tc.opts
+				if verbose {
+					opts = append(opts[:len(opts):len(opts)], emulator.WithVerboseAuthErrors())
+				}
+				c := startCluster(t, opts...)
+				r := diagnose(t, tc.cfg(c), tc.want, testTimeout)
+				summaries = append(summaries, r.Summary)
+			}
+			if !strings.Contains(summaries[1], "]: Access denied: ") {
+				t.Errorf("the verbose emulator's message is not in the summary: %s", summaries[1])
+			}
+		})
 	}
 }

@@ -131,6 +131,11 @@ type diag struct {
 
 	pending []pendingFail // failures of the current layer (see layerVerdict)
 
+	cert        certNames // the region of an MSK broker certificate (TLS layer)
+	inferOnce   sync.Once // an Access denied is looked into once (see inferDenied)
+	inferred    string
+	inferredWhy string
+
 	mu    sync.Mutex
 	conns map[int32]*wconn // authenticated connections by broker id
 	open  []*wconn         // every connection, closed at the end
@@ -656,6 +661,9 @@ func (d *diag) handshake(ctx context.Context, c net.Conn, a addr) (net.Conn, ste
 	err := tc.HandshakeContext(ctx)
 	if err == nil {
 		st := tc.ConnectionState()
+		if len(st.PeerCertificates) > 0 {
+			d.noteCert(st.PeerCertificates[0])
+		}
 		detail := fmt.Sprintf("%s, certificate for %s trusted", tls.VersionName(st.Version), certName(st))
 		_ = tc.SetDeadline(time.Time{})
 		return tc, step{detail: detail}
@@ -778,7 +786,7 @@ func (d *diag) hello(ctx context.Context, c net.Conn, a addr) (*wconn, step) {
 	case errors.As(err, &se) && se.stage == "handshake":
 		return nil, step{cause: CauseAuthMechanism, detail: fmt.Sprintf("%s; mechanism %s not offered; the listener offers [%s]%s", detail, d.mech.Name(), strings.Join(se.offered, ", "), mechHint(se.offered))}
 	case errors.As(err, &se):
-		cause, why := d.authCause(se.message)
+		cause, why := d.authCause(a, se.message)
 		return nil, step{cause: cause, detail: fmt.Sprintf("%s; %s rejected: %v%s", detail, d.mech.Name(), kmsgErr(se), why)}
 	}
 	if classifyNet(err) == netReset && len(offered) == 0 {
@@ -827,35 +835,4 @@ func (d *diag) connStep(what string, err error) step {
 		return step{cause: CauseConnectionReset, detail: fmt.Sprintf("%s: %v", what, err)}
 	}
 	return step{cause: CauseConnectionReset, detail: fmt.Sprintf("%s failed: %v", what, err)}
-}
-
-// authCause reads a SASL_AUTHENTICATION_FAILED message. MSK itself says
-// "[id]: Access denied" (or "Too many connects"); brokers that give the
-// reason (the local emulator appends iamauth's verification error) let the
-// doctor tell region, expiry and clock problems apart.
-func (d *diag) authCause(msg string) (cause, why string) {
-	has := func(c iamauth.Check) bool { return strings.Contains(msg, "("+string(c)+")") }
-	switch {
-	case strings.Contains(msg, "Too many connects"):
-		return CauseTooManyConnects, ""
-	case has(iamauth.CheckRegion):
-		return CauseTokenRegion, ""
-	case has(iamauth.CheckNotYetValid):
-		return CauseClockSkew, ": the token's signing time is ahead of the broker's clock"
-	case has(iamauth.CheckExpired):
-		if strings.Contains(msg, "credentials") {
-			return CauseTokenExpired, ""
-		}
-		if d.token != nil && d.o.now().Before(d.token.Expires) {
-			return CauseClockSkew, fmt.Sprintf(": the token was signed just now (%s) and is valid by this machine's clock, so the broker's clock disagrees", d.token.SignedAt.UTC().Format(time.RFC3339))
-		}
-		return CauseTokenExpired, ""
-	case strings.Contains(msg, "Session too short"):
-		return CauseTokenExpired, ": the credentials expire too soon for a session"
-	}
-	why = ""
-	if d.token != nil {
-		why = fmt.Sprintf(" (token region %s, access key %s: check the region, and that the principal's policy allows kafka-cluster:Connect on the cluster)", d.token.Region, d.token.AccessKeyID)
-	}
-	return CauseAuthDenied, why
 }

@@ -16,6 +16,12 @@ import (
 	"time"
 )
 
+// certBackdate is how long before the emulator starts its certificates
+// are valid: MSK's were issued long before a client connects, so a client
+// whose clock is hours off (or a cluster started WithClock) still trusts
+// them and meets the token's time check instead.
+const certBackdate = 30 * 24 * time.Hour
+
 // certs holds the TLS material of a cluster.
 type certs struct {
 	caPEM  []byte
@@ -58,7 +64,7 @@ func newCerts(dir string, hosts []string, domain, certFile, keyFile, caFile stri
 	caTmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "msklink emulator CA", Organization: []string{"msklink"}},
-		NotBefore:             now.Add(-time.Hour),
+		NotBefore:             now.Add(-certBackdate),
 		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
@@ -79,7 +85,7 @@ func newCerts(dir string, hosts []string, domain, certFile, keyFile, caFile stri
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: "msklink emulator broker"},
-		NotBefore:    now.Add(-time.Hour),
+		NotBefore:    now.Add(-certBackdate),
 		NotAfter:     now.Add(825 * 24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
