@@ -15,7 +15,7 @@ import (
 	"github.com/msklink/msklink/emulator"
 )
 
-const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--log-format json|text] [--admin-addr 127.0.0.1:PORT]`
+const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--log-format json|text] [--admin-addr 127.0.0.1:PORT] [--verbose-auth-errors]`
 
 // topicFlags collects repeated --topic NAME[:PARTITIONS] flags.
 type topicFlags []emulator.Topic
@@ -75,6 +75,7 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 	readyFile := fs.String("ready-file", "", "once listening, write bootstrap strings, CA file and credentials as JSON to this file")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:0", "loopback address of the HTTP admin endpoint for faults (GET /v1/status); empty: none")
+	verboseAuth := fs.Bool("verbose-auth-errors", false, "append the emulator's reason to authentication failures (MSK never does: it says only \"[<id>]: Access denied\"; the reason is always in the log and GET /v1/auth-failures)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -115,6 +116,9 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 	opts := []emulator.Opt{emulator.WithConfig(cfg), emulator.WithLogger(slog.New(handler))}
 	if *brokers > 0 {
 		opts = append(opts, emulator.WithBrokers(*brokers))
+	}
+	if *verboseAuth {
+		opts = append(opts, emulator.WithVerboseAuthErrors())
 	}
 	if *ephemeral {
 		opts = append(opts, emulator.Ephemeral())

@@ -90,6 +90,56 @@ func TestLocalReadyFile(t *testing.T) {
 	}
 }
 
+// TestLocalVerboseAuthErrors: by default a refused token gets MSK's bare
+// "[<id>]: Access denied"; --verbose-auth-errors adds the emulator's
+// reason. The doctor's verdict is the same either way.
+func TestLocalVerboseAuthErrors(t *testing.T) {
+	testutil.IsolateAWS(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+	for _, verbose := range []bool{false, true} {
+		dir := t.TempDir()
+		ready := filepath.Join(dir, "ready.json")
+		ctx, cancel := context.WithCancel(context.Background())
+		args := []string{"local", "--ephemeral", "--ready-file", ready, "--admin-addr", ""}
+		if verbose {
+			args = append(args, "--verbose-auth-errors")
+		}
+		var stdout, stderr syncBuf
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, args, strings.NewReader(""), &stdout, &stderr) }()
+		var r localReady
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if b, err := os.ReadFile(ready); err == nil && json.Unmarshal(b, &r) == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no ready file; stderr:\n%s", stderr.String())
+			}
+		}
+		var out, errOut bytes.Buffer
+		err := Run(context.Background(), []string{"doctor", "--bootstrap", r.Bootstrap["iam"], "--ca-file", r.CAFile, "--region", "eu-west-1", "--json"},
+			strings.NewReader(""), &out, &errOut)
+		if ExitCode(err) != 1 {
+			t.Fatalf("verbose %v: doctor exit %d (%v): %s %s", verbose, ExitCode(err), err, out.String(), errOut.String())
+		}
+		var rep struct{ Cause, Summary string }
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatalf("doctor --json: %v\n%s", err, out.String())
+		}
+		if rep.Cause != "token_region" {
+			t.Errorf("verbose %v: cause %q, want token_region: %s", verbose, rep.Cause, rep.Summary)
+		}
+		if got := strings.Contains(rep.Summary, "]: Access denied: iamauth: token rejected (region)"); got != verbose {
+			t.Errorf("verbose %v: the broker's reason in the message: %v, want %v: %s", verbose, got, verbose, rep.Summary)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestLocalUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"local", "--topic", ":3"},
