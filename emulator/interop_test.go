@@ -2,16 +2,19 @@ package emulator_test
 
 // Interop tests: each a produce-then-consume round trip over real sockets
 // with a client someone else wrote: kcat (librdkafka) and kafka-python from
-// Debian, IBM's sarama, and franz-go (in the package's own tests).
+// Debian, IBM's sarama, and franz-go (in the package's own tests); and the
+// failures as each of them shows MSK's exact messages.
 
 import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +23,10 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
+
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/iamauth"
 )
@@ -281,5 +288,97 @@ func TestSarama(t *testing.T) {
 	sort.Strings(got)
 	if strings.Join(got, ",") != "sarama-0,sarama-1,sarama-2" {
 		t.Errorf("sarama consumed %v", got)
+	}
+}
+
+// mskDenied matches MSK's "[<uuid>]: Access denied" at the end of a
+// client's error text, with nothing after it: the emulator's reason must
+// not reach clients by default, as MSK's never does.
+var mskDenied = regexp.MustCompile(`\[[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\]: Access denied$`)
+
+// rejectedTokens are the two classic IAM failures: a token signed for
+// another region, and one signed with a wrong secret key.
+func rejectedTokens(t *testing.T, c *emulator.Cluster) map[string]aws.Credentials {
+	return map[string]aws.Credentials{
+		"eu-west-1": {AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultSecretAccessKey},
+		c.Region():  {AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: "not-the-secret"},
+	}
+}
+
+// TestSaramaRejected: sarama shows MSK's exact text for a wrong-region and
+// a bad-secret token.
+func TestSaramaRejected(t *testing.T) {
+	c := startInterop(t)
+	for region, creds := range rejectedTokens(t, c) {
+		t.Run(region, func(t *testing.T) {
+			prov, err := iamauth.New(context.Background(), iamauth.WithRegion(region),
+				iamauth.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := sarama.NewConfig()
+			cfg.Version = sarama.V3_6_0_0
+			cfg.Net.TLS.Enable = true
+			cfg.Net.TLS.Config = &tls.Config{RootCAs: c.CAPool(), MinVersion: tls.VersionTLS12}
+			cfg.Net.SASL.Enable = true
+			cfg.Net.SASL.Mechanism = sarama.SASLTypeOAuth
+			cfg.Net.SASL.TokenProvider = saramaToken{prov}
+			cfg.Metadata.Retry.Max = 0
+			cl, err := sarama.NewClient(c.BootstrapAddrs(emulator.IAM)[:1], cfg)
+			if err == nil {
+				cl.Close()
+				t.Fatal("a rejected token connected")
+			}
+			// sarama: "kafka: client has run out of available brokers to
+			// talk to: kafka server: SASL Authentication failed: [<id>]: Access denied".
+			if !mskDenied.MatchString(err.Error()) || !strings.Contains(err.Error(), "SASL Authentication failed: [") {
+				t.Errorf("sarama error %q does not end in MSK's \"SASL Authentication failed: [<uuid>]: Access denied\"", err)
+			}
+			if strings.Contains(err.Error(), "iamauth") {
+				t.Errorf("the emulator's reason reached the client: %v", err)
+			}
+		})
+	}
+}
+
+// TestFranzGoRejected: franz-go shows MSK's exact text for the same two.
+func TestFranzGoRejected(t *testing.T) {
+	c := startInterop(t)
+	for region, creds := range rejectedTokens(t, c) {
+		t.Run(region, func(t *testing.T) {
+			tok, err := iamauth.NewToken(creds, region, time.Now(), "interop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := kgo.NewClient(kgo.SeedBrokers(c.BootstrapAddrs(emulator.IAM)...),
+				kgo.DialTLSConfig(&tls.Config{RootCAs: c.CAPool(), MinVersion: tls.VersionTLS12}),
+				kgo.SASL(oauth.Auth{Token: string(tok)}.AsMechanism()), kgo.RequestRetries(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			err = cl.Ping(ctx)
+			if !errors.Is(err, kerr.SaslAuthenticationFailed) || !mskDenied.MatchString(err.Error()) {
+				t.Errorf("franz-go error %v, want SASL_AUTHENTICATION_FAILED ending in MSK's \"[<uuid>]: Access denied\"", err)
+			}
+		})
+	}
+}
+
+// TestKcatSCRAMRejected: kcat (librdkafka) shows Apache Kafka's exact SCRAM
+// message for a wrong password, as MSK's SCRAM listener sends it.
+func TestKcatSCRAMRejected(t *testing.T) {
+	kcat := needTool(t, "/usr/bin/kcat")
+	c := startInterop(t)
+	out, err := run(t, "", kcat, "-b", c.Bootstrap(emulator.SCRAM), "-X", "security.protocol=SASL_SSL", "-X", "ssl.ca.location="+c.CAFile(),
+		"-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", "sasl.username="+emulator.DefaultSCRAMUser, "-X", "sasl.password=wrong", "-L", "-m", "5")
+	if err == nil {
+		t.Fatalf("kcat -L with a wrong password succeeded:\n%s", out)
+	}
+	const want = "SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512 (after "
+	if !strings.Contains(out, want) {
+		t.Errorf("kcat output lacks %q:\n%s", want, out)
 	}
 }
