@@ -144,6 +144,7 @@ type Cluster struct {
 	brokers []*Broker
 	byAddr  map[string]*Broker // kfake's internal host:port -> broker
 	arn     iampolicy.ClusterARN
+	kafkaID string // the Kafka cluster id, see Config.kafkaClusterID
 
 	idents map[string]*identity // by access key id
 	scram  map[string]SCRAMUser // by user name
@@ -177,6 +178,7 @@ func Start(ctx context.Context, opts ...Opt) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: o.cfg, log: o.logger, now: o.now, byAddr: map[string]*Broker{},
 		idents: map[string]*identity{}, scram: map[string]SCRAMUser{}}
+	c.kafkaID = c.cfg.kafkaClusterID()
 	var err error
 	if c.arn, err = iampolicy.ParseClusterARN(c.cfg.clusterARN()); err != nil {
 		return nil, fmt.Errorf("emulator: cluster ARN: %w", err)
@@ -208,7 +210,7 @@ func Start(ctx context.Context, opts ...Opt) (*Cluster, error) {
 	)
 	kopts := []kfake.Opt{
 		kfake.NumBrokers(c.cfg.Brokers),
-		kfake.ClusterID(c.cfg.ClusterName),
+		kfake.ClusterID(c.kafkaID),
 		kfake.DefaultNumPartitions(3),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			ln, err := net.Listen(network, "127.0.0.1:0")

@@ -3,6 +3,7 @@ package emulator
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -404,6 +405,15 @@ func (c *Config) brokerDomain() string {
 		id[i] = alphabet[int(sum[i])%len(alphabet)]
 	}
 	return fmt.Sprintf("%s.%s.c3.kafka.%s.amazonaws.com", name, id, c.Region)
+}
+
+// kafkaClusterID is the Kafka cluster id (Metadata, DescribeCluster): like
+// Kafka's and MSK's, 16 bytes in unpadded URL-safe base64 (22
+// characters), derived from the cluster ARN so that it is the same across
+// runs.
+func (c *Config) kafkaClusterID() string {
+	sum := sha256.Sum256([]byte("kafka-cluster-id:" + c.clusterARN()))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // ClusterARN is arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>.

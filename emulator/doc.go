@@ -72,17 +72,33 @@
 // needs kafka-cluster:Connect on the cluster. The SCRAM listener accepts
 // SCRAM-SHA-512 (and SCRAM-SHA-256 for users configured with it).
 //
-// SaslHandshake v1 is followed by SaslAuthenticate v0-v2; a failure is
-// SASL_AUTHENTICATION_FAILED with MSK's message "[<request id>]: Access
-// denied" (on the SCRAM listener Apache Kafka's "Authentication failed
-// during authentication due to invalid credentials with SASL mechanism
-// ...") followed by ": " and the exact reason, and the connection is
-// closed. After SaslHandshake v0 the SASL bytes come raw (size-prefixed,
-// no Kafka header); a failure then closes the socket without an answer, as
-// MSK does, which kafka-python 2.0.2 reports as "Connection reset during
-// recv". Any request other than ApiVersions, SaslHandshake and
-// SaslAuthenticate before authentication closes the connection; an
-// unknown mechanism gets UNSUPPORTED_SASL_MECHANISM with the enabled list.
+// SaslHandshake v1 is followed by SaslAuthenticate v0-v2. A failure is
+// SASL_AUTHENTICATION_FAILED with MSK's exact message and nothing more:
+// "[<request id>]: Access denied" for every refused token (wrong region,
+// signature, key, expiry, clock, no kafka-cluster:Connect), "[<id>]: Too
+// many connects" over the connection rate, "[<id>]: Session too short" for
+// credentials that expire in under a second, "[<id>]: Invalid
+// authentication payload" for a message or token that does not parse; on
+// the SCRAM listener Apache Kafka's "Authentication failed during
+// authentication due to invalid credentials with SASL mechanism
+// SCRAM-SHA-512". The connection is then closed. The emulator's exact
+// reason goes to the "authn" log line of that connection with the same
+// request id (so a client's message can be matched with it), to
+// Cluster.AuthFailures and to the admin endpoint's GET /v1/auth-failures.
+// Config.VerboseAuthErrors (`msklink local --verbose-auth-errors`) appends
+// it to the client's message too; MSK never does, so code that reads it
+// passes here and fails on MSK. After SaslHandshake v0 the SASL bytes come
+// raw (size-prefixed, no Kafka header); a failure then closes the socket
+// without an answer, as MSK does, which kafka-python 2.0.2 reports as
+// "Connection reset during recv". Any request other than ApiVersions,
+// SaslHandshake and SaslAuthenticate before authentication closes the
+// connection; an unknown mechanism gets UNSUPPORTED_SASL_MECHANISM with the
+// enabled list.
+//
+// The TLS certificate is issued for "*." + Cluster.BrokerDomain
+// ("*.<name>.<id>.c3.kafka.<region>.amazonaws.com", MSK's form), valid
+// from 30 days before start, and also names the listeners' loopback
+// addresses.
 //
 // Sessions (KIP-368): SaslAuthenticate v1+ reports a session lifetime, the
 // smaller of Config.SessionMaxLifetime and the time to the credentials'
@@ -115,6 +131,35 @@
 // `msklink local` (loopback only).
 // Config.Limits reproduces MSK's connection limits ("Too many connects",
 // connections per broker, idle close); they are off by default.
+//
+// # Where the emulator differs from MSK
+//
+// Checked where a client can tell; each difference is kept for a reason:
+//
+//   - Addresses: brokers advertise 127.0.0.N (or 127.0.0.1 with ephemeral
+//     ports), not b-N.<BrokerDomain>, so that nothing needs /etc/hosts or a
+//     resolver. The certificate carries the MSK-style wildcard, so the
+//     cluster's region is still readable from TLS.
+//   - ApiVersions: kfake's ranges (a recent Kafka's), with Produce capped
+//     at v9 and Fetch at v15 (later versions carry broker addresses in
+//     leader hints that the front would have to rewrite) and the share
+//     group APIs left out; SaslHandshake 0-1 and SaslAuthenticate 0-2 on
+//     the SASL listeners. MSK's ranges follow its Kafka version.
+//   - Mechanisms: the IAM listener lists AWS_MSK_IAM and OAUTHBEARER, the
+//     SCRAM listener its users' mechanisms (SCRAM-SHA-512 unless
+//     configured otherwise); MSK's exact lists were not observed.
+//   - Error codes in Produce, Fetch, Metadata and group responses are
+//     kfake's, which follows Apache Kafka; the few error messages Kafka
+//     sets (Produce's, CreateTopics') may be worded differently.
+//     Authorization failures carry the Kafka error code with no message,
+//     as Kafka's; a denied request whose response has no error field is
+//     answered by closing the connection, and the log names the action.
+//   - Cluster id: a Kafka-style 22-character id derived from the cluster
+//     ARN (stable across runs); MSK's is random.
+//   - Limits: the connection rate and count (Config.Limits, off by
+//     default) apply to every listener; MSK documents them for IAM.
+//   - Session too short: MSK's bound is not documented; the emulator uses
+//     one second (see minSessionLifetime).
 //
 // # Concurrency
 //

@@ -591,7 +591,7 @@ func (c *conn) fixMetadata(r kmsg.Response) {
 			b.Host, b.Port = h, p
 		}
 	}
-	resp.ClusterID = &c.l.b.c.cfg.ClusterName
+	resp.ClusterID = &c.l.b.c.kafkaID
 }
 
 func (c *conn) fixFindCoordinator(r kmsg.Response) {
@@ -617,7 +617,7 @@ func (c *conn) fixDescribeCluster(r kmsg.Response) {
 			b.Host, b.Port = h, p
 		}
 	}
-	resp.ClusterID = c.l.b.c.cfg.ClusterName
+	resp.ClusterID = c.l.b.c.kafkaID
 }
 
 // newRequestID returns a random UUID for MSK-style messages.

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -244,4 +245,42 @@ func logLine(t *testing.T, logs, id string) string {
 	}
 	t.Fatalf("no log line with request_id %s", id)
 	return ""
+}
+
+// TestKafkaClusterID: Metadata and DescribeCluster carry a Kafka-style
+// cluster id (16 bytes, unpadded URL-safe base64), the same in both and on
+// every run of the same cluster ARN, and the certificate is MSK's wildcard.
+func TestKafkaClusterID(t *testing.T) {
+	t.Parallel()
+	c, _ := startCluster(t)
+	r := dialRaw(t, c, Plaintext, 1)
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 12
+	resp, err := r.do(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.(*kmsg.MetadataResponse).ClusterID
+	if id == nil || !regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`).MatchString(*id) {
+		t.Fatalf("Metadata cluster id %v, want 22 base64url characters", id)
+	}
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	dc.Version = 0
+	resp, err = r.do(dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.(*kmsg.DescribeClusterResponse).ClusterID; got != *id {
+		t.Errorf("DescribeCluster cluster id %q, Metadata %q", got, *id)
+	}
+	if want := c.kafkaID; *id != want || want != (&Config{Region: c.Region(), AccountID: "000000000000", ClusterName: "local", ClusterUUID: c.cfg.ClusterUUID}).kafkaClusterID() {
+		t.Errorf("cluster id %q, want %q", *id, want)
+	}
+	if d := c.BrokerDomain(); !regexp.MustCompile(`^local\.[a-z0-9]{6}\.c3\.kafka\.us-east-1\.amazonaws\.com$`).MatchString(d) {
+		t.Errorf("broker domain %q", d)
+	}
+	tc := dialRaw(t, c, TLS, 0).c.(*tls.Conn)
+	if cn := tc.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "*."+c.BrokerDomain() {
+		t.Errorf("certificate common name %q, want *.%s", cn, c.BrokerDomain())
+	}
 }
