@@ -228,12 +228,12 @@ func (s saramaToken) Token() (*sarama.AccessToken, error) {
 	return &sarama.AccessToken{Token: string(tok)}, err
 }
 
-func TestSarama(t *testing.T) {
-	c := startInterop(t)
-	prov, err := iamauth.New(context.Background(), iamauth.WithRegion(c.Region()),
-		iamauth.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultSecretAccessKey}, nil
-		})))
+// saramaIAM is a sarama configuration for c's IAM listener, signing
+// OAUTHBEARER tokens for region with creds.
+func saramaIAM(t *testing.T, c *emulator.Cluster, region string, creds aws.Credentials) *sarama.Config {
+	t.Helper()
+	prov, err := iamauth.New(context.Background(), iamauth.WithRegion(region),
+		iamauth.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,6 +244,12 @@ func TestSarama(t *testing.T) {
 	cfg.Net.SASL.Enable = true
 	cfg.Net.SASL.Mechanism = sarama.SASLTypeOAuth
 	cfg.Net.SASL.TokenProvider = saramaToken{prov}
+	return cfg
+}
+
+func TestSarama(t *testing.T) {
+	c := startInterop(t)
+	cfg := saramaIAM(t, c, c.Region(), aws.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultSecretAccessKey})
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = 10*time.Second, 10*time.Second, 10*time.Second
@@ -311,18 +317,7 @@ func TestSaramaRejected(t *testing.T) {
 	c := startInterop(t)
 	for region, creds := range rejectedTokens(t, c) {
 		t.Run(region, func(t *testing.T) {
-			prov, err := iamauth.New(context.Background(), iamauth.WithRegion(region),
-				iamauth.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg := sarama.NewConfig()
-			cfg.Version = sarama.V3_6_0_0
-			cfg.Net.TLS.Enable = true
-			cfg.Net.TLS.Config = &tls.Config{RootCAs: c.CAPool(), MinVersion: tls.VersionTLS12}
-			cfg.Net.SASL.Enable = true
-			cfg.Net.SASL.Mechanism = sarama.SASLTypeOAuth
-			cfg.Net.SASL.TokenProvider = saramaToken{prov}
+			cfg := saramaIAM(t, c, region, creds)
 			cfg.Metadata.Retry.Max = 0
 			cl, err := sarama.NewClient(c.BootstrapAddrs(emulator.IAM)[:1], cfg)
 			if err == nil {
