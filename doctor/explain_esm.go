@@ -43,7 +43,9 @@ func esmConfirm(cause string) string {
 	return base + " (config and every layer)"
 }
 
-func esmLikely(cause, why string) Likely { return Likely{Cause: cause, Why: why, Confirm: esmConfirm(cause)} }
+func esmLikely(cause, why string) Likely {
+	return Likely{Cause: cause, Why: why, Confirm: esmConfirm(cause)}
+}
 
 const esmClient = "Lambda event source mapping (Amazon MSK, self-managed Kafka)"
 
