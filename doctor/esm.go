@@ -117,23 +117,11 @@ func (d *diag) checkESM(ctx context.Context, md *kmsg.MetadataResponse) bool {
 	var coord *wconn
 	committed := int64(-1)
 	if !d.probe(ctx, "authz group_describe", Fail, CauseAuthzGroup, func(ctx context.Context) (string, string, error) {
-		req := kmsg.NewPtrFindCoordinatorRequest()
-		v, _ := anyc.version(10, 3)
-		req.SetVersion(v)
-		req.CoordinatorKey = group
-		r, err := anyc.request(ctx, req)
-		if err != nil {
-			return "", "", err
-		}
-		rs := r.(*kmsg.FindCoordinatorResponse)
-		if rs.ErrorCode == kerr.GroupAuthorizationFailed.Code {
-			return fmt.Sprintf("FindCoordinator for group %q: GROUP_AUTHORIZATION_FAILED: kafka-cluster:DescribeGroup denied", group), fmt.Sprintf("kafka-cluster:DescribeGroup is denied on group %q", group), nil
-		}
-		if rs.ErrorCode != 0 {
-			return "", "", fmt.Errorf("FindCoordinator: %w", kerr.ErrorForCode(rs.ErrorCode))
-		}
-		if coord = d.conns[rs.NodeID]; coord == nil {
-			return "", "", fmt.Errorf("coordinator broker %d is not among the reachable brokers", rs.NodeID)
+		var node int32
+		var detail, denied string
+		var err error
+		if coord, node, detail, denied, err = d.findCoordinator(ctx, anyc); coord == nil {
+			return detail, denied, err
 		}
 		req2 := kmsg.NewPtrOffsetFetchRequest()
 		v2, _ := coord.version(9, 7)
@@ -157,7 +145,7 @@ func (d *diag) checkESM(ctx context.Context, md *kmsg.MetadataResponse) bool {
 		case 0:
 		case kerr.GroupIDNotFound.Code:
 			// A mapping's group exists once the mapping has started.
-			return fmt.Sprintf("FindCoordinator: broker %d; OffsetFetch allowed; group %q does not exist yet (the mapping creates it when it starts, at its StartingPosition)", rs.NodeID, group), "", nil
+			return fmt.Sprintf("FindCoordinator: broker %d; OffsetFetch allowed; group %q does not exist yet (the mapping creates it when it starts, at its StartingPosition)", node, group), "", nil
 		default:
 			return "", "", fmt.Errorf("OffsetFetch: %w", kerr.ErrorForCode(rs2.ErrorCode))
 		}
@@ -175,7 +163,7 @@ func (d *diag) checkESM(ctx context.Context, md *kmsg.MetadataResponse) bool {
 		if offsets == "" {
 			offsets = " none yet (the mapping starts at its StartingPosition)"
 		}
-		return fmt.Sprintf("FindCoordinator: broker %d; OffsetFetch allowed; committed offsets of %s:%s", rs.NodeID, topic, offsets), "", nil
+		return fmt.Sprintf("FindCoordinator: broker %d; OffsetFetch allowed; committed offsets of %s:%s", node, topic, offsets), "", nil
 	}) {
 		d.esmFix(CauseAuthzGroup, "kafka-cluster:DescribeGroup and AlterGroup", groupARN, "ConsumerGroups")
 		return false

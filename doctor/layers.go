@@ -320,6 +320,32 @@ func (d *diag) describeTopic(md *kmsg.MetadataResponse) (*kmsg.MetadataResponseT
 	return mt, lw, true
 }
 
+// findCoordinator asks anyc for the group's coordinator (DescribeGroup)
+// and returns the connection to it, or the denial (detail, denied) or the
+// error.
+func (d *diag) findCoordinator(ctx context.Context, anyc *wconn) (coord *wconn, node int32, detail, denied string, err error) {
+	g := d.o.group
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	v, _ := anyc.version(10, 3)
+	req.SetVersion(v)
+	req.CoordinatorKey = g
+	r, err := anyc.request(ctx, req)
+	if err != nil {
+		return nil, 0, "", "", err
+	}
+	rs := r.(*kmsg.FindCoordinatorResponse)
+	if rs.ErrorCode == kerr.GroupAuthorizationFailed.Code {
+		return nil, 0, fmt.Sprintf("FindCoordinator for group %q: GROUP_AUTHORIZATION_FAILED: kafka-cluster:DescribeGroup denied", g), fmt.Sprintf("kafka-cluster:DescribeGroup is denied on group %q", g), nil
+	}
+	if rs.ErrorCode != 0 {
+		return nil, 0, "", "", fmt.Errorf("FindCoordinator: %w", kerr.ErrorForCode(rs.ErrorCode))
+	}
+	if coord = d.conns[rs.NodeID]; coord == nil {
+		return nil, 0, "", "", fmt.Errorf("coordinator broker %d is not among the reachable brokers", rs.NodeID)
+	}
+	return coord, rs.NodeID, "", "", nil
+}
+
 // checkGroup tries FindCoordinator (DescribeGroup), OffsetFetch
 // (DescribeGroup) and a Heartbeat with no member (AlterGroup, without
 // joining or disturbing the group).
@@ -327,24 +353,11 @@ func (d *diag) checkGroup(ctx context.Context, anyc *wconn) bool {
 	g := d.o.group
 	var coord *wconn
 	if !d.probe(ctx, "authz group_describe", Fail, CauseAuthzGroup, func(ctx context.Context) (string, string, error) {
-		req := kmsg.NewPtrFindCoordinatorRequest()
-		v, _ := anyc.version(10, 3)
-		req.SetVersion(v)
-		req.CoordinatorKey = g
-		r, err := anyc.request(ctx, req)
-		if err != nil {
-			return "", "", err
-		}
-		rs := r.(*kmsg.FindCoordinatorResponse)
-		if rs.ErrorCode == kerr.GroupAuthorizationFailed.Code {
-			return fmt.Sprintf("FindCoordinator for group %q: GROUP_AUTHORIZATION_FAILED: kafka-cluster:DescribeGroup denied", g), fmt.Sprintf("kafka-cluster:DescribeGroup is denied on group %q", g), nil
-		}
-		if rs.ErrorCode != 0 {
-			return "", "", fmt.Errorf("FindCoordinator: %w", kerr.ErrorForCode(rs.ErrorCode))
-		}
-		coord = d.conns[rs.NodeID]
-		if coord == nil {
-			return "", "", fmt.Errorf("coordinator broker %d is not among the reachable brokers", rs.NodeID)
+		var node int32
+		var detail, denied string
+		var err error
+		if coord, node, detail, denied, err = d.findCoordinator(ctx, anyc); coord == nil {
+			return detail, denied, err
 		}
 		req2 := kmsg.NewPtrOffsetFetchRequest()
 		v2, _ := coord.version(9, 7)
@@ -357,7 +370,7 @@ func (d *diag) checkGroup(ctx context.Context, anyc *wconn) bool {
 		if rs2 := r2.(*kmsg.OffsetFetchResponse); rs2.ErrorCode == kerr.GroupAuthorizationFailed.Code {
 			return fmt.Sprintf("OffsetFetch for group %q: GROUP_AUTHORIZATION_FAILED: kafka-cluster:DescribeGroup denied", g), fmt.Sprintf("kafka-cluster:DescribeGroup is denied on group %q", g), nil
 		}
-		return fmt.Sprintf("FindCoordinator: broker %d; OffsetFetch allowed", rs.NodeID), "", nil
+		return fmt.Sprintf("FindCoordinator: broker %d; OffsetFetch allowed", node), "", nil
 	}) {
 		return false
 	}

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -32,13 +30,7 @@ func orderEvent() []byte {
 
 // TestNoKafkaClientLinked: the consumer function links no Kafka client.
 func TestNoKafkaClientLinked(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "list", "-deps", "-tags", "lambda.norpc", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, d := range strings.Fields(string(out)) {
+	for _, d := range testutil.Deps(t, ".", "lambda.norpc") {
 		if strings.Contains(d, "franz-go") || strings.Contains(d, "aws-sdk-go") || d == "github.com/msklink/msklink/publish" || d == "testing" {
 			t.Errorf("the consumer links %s", d)
 		}

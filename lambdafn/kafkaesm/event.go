@@ -229,49 +229,41 @@ func parse(payload []byte) ([]partition, *Event, error) {
 		return nil, nil, &EventError{Field: "records", Msg: `want an object of "topic-partition": [records], got ` + clip(raw.Records)}
 	}
 	// Fast path: every record decoded in one pass. A record that is not an
-	// object (or a list that is not one) fails it; the slow path then
-	// names the field.
+	// object (or a list that is not one) fails it; the slow path, one
+	// record at a time, then names the field.
 	var fast map[string][]rawRecord
 	if err := json.Unmarshal(raw.Records, &fast); err == nil {
-		parts := make([]partition, 0, len(fast))
-		for k, rrs := range fast {
-			p, err := newPartition(k)
-			if err != nil {
-				return nil, nil, err
-			}
-			p.items = make([]item, 0, len(rrs))
-			for j := range rrs {
-				it, err := buildRecord(p, j, &rrs[j])
-				if err != nil {
-					return nil, nil, err
-				}
-				p.items = append(p.items, it)
-			}
-			parts = append(parts, p)
-		}
-		return sortPartitions(parts), ev, nil
+		parts, err := partitions(fast, func(p partition, rrs []rawRecord, j int) (item, error) { return buildRecord(p, j, &rrs[j]) })
+		return parts, ev, err
 	}
-	var groups map[string][]json.RawMessage
-	if err := json.Unmarshal(raw.Records, &groups); err != nil {
+	var slow map[string][]json.RawMessage
+	if err := json.Unmarshal(raw.Records, &slow); err != nil {
 		return nil, nil, &EventError{Field: "records", Msg: `want an object of "topic-partition": [records], got ` + clip(raw.Records)}
 	}
+	parts, err := partitions(slow, func(p partition, rrs []json.RawMessage, j int) (item, error) { return parseRecord(p, j, rrs[j]) })
+	return parts, ev, err
+}
+
+// partitions decodes the records object's groups with record, sorted by
+// topic and partition.
+func partitions[R any](groups map[string][]R, record func(p partition, rrs []R, j int) (item, error)) ([]partition, error) {
 	parts := make([]partition, 0, len(groups))
 	for k, rrs := range groups {
 		p, err := newPartition(k)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		p.items = make([]item, 0, len(rrs))
-		for j, rr := range rrs {
-			it, err := parseRecord(p, j, rr)
+		for j := range rrs {
+			it, err := record(p, rrs, j)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			p.items = append(p.items, it)
 		}
 		parts = append(parts, p)
 	}
-	return sortPartitions(parts), ev, nil
+	return sortPartitions(parts), nil
 }
 
 // newPartition reads a "topic-partition" key of the records object.
