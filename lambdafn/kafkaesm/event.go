@@ -2,6 +2,7 @@ package kafkaesm
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -282,6 +283,14 @@ func newPartition(k string) (partition, error) {
 func (p partition) field() string { return fmt.Sprintf("records[%q]", p.key) }
 
 func sortPartitions(parts []partition) []partition {
+	for _, p := range parts {
+		// A mapping sends a partition's records in offset order; keep
+		// that order whatever a hand-written event does.
+		byOffset := func(a, b item) int { return cmp.Compare(a.rec.Offset, b.rec.Offset) }
+		if !slices.IsSortedFunc(p.items, byOffset) {
+			slices.SortStableFunc(p.items, byOffset)
+		}
+	}
 	slices.SortFunc(parts, func(a, b partition) int {
 		if c := strings.Compare(a.topic, b.topic); c != 0 {
 			return c
