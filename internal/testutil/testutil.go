@@ -9,12 +9,12 @@ package testutil
 import (
 	"bytes"
 	"context"
-	"sort"
-	"time"
-
+	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -99,4 +99,19 @@ func ConsumeN(t testing.TB, opts []kgo.Opt, n int, timeout, linger time.Duration
 		return got[i].Offset < got[j].Offset
 	})
 	return got
+}
+
+// NeedTool returns path, the path of a third-party client a test runs,
+// skipping the test when it is missing, except in CI (CI set), where
+// .ci/run installs it and its absence is a failure. install says how to get
+// it ("apt-get install kcat").
+func NeedTool(t testing.TB, path, install string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing: .ci/run should have installed it (%s)", path, install)
+		}
+		t.Skipf("%s is not installed (%s)", path, install)
+	}
+	return path
 }
