@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -106,6 +110,51 @@ func TestFranzGoRoundTrip(t *testing.T) {
 		}
 	}
 
+	// FindCoordinator (v3 with one coordinator, v4+ with a list) and
+	// DescribeCluster name the proxy's listeners too.
+	for _, v := range []int16{3, 4} {
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.SetVersion(v)
+		fc.CoordinatorKey, fc.CoordinatorKeys = "g", []string{"g"}
+		r, err := fc.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs := []string{net.JoinHostPort(r.Host, fmt.Sprint(r.Port))}
+		if v >= 4 {
+			addrs = addrs[:0]
+			for _, co := range r.Coordinators {
+				addrs = append(addrs, net.JoinHostPort(co.Host, fmt.Sprint(co.Port)))
+			}
+		}
+		if len(addrs) != 1 || !local[addrs[0]] {
+			t.Errorf("FindCoordinator v%d names %v, not a proxy listener", v, addrs)
+		}
+	}
+	dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range dc.Brokers {
+		if addr := net.JoinHostPort(b.Host, fmt.Sprint(b.Port)); !local[addr] {
+			t.Errorf("DescribeCluster names broker %d at %s, not a proxy listener", b.NodeID, addr)
+		}
+	}
+	// ApiVersions offers no version whose answer carries unrewritten
+	// broker addresses.
+	av, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range av.ApiKeys {
+		if !offered(k.ApiKey, k.MaxVersion) {
+			t.Errorf("ApiVersions offers %s up to v%d", kmsg.NameForKey(k.ApiKey), k.MaxVersion)
+		}
+		if k.ApiKey == 0 && k.MaxVersion != 9 || k.ApiKey == 1 && k.MaxVersion != 15 {
+			t.Errorf("%s offered up to v%d", kmsg.NameForKey(k.ApiKey), k.MaxVersion)
+		}
+	}
+
 	const n = 100
 	for i := range n {
 		if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("v%d", i))}).FirstErr(); err != nil {
@@ -128,5 +177,59 @@ func TestFranzGoRoundTrip(t *testing.T) {
 	// The emulator saw the proxy's IAM identity.
 	if !strings.Contains(clusterLog.String(), "reason=authenticated") {
 		t.Errorf("the emulator logged no IAM authentication:\n%s", clusterLog.String())
+	}
+}
+
+// countingCreds counts credential fetches.
+type countingCreds struct{ n atomic.Int32 }
+
+func (c *countingCreds) Retrieve(context.Context) (aws.Credentials, error) {
+	c.n.Add(1)
+	return aws.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultSecretAccessKey, Source: "test"}, nil
+}
+
+// TestOneProvider: every upstream connection signs with the one provider
+// the proxy built: the credentials are fetched once for all of them.
+func TestOneProvider(t *testing.T) {
+	c, _ := startCluster(t)
+	cfg := iamConfig(c)
+	creds := &countingCreds{}
+	cfg.Credentials = creds
+	p, _ := startProxy(t, cfg)
+	for range 3 {
+		cl := plainClient(t, p, kgo.DefaultProduceTopic("orders"))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr()
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+	}
+	if s := p.Stats(); s.Accepted < 6 || creds.n.Load() != 1 {
+		t.Errorf("%d client connections, credentials fetched %d times, want once", s.Accepted, creds.n.Load())
+	}
+}
+
+// TestProfileCredentials: with no credentials given, the proxy takes them
+// from the AWS config files' named profile, as every msklink client does.
+func TestProfileCredentials(t *testing.T) {
+	dir := testutil.IsolateAWS(t)
+	if err := os.WriteFile(filepath.Join(dir, "credentials"), []byte("[emu]\naws_access_key_id = "+emulator.DefaultAccessKeyID+
+		"\naws_secret_access_key = "+emulator.DefaultSecretAccessKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, clusterLog := startCluster(t)
+	cfg := iamConfig(c)
+	cfg.Credentials, cfg.Profile = nil, "emu"
+	p, _ := startProxy(t, cfg)
+	cl := plainClient(t, p, kgo.DefaultProduceTopic("orders"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(clusterLog.String(), "access_key_id="+emulator.DefaultAccessKeyID) {
+		t.Errorf("the emulator did not see the profile's key:\n%s", clusterLog.String())
 	}
 }

@@ -160,7 +160,7 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 	}
 	printLocalExports(e, &ready)
 	if *readyFile != "" {
-		if err := writeReadyFile(*readyFile, &ready); err != nil {
+		if err := writeReadyFile("local", *readyFile, &ready); err != nil {
 			return err
 		}
 		defer os.Remove(*readyFile)
@@ -221,23 +221,24 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// writeReadyFile writes the JSON atomically (temp file + rename), readable
-// only by the user since it holds credentials.
-func writeReadyFile(path string, r *localReady) error {
+// writeReadyFile writes v as JSON atomically (temp file + rename), readable
+// only by the user since it may hold credentials; cmd names the command in
+// errors.
+func writeReadyFile(cmd, path string, v any) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".msklink-ready-*")
 	if err != nil {
-		return fmt.Errorf("local: writing --ready-file: %w", err)
+		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := writeJSON(tmp, r); err != nil {
+	if err := writeJSON(tmp, v); err != nil {
 		tmp.Close()
-		return fmt.Errorf("local: writing --ready-file: %w", err)
+		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("local: writing --ready-file: %w", err)
+		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("local: writing --ready-file: %w", err)
+		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
 	}
 	return nil
 }
