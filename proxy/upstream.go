@@ -154,7 +154,8 @@ func (u *upstream) authenticate(ctx context.Context, rt func(kmsg.Request) (kmsg
 			u.lifetime = time.Duration(resp.SessionLifetimeMillis) * time.Millisecond
 			u.reauthAt = time.Time{}
 			if u.lifetime > 0 {
-				u.reauthAt = start.Add(time.Duration(float64(u.lifetime) * reauthShare))
+				// Kafka refuses re-authentications less than a second apart.
+				u.reauthAt = start.Add(max(time.Duration(float64(u.lifetime)*reauthShare), time.Second))
 			}
 			return nil
 		}
