@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/msklink/msklink/internal/kafkawire"
@@ -353,13 +352,7 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		if h.TooNew {
-			resp := kmsg.NewPtrApiVersionsResponse()
-			resp.ErrorCode = kerr.UnsupportedVersion.Code
-			key := kmsg.NewApiVersionsResponseApiKey()
-			key.ApiKey, key.MaxVersion = 18, resp.MaxVersion()
-			resp.ApiKeys = append(resp.ApiKeys, key)
-			h.Version, h.Flexible = 0, false
-			if !c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, resp)}) {
+			if !c.send(slot{h: h, local: kafkawire.TooNewAnswer(h)}) {
 				return net.ErrClosed
 			}
 			continue

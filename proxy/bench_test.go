@@ -10,8 +10,33 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
 )
+
+// benchPath is a way for a franz-go client to the cluster.
+type benchPath struct {
+	name string
+	opts []kgo.Opt
+}
+
+// benchPaths starts a cluster and a proxy in front of its IAM listener,
+// and returns the client options of both paths: straight to the IAM
+// listener (TLS + OAUTHBEARER), and through the proxy (no TLS, no SASL).
+func benchPaths(b *testing.B) (*emulator.Cluster, []benchPath) {
+	c, _ := startCluster(b, emulator.WithTopic("bench", 3))
+	cfg := iamConfig(c)
+	p, _ := startProxy(b, cfg)
+	prov, err := kafkaconn.TokenProvider(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c, []benchPath{
+		{"direct-iam", []kgo.Opt{kgo.SeedBrokers(c.BootstrapAddrs(emulator.IAM)...),
+			kgo.DialTLSConfig(&tls.Config{RootCAs: c.CAPool(), MinVersion: tls.VersionTLS12}), kgo.SASL(prov.OAuth())}},
+		{"proxy", []kgo.Opt{kgo.SeedBrokers(p.Addr())}},
+	}
+}
 
 // BenchmarkProduce compares produce throughput of the same franz-go
 // producer and records straight to the emulator's IAM listener (TLS +
@@ -21,55 +46,10 @@ import (
 //
 //	go test -run XXX -bench Produce -benchtime 200000x -count 3 ./proxy/
 func BenchmarkProduce(b *testing.B) {
-	c, _ := startCluster(b, emulator.WithTopic("bench", 3))
-	cfg := iamConfig(c)
-	p, _ := startProxy(b, cfg)
-	ctx := context.Background()
-	prov, err := kafkaconn.TokenProvider(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, paths := benchPaths(b)
 	value := make([]byte, 100)
-	for _, tc := range []struct {
-		name string
-		opts []kgo.Opt
-	}{
-		{"direct-iam", []kgo.Opt{kgo.SeedBrokers(c.BootstrapAddrs(emulator.IAM)...),
-			kgo.DialTLSConfig(&tls.Config{RootCAs: c.CAPool(), MinVersion: tls.VersionTLS12}), kgo.SASL(prov.OAuth())}},
-		{"proxy", []kgo.Opt{kgo.SeedBrokers(p.Addr())}},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			cl, err := kgo.NewClient(append(tc.opts, kgo.DefaultProduceTopic("bench"), kgo.DisableClientMetrics(),
-				kgo.ProducerLinger(time.Millisecond))...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cl.Close()
-			if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(len(value)))
-			b.ResetTimer()
-			errs := make(chan error, 1)
-			for range b.N {
-				cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
-					if err != nil {
-						select {
-						case errs <- err:
-						default:
-						}
-					}
-				})
-			}
-			if err := cl.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-			select {
-			case err := <-errs:
-				b.Fatal(err)
-			default:
-			}
-		})
+	for _, tc := range paths {
+		b.Run(tc.name, func(b *testing.B) { testutil.BenchmarkProduce(b, "bench", value, tc.opts...) })
 	}
 }
 
@@ -79,25 +59,12 @@ func BenchmarkProduce(b *testing.B) {
 //
 //	go test -run XXX -bench Consume -benchtime 200000x -count 3 ./proxy/
 func BenchmarkConsume(b *testing.B) {
-	c, _ := startCluster(b)
-	cfg := iamConfig(c)
-	p, _ := startProxy(b, cfg)
+	c, paths := benchPaths(b)
+	direct := paths[0].opts
 	ctx := context.Background()
-	prov, err := kafkaconn.TokenProvider(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	direct := []kgo.Opt{kgo.SeedBrokers(c.BootstrapAddrs(emulator.IAM)...),
-		kgo.DialTLSConfig(&tls.Config{RootCAs: c.CAPool(), MinVersion: tls.VersionTLS12}), kgo.SASL(prov.OAuth())}
 	value := make([]byte, 100)
 	topic := 0
-	for _, tc := range []struct {
-		name string
-		opts []kgo.Opt
-	}{
-		{"direct-iam", direct},
-		{"proxy", []kgo.Opt{kgo.SeedBrokers(p.Addr())}},
-	} {
+	for _, tc := range paths {
 		b.Run(tc.name, func(b *testing.B) {
 			topic++
 			name := fmt.Sprintf("consume-%d", topic)

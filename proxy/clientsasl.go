@@ -106,12 +106,7 @@ func (c *clientConn) rawSASL(frame []byte) error {
 	if done {
 		c.sasl.raw, c.sasl.mech = false, ""
 	}
-	select {
-	case c.queue <- pending{local: kafkawire.AppendFrame(nil, out)}:
-		return nil
-	case <-c.done:
-		return errFlush
-	}
+	return c.answerFrame(kafkawire.AppendFrame(nil, out), false)
 }
 
 // errSCRAMFailed is what a SCRAM client is told, in Apache Kafka's words;

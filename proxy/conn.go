@@ -364,15 +364,7 @@ func (c *clientConn) readyUpstream() *upstream {
 func (c *clientConn) handle(h kafkawire.Header, raw []byte) error {
 	frame := raw[4:]
 	if h.TooNew {
-		// An ApiVersions newer than the proxy knows: answer as Kafka does
-		// (KIP-511), v0 UNSUPPORTED_VERSION with ApiVersions' own range.
-		resp := kmsg.NewPtrApiVersionsResponse()
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
-		k := kmsg.NewApiVersionsResponseApiKey()
-		k.ApiKey, k.MaxVersion = 18, resp.MaxVersion()
-		resp.ApiKeys = append(resp.ApiKeys, k)
-		h.Version, h.Flexible = 0, false
-		return c.answer(h, resp, false)
+		return c.answerFrame(kafkawire.TooNewAnswer(h), false)
 	}
 	switch h.Key {
 	case 17:
@@ -444,8 +436,13 @@ func (c *clientConn) writeUpstream(up *upstream, frame []byte) error {
 
 // answer queues a response the proxy made.
 func (c *clientConn) answer(h kafkawire.Header, resp kmsg.Response, closeAfter bool) error {
+	return c.answerFrame(kafkawire.EncodeResponseFrame(h, resp), closeAfter)
+}
+
+// answerFrame queues a whole frame the proxy made.
+func (c *clientConn) answerFrame(frame []byte, closeAfter bool) error {
 	select {
-	case c.queue <- pending{h: h, local: kafkawire.EncodeResponseFrame(h, resp), closeAfter: closeAfter}:
+	case c.queue <- pending{local: frame, closeAfter: closeAfter}:
 	case <-c.done:
 		return net.ErrClosed
 	}

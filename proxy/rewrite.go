@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -54,53 +55,47 @@ func rewrites(key int16) bool {
 
 // rewrite changes a decoded response for clients of the proxy.
 func (p *Proxy) rewrite(r kmsg.Response) error {
+	var errs []error
 	switch resp := r.(type) {
 	case *kmsg.ApiVersionsResponse:
 		fixVersions(resp)
-		if resp.ErrorCode == 0 {
-			p.setVersions(resp)
-		}
+		p.setVersions(resp)
 	case *kmsg.MetadataResponse:
 		return p.rewriteBrokers(resp)
 	case *kmsg.FindCoordinatorResponse:
-		if resp.ErrorCode == 0 && resp.Host != "" {
-			var err error
-			if resp.Host, resp.Port, err = p.localFor(resp.NodeID, resp.Host, resp.Port); err != nil {
-				return err
-			}
+		if resp.ErrorCode == 0 && resp.Host != "" { // v0-v3
+			errs = append(errs, p.localize(resp.NodeID, &resp.Host, &resp.Port))
 		}
-		for i := range resp.Coordinators {
-			co := &resp.Coordinators[i]
-			if co.ErrorCode == 0 && co.Host != "" {
-				var err error
-				if co.Host, co.Port, err = p.localFor(co.NodeID, co.Host, co.Port); err != nil {
-					return err
-				}
+		for i := range resp.Coordinators { // v4+
+			if co := &resp.Coordinators[i]; co.ErrorCode == 0 && co.Host != "" {
+				errs = append(errs, p.localize(co.NodeID, &co.Host, &co.Port))
 			}
 		}
 	case *kmsg.DescribeClusterResponse:
 		for i := range resp.Brokers {
 			b := &resp.Brokers[i]
-			var err error
-			if b.Host, b.Port, err = p.localFor(b.NodeID, b.Host, b.Port); err != nil {
-				return err
-			}
+			errs = append(errs, p.localize(b.NodeID, &b.Host, &b.Port))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // rewriteBrokers points every broker of a Metadata response at its local
 // listener, opening listeners for brokers not seen before.
 func (p *Proxy) rewriteBrokers(resp *kmsg.MetadataResponse) error {
+	var errs []error
 	for i := range resp.Brokers {
 		b := &resp.Brokers[i]
-		var err error
-		if b.Host, b.Port, err = p.localFor(b.NodeID, b.Host, b.Port); err != nil {
-			return err
-		}
+		errs = append(errs, p.localize(b.NodeID, &b.Host, &b.Port))
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// localize points a broker address of a response at the broker's local
+// listener.
+func (p *Proxy) localize(node int32, host *string, port *int32) (err error) {
+	*host, *port, err = p.localFor(node, *host, *port)
+	return err
 }
 
 // fixVersions caps the upstream's versions to what the proxy forwards

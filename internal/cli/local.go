@@ -97,14 +97,9 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 		}
 		defer adminLn.Close()
 	}
-	var handler slog.Handler
-	switch *logFormat {
-	case "text":
-		handler = slog.NewTextHandler(e.stderr, nil)
-	case "json":
-		handler = slog.NewJSONHandler(e.stderr, nil)
-	default:
-		return usagef("local: --log-format %q: use json or text", *logFormat)
+	handler, err := logHandler(e, "local", *logFormat)
+	if err != nil {
+		return err
 	}
 
 	cfg := emulator.DefaultConfig()
@@ -241,4 +236,16 @@ func writeReadyFile(cmd, path string, v any) error {
 		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
 	}
 	return nil
+}
+
+// logHandler returns the slog handler on stderr for --log-format (text or
+// json) of command cmd.
+func logHandler(e *env, cmd, format string) (slog.Handler, error) {
+	switch format {
+	case "text":
+		return slog.NewTextHandler(e.stderr, nil), nil
+	case "json":
+		return slog.NewJSONHandler(e.stderr, nil), nil
+	}
+	return nil, usagef("%s: --log-format %q: use json or text", cmd, format)
 }

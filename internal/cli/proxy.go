@@ -63,14 +63,9 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("proxy: --client-auth %q: use none, tls or scram", *clientAuth)
 	}
-	var handler slog.Handler
-	switch *logFormat {
-	case "text":
-		handler = slog.NewTextHandler(e.stderr, nil)
-	case "json":
-		handler = slog.NewJSONHandler(e.stderr, nil)
-	default:
-		return usagef("proxy: --log-format %q: use json or text", *logFormat)
+	handler, err := logHandler(e, "proxy", *logFormat)
+	if err != nil {
+		return err
 	}
 	if _, _, err := net.SplitHostPort(*listen); err != nil {
 		return usagef("proxy: --listen %q: give host:port, such as %s", *listen, proxy.DefaultListen)

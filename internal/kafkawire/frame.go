@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -179,4 +180,18 @@ func ProduceAcksZero(h Header, frame []byte) bool {
 		}
 	}
 	return r.Int16() == 0 && r.Ok()
+}
+
+// TooNewAnswer is Kafka's answer (KIP-511) to an ApiVersions request newer
+// than this package knows (Header.TooNew): a v0 response with
+// UNSUPPORTED_VERSION listing ApiVersions' own version range, so that the
+// client retries with a version both know. It returns the whole frame.
+func TooNewAnswer(h Header) []byte {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	key := kmsg.NewApiVersionsResponseApiKey()
+	key.ApiKey, key.MaxVersion = 18, resp.MaxVersion()
+	resp.ApiKeys = append(resp.ApiKeys, key)
+	h.Version, h.Flexible = 0, false
+	return EncodeResponseFrame(h, resp)
 }

@@ -115,3 +115,42 @@ func NeedTool(t testing.TB, path, install string) string {
 	}
 	return path
 }
+
+// BenchmarkProduce is the body of a produce-throughput benchmark: a client
+// with opts (plus the default topic and a 1 ms linger) produces b.N records
+// of value asynchronously, after one synchronous record to connect, and the
+// benchmark fails on any produce error.
+func BenchmarkProduce(b *testing.B, topic string, value []byte, opts ...kgo.Opt) {
+	b.Helper()
+	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(topic), kgo.DisableClientMetrics(),
+		kgo.ProducerLinger(time.Millisecond))...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(value)))
+	b.ResetTimer()
+	errs := make(chan error, 1)
+	for range b.N {
+		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+}
