@@ -44,9 +44,9 @@
 // does. Clients are never asked to re-authenticate.
 //
 // Upstream sessions are renewed in place before MSK's session lifetime
-// (KIP-368, SaslAuthenticate v1) runs out, at 85% of it: the connection
-// stops forwarding, waits until every request already forwarded is
-// answered, re-authenticates, and resumes. The client sees a pause, never an
+// (KIP-368, SaslAuthenticate v1) runs out, at 85% of it (at least a second
+// early): the connection stops forwarding, waits until every request
+// already forwarded is answered, re-authenticates, and resumes. The client sees a pause, never an
 // error, and the SASL requests never interleave with its own (the failure
 // mode of proxies that pass SASL through or re-authenticate mid-stream).
 //

@@ -233,3 +233,28 @@ func TestProfileCredentials(t *testing.T) {
 		t.Errorf("the emulator did not see the profile's key:\n%s", clusterLog.String())
 	}
 }
+
+// TestUpstreamAuthModes: the upstream side takes any kafkaconn auth mode,
+// not only IAM: SCRAM, TLS and plaintext listeners of the emulator.
+func TestUpstreamAuthModes(t *testing.T) {
+	c, _ := startCluster(t)
+	scram := c.SCRAMUsers()[0]
+	for _, cfg := range []kafkaconn.Config{
+		{Auth: kafkaconn.AuthSCRAM, Brokers: c.BootstrapAddrs(emulator.SCRAM), TLSCAFile: c.CAFile(), SCRAMUsername: scram.Username, SCRAMPassword: kafkaconn.Password(scram.Password)},
+		{Auth: kafkaconn.AuthTLS, Brokers: c.BootstrapAddrs(emulator.TLS), TLSCAFile: c.CAFile()},
+		{Auth: kafkaconn.AuthPlaintext, Brokers: c.BootstrapAddrs(emulator.Plaintext)},
+	} {
+		t.Run(string(cfg.Auth), func(t *testing.T) {
+			p, _ := startProxy(t, cfg)
+			cl := plainClient(t, p, kgo.DefaultProduceTopic("orders"))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(string(cfg.Auth))}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			if b := p.Brokers(); len(b) != 4 || b[1].Upstream != cfg.Brokers[0] {
+				t.Errorf("listeners %+v, want one per %s broker", b, cfg.Auth)
+			}
+		})
+	}
+}

@@ -130,3 +130,17 @@ func TestSessionLifetime(t *testing.T) {
 		})
 	}
 }
+
+func TestReauthAfter(t *testing.T) {
+	for _, tc := range []struct{ life, want time.Duration }{
+		{15 * time.Minute, 765 * time.Second}, // 85%
+		{time.Hour, 51 * time.Minute},
+		{3 * time.Second, 2 * time.Second}, // a second to spare
+		{1500 * time.Millisecond, time.Second},
+		{200 * time.Millisecond, time.Second}, // Kafka: at most one per second
+	} {
+		if got := reauthAfter(tc.life); got != tc.want {
+			t.Errorf("reauthAfter(%s) = %s, want %s", tc.life, got, tc.want)
+		}
+	}
+}

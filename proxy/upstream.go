@@ -40,6 +40,15 @@ type upstream struct {
 // rarely. franz-go takes 95-98%.
 const reauthShare = 0.85
 
+// reauthAfter is when to re-authenticate a session of lifetime life: at
+// reauthShare of it, leaving at least a second (half a short session) for
+// requests already sent to arrive in time, and never sooner than a second
+// after the last authentication, which Kafka refuses.
+func reauthAfter(life time.Duration) time.Duration {
+	margin := max(time.Duration(float64(life)*(1-reauthShare)), min(life/2, time.Second))
+	return max(life-margin, time.Second)
+}
+
 // dial connects to addr (TCP, TLS) and authenticates. Errors keep their
 // type (a *net.OpError dial, a TLS or SASL error) for doctor.CauseOf.
 func (p *Proxy) dial(ctx context.Context, addr string) (*upstream, error) {
@@ -154,8 +163,7 @@ func (u *upstream) authenticate(ctx context.Context, rt func(kmsg.Request) (kmsg
 			u.lifetime = time.Duration(resp.SessionLifetimeMillis) * time.Millisecond
 			u.reauthAt = time.Time{}
 			if u.lifetime > 0 {
-				// Kafka refuses re-authentications less than a second apart.
-				u.reauthAt = start.Add(max(time.Duration(float64(u.lifetime)*reauthShare), time.Second))
+				u.reauthAt = start.Add(reauthAfter(u.lifetime))
 			}
 			return nil
 		}
