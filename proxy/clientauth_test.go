@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/iamauth"
 )
 
@@ -145,6 +146,17 @@ func TestClientAuthSCRAM(t *testing.T) {
 			t.Fatalf("kafka-python SCRAM round trip failed: %s\n%s", r.Error, r.Log)
 		}
 	})
+	noSecrets(t, logs.String(), "alice-secret", emulator.DefaultSecretAccessKey)
+}
+
+// noSecrets fails t if the log holds any of the secrets.
+func noSecrets(t *testing.T, log string, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(log, s) {
+			t.Errorf("the log holds the secret %q", s)
+		}
+	}
 }
 
 // TestClientAuthTLS: with mutual TLS, a client with a certificate of the
@@ -187,7 +199,7 @@ func TestClientAuthTLS(t *testing.T) {
 // SASL reaches MSK.
 func TestClientSASLAnswered(t *testing.T) {
 	c, clusterLog := startCluster(t)
-	p, _ := startProxy(t, iamConfig(c))
+	p, logs := startProxy(t, iamConfig(c))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	// Credentials the emulator does not know: they never reach it.
@@ -214,6 +226,8 @@ func TestClientSASLAnswered(t *testing.T) {
 		kcatRoundTrip(t, p.Addr(), "orders", "kcat-plain", "-X", "security.protocol=SASL_PLAINTEXT",
 			"-X", "sasl.mechanisms=PLAIN", "-X", "sasl.username=someone", "-X", "sasl.password=anything")
 	})
+	waitLog(t, logs, `msg="client authenticated"`, `mechanism=PLAIN user=someone checked=false`)
+	noSecrets(t, logs.String(), "anything", "not-checked", emulator.DefaultSecretAccessKey)
 }
 
 // TestProtocolMismatch: TLS to the plaintext listener and plaintext to a

@@ -26,20 +26,25 @@ import (
 // requests by default); past the bound the proxy stops reading the client.
 const maxPending = 128
 
-// handshakeTimeout bounds a client's TLS handshake.
-const handshakeTimeout = 10 * time.Second
+// handshakeTimeout bounds a client's TLS handshake; flushTimeout bounds
+// writing the last answers before the proxy closes a connection.
+const (
+	handshakeTimeout = 10 * time.Second
+	flushTimeout     = 10 * time.Second
+)
 
 // clientConn is one client connection and its upstream connection.
 //
 // The request loop (serve's goroutine) reads the client's requests,
 // answers SASL itself, and writes the others to the upstream connection
-// as they come (pipelining is kept). The response loop reads the upstream
-// responses in order (Kafka answers a connection's requests in order),
-// rewrites the few that carry broker addresses and writes them to the
-// client. Both go through one bounded queue, in request order, which also
-// carries the answers the proxy makes itself. Each direction holds at most
-// one frame, so a slow client or broker stalls its own connection through
-// TCP backpressure, never the proxy's memory.
+// as they come (pipelining is kept), each with an entry in one bounded
+// queue, in request order, which also carries the answers the proxy makes
+// itself. The response loop takes the entries in turn and, for each that
+// awaits MSK, the next upstream response (Kafka answers a connection's
+// requests in order) from readUpstream, rewrites the few that carry broker
+// addresses and writes them to the client. Each direction holds at most one
+// frame, so a slow client or broker stalls its own connection through TCP
+// backpressure, never the proxy's memory.
 //
 // Re-authentication runs in the request loop: it stops forwarding, waits
 // until every request sent upstream is answered, and then runs SaslHandshake
@@ -178,7 +183,7 @@ func (c *clientConn) serve() {
 		// Let the answers queued so far reach the client, then close.
 		select {
 		case c.queue <- pending{local: []byte{}, closeAfter: true}:
-			t := time.NewTimer(handshakeTimeout)
+			t := time.NewTimer(flushTimeout)
 			select {
 			case <-c.rdone:
 			case <-t.C:

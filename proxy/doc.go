@@ -70,6 +70,7 @@
 //
 // # Concurrency
 //
-// A Proxy is safe for concurrent use. Each client connection runs two
-// goroutines (requests, responses) and one while connecting upstream.
+// A Proxy is safe for concurrent use. Each client connection runs three
+// goroutines: requests, responses, and the upstream reader (which also
+// connects).
 package proxy
