@@ -27,6 +27,7 @@ import (
 
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/iamauth"
+	"github.com/msklink/msklink/internal/testutil"
 )
 
 // pki is a CA, a server certificate for 127.0.0.1 and a client
@@ -136,7 +137,7 @@ func TestClientAuthSCRAM(t *testing.T) {
 	waitLog(t, logs, `reason="Metadata before SASL authentication (client auth scram): closed, as Kafka does"`)
 
 	t.Run("kcat", func(t *testing.T) {
-		kcatRoundTrip(t, p.Addr(), "orders", "kcat-scram", "-X", "security.protocol=SASL_PLAINTEXT",
+		testutil.KcatRoundTrip(t, p.Addr(), "orders", "kcat-scram", "-X", "security.protocol=SASL_PLAINTEXT",
 			"-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret")
 	})
 	t.Run("kafka-python", func(t *testing.T) {
@@ -188,7 +189,7 @@ func TestClientAuthTLS(t *testing.T) {
 	waitLog(t, logs, `reason="TLS handshake: tls: client didn't provide a certificate"`)
 
 	t.Run("kcat", func(t *testing.T) {
-		kcatRoundTrip(t, p.Addr(), "orders", "kcat-mtls", "-X", "security.protocol=SSL", "-X", "ssl.ca.location="+pk.caFile,
+		testutil.KcatRoundTrip(t, p.Addr(), "orders", "kcat-mtls", "-X", "security.protocol=SSL", "-X", "ssl.ca.location="+pk.caFile,
 			"-X", "ssl.certificate.location="+pk.clientCert, "-X", "ssl.key.location="+pk.clientKey)
 	})
 }
@@ -223,7 +224,7 @@ func TestClientSASLAnswered(t *testing.T) {
 		t.Errorf("a client's SASL reached the emulator:\n%s", logs)
 	}
 	t.Run("kcat PLAIN", func(t *testing.T) {
-		kcatRoundTrip(t, p.Addr(), "orders", "kcat-plain", "-X", "security.protocol=SASL_PLAINTEXT",
+		testutil.KcatRoundTrip(t, p.Addr(), "orders", "kcat-plain", "-X", "security.protocol=SASL_PLAINTEXT",
 			"-X", "sasl.mechanisms=PLAIN", "-X", "sasl.username=someone", "-X", "sasl.password=anything")
 	})
 	waitLog(t, logs, `msg="client authenticated"`, `mechanism=PLAIN user=someone checked=false`)

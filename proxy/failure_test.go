@@ -92,7 +92,7 @@ func TestUpstreamRefusesIdentity(t *testing.T) {
 	waitLog(t, logs, `stage=connect cause=auth_denied`, `reason="upstream connect failed (cause auth_denied): answered ApiVersions with SASL_AUTHENTICATION_FAILED`)
 
 	kcat := testutil.NeedTool(t, "/usr/bin/kcat", "apt-get install kcat")
-	out, err := run(t, "", kcat, "-b", p.Addr(), "-L", "-m", "3")
+	out, err := testutil.Run(t, "", kcat, "-b", p.Addr(), "-L", "-m", "3")
 	if err == nil || !strings.Contains(out, "SASL Authentication failed") {
 		t.Errorf("kcat did not report the refusal (err %v):\n%s", err, out)
 	}
