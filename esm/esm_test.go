@@ -140,9 +140,9 @@ func TestBatchingWindowAndSize(t *testing.T) {
 		cfg := iamConfig(c, "orders")
 		f := newFnServer(t, nil)
 		startESM(t, cfg, WithFunction(f.function(t)), WithBatchingWindow(5*time.Second))
-		produce(t, cfg, values(0, "a", "b", "c")...)
+		produceTo(t, cfg, values(0, "a", "b", "c")...)
 		time.Sleep(300 * time.Millisecond)
-		produce(t, cfg, values(0, "d", "e", "f")...)
+		produceTo(t, cfg, values(0, "d", "e", "f")...)
 		waitFor(t, 60*time.Second, "6 records delivered", func() bool { return len(f.deliveries()) == 6 })
 		if evs := f.got(); len(evs) != 1 {
 			t.Errorf("%d events, want the 6 records in one: %v", len(evs), evs)
@@ -152,7 +152,7 @@ func TestBatchingWindowAndSize(t *testing.T) {
 		t.Parallel()
 		c := startEmulator(t, map[string]int32{"orders": 1})
 		cfg := iamConfig(c, "orders")
-		produce(t, cfg, values(0, "a", "b", "c", "d", "e", "f")...)
+		produceTo(t, cfg, values(0, "a", "b", "c", "d", "e", "f")...)
 		f := newFnServer(t, nil)
 		const window = 8 * time.Second
 		startESM(t, cfg, WithFunction(f.function(t)), WithBatchSize(4), WithBatchingWindow(window))
@@ -288,7 +288,7 @@ func TestPartialResponseRules(t *testing.T) {
 			t.Parallel()
 			c := startEmulator(t, map[string]int32{"orders": 1})
 			cfg := iamConfig(c, "orders")
-			produce(t, cfg, values(0, "x0", "x1", "x2")...)
+			produceTo(t, cfg, values(0, "x0", "x1", "x2")...)
 			f := newFnServer(t, func(ev *testEvent, n int) reply {
 				if n == 1 {
 					return partial(ItemIdentifier{"orders-0", 999})
@@ -436,7 +436,7 @@ func TestBisect(t *testing.T) {
 	t.Parallel()
 	c := startEmulator(t, map[string]int32{"orders": 1, "dlt": 1})
 	cfg := iamConfig(c, "orders")
-	produce(t, cfg, values(0, "r0", "r1", "r2", "r3", "r4", "poison", "r6", "r7")...)
+	produceTo(t, cfg, values(0, "r0", "r1", "r2", "r3", "r4", "poison", "r6", "r7")...)
 	f := newFnServer(t, func(ev *testEvent, n int) reply {
 		if ev.has("poison") {
 			return reply{status: 502, body: `{"errorMessage":"exit status 2","errorType":"Runtime.ExitError"}`}
@@ -496,7 +496,7 @@ func TestMaximumRecordAge(t *testing.T) {
 		t.Parallel()
 		c := startEmulator(t, map[string]int32{"orders": 1, "dlt": 1})
 		cfg := iamConfig(c, "orders")
-		produce(t, cfg, values(0, "x")...)
+		produceTo(t, cfg, values(0, "x")...)
 		var skew atomic.Bool // set once the first failure is seen
 		f := newFnServer(t, func(ev *testEvent, n int) reply {
 			skew.Store(true)
@@ -523,7 +523,7 @@ func TestInfiniteRetriesWithOnFailure(t *testing.T) {
 	t.Parallel()
 	c := startEmulator(t, map[string]int32{"orders": 1, "dlt": 1})
 	cfg := iamConfig(c, "orders")
-	produce(t, cfg, values(0, "poison")...)
+	produceTo(t, cfg, values(0, "poison")...)
 	f := newFnServer(t, func(*testEvent, int) reply { return fail("no") })
 	startESM(t, cfg, WithFunction(f.function(t)), WithOnFailureTopic("dlt"))
 	_, frs := onFailureMessages(t, iamConfig(c, "dlt"), "dlt", 1)
@@ -539,7 +539,7 @@ func TestNotDeliveredIsNoAttempt(t *testing.T) {
 	t.Parallel()
 	c := startEmulator(t, map[string]int32{"orders": 1})
 	cfg := iamConfig(c, "orders")
-	produce(t, cfg, values(0, "a", "b")...)
+	produceTo(t, cfg, values(0, "a", "b")...)
 	f := newFnServer(t, nil)
 	// Point the mapping at a URL nothing listens on, then at f.
 	target := &switchable{}
@@ -579,7 +579,7 @@ func TestFunctionTimeout(t *testing.T) {
 	t.Parallel()
 	c := startEmulator(t, map[string]int32{"orders": 1})
 	cfg := iamConfig(c, "orders")
-	produce(t, cfg, values(0, "slow")...)
+	produceTo(t, cfg, values(0, "slow")...)
 	f := newFnServer(t, func(ev *testEvent, n int) reply {
 		if n == 1 {
 			time.Sleep(3 * time.Second)
@@ -602,7 +602,7 @@ func TestStopRedelivers(t *testing.T) {
 	t.Parallel()
 	c := startEmulator(t, map[string]int32{"orders": 1})
 	cfg := iamConfig(c, "orders")
-	produce(t, cfg, values(0, "a", "b", "c")...)
+	produceTo(t, cfg, values(0, "a", "b", "c")...)
 	block := make(chan struct{})
 	f := newFnServer(t, func(ev *testEvent, n int) reply {
 		if n == 1 {
