@@ -199,18 +199,13 @@ var benchTopics atomic.Int64
 // createTopic creates topic with 3 partitions.
 func createTopic(b *testing.B, cfg kafkaconn.Config, topic string) {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl, err := kafkaconn.NewClient(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, 3, -1, nil, topic)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	withClient(b, cfg, 30*time.Second, func(ctx context.Context, cl *kgo.Client) {
+		resp, err := kadm.NewClient(cl).CreateTopics(ctx, 3, -1, nil, topic)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	})
 }

@@ -52,19 +52,38 @@ func iamConfig(c *emulator.Cluster, topic string) kafkaconn.Config {
 	}
 }
 
-// produce writes recs (Topic defaults to cfg.Topic) and fails t on error.
-func produce(t testing.TB, cfg kafkaconn.Config, recs ...*kgo.Record) {
+// withClient runs f with a client of cfg (and opts) and a context of
+// timeout.
+func withClient(t testing.TB, cfg kafkaconn.Config, timeout time.Duration, f func(context.Context, *kgo.Client), opts ...kgo.Opt) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cl, err := kafkaconn.NewClient(ctx, cfg)
+	cl, err := kafkaconn.NewClient(ctx, cfg, kafkaconn.WithClientOpts(opts...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("producing: %v", err)
-	}
+	f(ctx, cl)
+}
+
+// produce writes recs (Topic defaults to cfg.Topic), partitioned by key.
+func produce(t testing.TB, cfg kafkaconn.Config, recs ...*kgo.Record) {
+	t.Helper()
+	withClient(t, cfg, time.Minute, func(ctx context.Context, cl *kgo.Client) {
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatalf("producing: %v", err)
+		}
+	})
+}
+
+// produceTo writes recs to their Partition.
+func produceTo(t testing.TB, cfg kafkaconn.Config, recs ...*kgo.Record) {
+	t.Helper()
+	withClient(t, cfg, time.Minute, func(ctx context.Context, cl *kgo.Client) {
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatalf("producing: %v", err)
+		}
+	}, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 }
 
 // values makes records of the values (keyed by the value) to partition p,
@@ -77,43 +96,23 @@ func values(p int32, vs ...string) []*kgo.Record {
 	return out
 }
 
-// produceTo writes recs to their Partition.
-func produceTo(t testing.TB, cfg kafkaconn.Config, recs ...*kgo.Record) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cl, err := kafkaconn.NewClient(ctx, cfg, kafkaconn.WithClientOpts(kgo.RecordPartitioner(kgo.ManualPartitioner())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("producing: %v", err)
-	}
-}
-
-// committed reads the group's committed offsets of topic.
+// committed reads the group's committed offsets of cfg.Topic.
 func committed(t testing.TB, cfg kafkaconn.Config, group string) map[int32]int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl, err := kafkaconn.NewClient(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	out := map[int32]int64{}
-	resp, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		return out // nothing committed yet
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == cfg.Topic && o.Err == nil {
-			out[o.Partition] = o.At
+	withClient(t, cfg, 30*time.Second, func(ctx context.Context, cl *kgo.Client) {
+		resp, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			return // nothing committed yet
 		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Each(func(o kadm.OffsetResponse) {
+			if o.Topic == cfg.Topic && o.Err == nil {
+				out[o.Partition] = o.At
+			}
+		})
 	})
 	return out
 }
