@@ -258,7 +258,7 @@ func (f *CommandFunction) Invoke(ctx context.Context, payload []byte) ([]byte, e
 		return nil, &FunctionError{Type: "Function.ResponseSizeTooLarge", Message: "the command wrote more than Lambda's 6 MB response limit"}
 	}
 	if err != nil {
-		return nil, &FunctionError{Type: "Unhandled", Message: fmt.Sprintf("%s: %v", truncate(f.command, 100), err)}
+		return nil, &FunctionError{Type: "Unhandled", Message: "the command failed: " + err.Error()}
 	}
 	return out.b.Bytes(), nil
 }
