@@ -100,7 +100,12 @@
 //     infinite retries and an on-failure destination, 10 retries apply. An
 //     attempt is charged to each record the function failed (every record
 //     of an event that failed, the reported ones of a partial response); a
-//     record past its retries is given up. Between retries the mapping
+//     record past its retries is given up, and the records after it that
+//     the function did not report are accepted (it processed them). The
+//     retries of a partition run until its failing record succeeds or is
+//     given up; with infinite retries and no destination a record that
+//     always fails holds its partition (and, one batch at a time, the
+//     mapping) until the function is fixed. Between retries the mapping
 //     waits (WithRetryBackoff, 100 ms doubling to 5 s: Lambda does not
 //     document its pause).
 //   - Split batch on error (WithBisectBatchOnFunctionError): when the
