@@ -46,6 +46,7 @@ func commands() []*command {
 		{name: "produce", summary: "publish records from stdin (lines or JSON), kcat-like", usage: produceUsage, run: runProduce},
 		{name: "consume", summary: "print records of a topic, kcat-like", usage: consumeUsage, run: runConsume},
 		{name: "doctor", summary: "diagnose a connection to MSK layer by layer: one verdict, a cause code and the fix", usage: doctorUsage, run: runDoctor},
+		{name: "esm", summary: "run a local event source mapping: invoke a function with Lambda's MSK events, commit what it accepted", usage: esmUsage, run: runESM},
 		{name: "explain", summary: "explain a Kafka client's error message: likely causes and the doctor command that confirms each", usage: explainUsage, run: runExplain},
 		{name: "policy", summary: "generate or check the IAM policy for a workload (kafka-cluster actions), or a Lambda MSK trigger's role (--esm)", usage: policyUsage, run: runPolicy},
 		{name: "token", summary: "print or inspect an MSK IAM authentication token", usage: tokenUsage, run: runToken},

@@ -4,16 +4,20 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/esm"
 	"github.com/msklink/msklink/kafkaconn"
 	"github.com/msklink/msklink/lambdafn"
+	"github.com/msklink/msklink/lambdafn/kafkaesm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -22,8 +26,12 @@ const demoUsage = `[--timeout 60s] [-v]
 Starts the local MSK emulator (IAM auth over TLS, 3 brokers), runs the
 msklink Lambda handler against it with a sample event of each source
 (direct invoke, SQS, API Gateway / function URL, EventBridge), consumes
-the records back and prints what happened, with timings. Exits 0 when
-every record made the round trip. Needs no AWS account and no network.`
+the records back, then runs the consumer side: a local event source
+mapping (package esm) delivers the records to a consumer function on the
+kafkaesm handler, in-process, which fails one record once to show a
+partial batch response and its retry. Prints what happened, with timings.
+Exits 0 when every record made the round trip both ways. Needs no AWS
+account and no network.`
 
 // demoTopic is the topic the demo creates and publishes to.
 const demoTopic = "orders"
@@ -146,7 +154,89 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(out, "FAIL      %d records did not make the round trip\n", missing)
 		return errProblem
 	}
+	if err := demoTrigger(ctx, out, cfg, c.ClusterARN(), want, logger); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "ok        every record made the round trip in %s\n", since(start))
+	return nil
+}
+
+// demoTrigger runs the consumer side: a local event source mapping on the
+// demo topic invokes a consumer function on the kafkaesm handler
+// (in-process, as a Lambda function under an MSK trigger would run), which
+// fails the first record it sees once; it returns when every value of want
+// was processed, or errProblem.
+func demoTrigger(ctx context.Context, out io.Writer, cfg kafkaconn.Config, clusterARN string, want []string, logger *slog.Logger) error {
+	var (
+		mu        sync.Mutex
+		processed = map[string]bool{}
+		failed    string
+	)
+	fn, err := kafkaesm.New(func(ctx context.Context, r kafkaesm.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		v := string(r.Value)
+		if failed == "" {
+			failed = v
+			return errors.New("demo: failing this record once")
+		}
+		processed[v] = true
+		return nil
+	}, kafkaesm.WithReportBatchItemFailures(true), kafkaesm.WithLogger(logger), kafkaesm.WithMetricsWriter(io.Discard),
+		kafkaesm.WithGetenv(func(string) string { return "" }))
+	if err != nil {
+		return err
+	}
+	done := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, w := range want {
+			if processed[w] {
+				n++
+			}
+		}
+		return n
+	}
+	start := time.Now()
+	n := 0
+	m, err := esm.New(cfg, esm.WithFunction(fn), esm.WithEventSourceARN(clusterARN), esm.WithStartingPosition(esm.TrimHorizon),
+		esm.WithReportBatchItemFailures(true), esm.WithBatchingWindow(200*time.Millisecond), esm.WithLogger(logger),
+		esm.WithRetryBackoff(10*time.Millisecond, 100*time.Millisecond),
+		esm.WithOnInvoke(func(inv esm.Invocation) {
+			n++
+			what := inv.Result
+			if inv.Result == esm.ResultPartial {
+				what = fmt.Sprintf("partial batch response: %d failed, sent again", inv.Failed)
+			}
+			fmt.Fprintf(out, "invoke %-3d %2d records %9s  %s\n", n, inv.Records, inv.Duration.Round(time.Microsecond), what)
+		}))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nesm       group %s on %q (aws:kafka events) -> consumer function (kafkaesm, in-process)\n", m.GroupID(), cfg.Topic)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- m.Run(rctx) }()
+	for done() < len(want) && rctx.Err() == nil {
+		select {
+		case err := <-errc:
+			if err == nil {
+				err = rctx.Err()
+			}
+			return fmt.Errorf("demo: the event source mapping stopped: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-errc
+	got := done()
+	fmt.Fprintf(out, "delivered %d of %d records to the consumer function in %d invocations (%s)\n", got, len(want), n, since(start))
+	if got < len(want) {
+		fmt.Fprintf(out, "FAIL      %d records did not reach the consumer function\n", len(want)-got)
+		return errProblem
+	}
 	return nil
 }
 

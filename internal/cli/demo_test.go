@@ -13,7 +13,8 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"direct ", "sqs ", "apigw ", "eventbridge ", "consumed  8 of 8", "ok        every record made the round trip"} {
+	for _, want := range []string{"direct ", "sqs ", "apigw ", "eventbridge ", "consumed  8 of 8", "partial batch response: 1 failed",
+		"delivered 8 of 8 records to the consumer function", "ok        every record made the round trip"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
