@@ -174,11 +174,26 @@ func (p Params) check() (checked, error) {
 	return c, nil
 }
 
-// checkBroker checks one bootstrap broker against the auth mode: kafkaconn's
-// rules (form, MSK's port per auth mode, Serverless, one region), then the
-// template's own: the private listener's port exactly, since the
-// security-group rules open that port only.
+// checkBroker checks one bootstrap broker against the auth mode: the
+// private listener's port exactly, since the security-group rules open
+// that port only; then kafkaconn's rules (host:port form, MSK Serverless,
+// the cluster's region).
 func (c checked) checkBroker(b, field string) error {
+	if _, portStr, err := net.SplitHostPort(strings.TrimSpace(b)); err == nil && !strings.Contains(b, "://") {
+		port, _ := strconv.Atoi(portStr)
+		modes, msk := kafkaconn.PortAuth(port)
+		switch {
+		case port == c.port:
+		case port == c.port+100:
+			return &ParamError{"bootstrap", b, fmt.Sprintf("port %d is MSK's public-access listener, which a function in the VPC does not use: give the private bootstrap string (%s, port %d)", port, field, c.port)}
+		case port >= 14001 && port <= 14100:
+			return &ParamError{"bootstrap", b, fmt.Sprintf("port %d is multi-VPC private connectivity, which this template does not set up: give the cluster's own bootstrap string (%s, port %d)", port, field, c.port)}
+		case msk:
+			return &ParamError{"bootstrap", b, fmt.Sprintf("port %d is MSK's %s port, but --auth is %s: give the cluster's %s (port %d), or --auth %s", port, modes[0], c.Auth, field, c.port, modes[0])}
+		default:
+			return &ParamError{"bootstrap", b, fmt.Sprintf("port %d is not MSK's %s port: the security-group rules open %d only; give the cluster's %s", port, c.Auth, c.port, field)}
+		}
+	}
 	cfg := kafkaconn.Config{Brokers: []string{b}, Auth: c.Auth, Region: c.cluster.Region,
 		// Credentials only kafkaconn needs to see: they are the function's
 		// business (the SCRAM secret), not the template's.
@@ -195,17 +210,7 @@ func (c checked) checkBroker(b, field string) error {
 			}
 		}
 	}
-	_, portStr, _ := net.SplitHostPort(strings.TrimSpace(b))
-	port, _ := strconv.Atoi(portStr)
-	switch {
-	case port == c.port:
-		return nil
-	case port == c.port+100:
-		return &ParamError{"bootstrap", b, fmt.Sprintf("port %d is MSK's public-access listener, which a function in the VPC does not use: give the private bootstrap string (%s, port %d)", port, field, c.port)}
-	case port >= 14001 && port <= 14100:
-		return &ParamError{"bootstrap", b, fmt.Sprintf("port %d is multi-VPC private connectivity, which this template does not set up: give the cluster's own bootstrap string (%s, port %d)", port, field, c.port)}
-	}
-	return &ParamError{"bootstrap", b, fmt.Sprintf("port %d is not MSK's %s port: the security-group rules open %d only; give the cluster's %s", port, c.Auth, c.port, field)}
+	return nil
 }
 
 // envVar is one variable of the function's environment, its value as

@@ -400,7 +400,7 @@ func TestBadParams(t *testing.T) {
 		{"plaintext", with(func(p *Params) { p.Auth = kafkaconn.AuthPlaintext }), []string{`--auth "plaintext"`, "9092", "use iam (9098)"}},
 		{"mtls", with(func(p *Params) { p.Auth = kafkaconn.AuthMTLS }), []string{`--auth "mtls"`, "client certificate", "use iam"}},
 		{"unknown auth", with(func(p *Params) { p.Auth = "sasl" }), []string{`--auth "sasl"`, "use iam (port 9098), scram (9096) or tls (9094)"}},
-		{"scram port with iam", with(func(p *Params) { p.Bootstrap = []string{exampleB1 + ":9096"} }), []string{`--bootstrap "` + exampleB1 + `:9096"`, "scram port", "use port 9098"}},
+		{"scram port with iam", with(func(p *Params) { p.Bootstrap = []string{exampleB1 + ":9096"} }), []string{`--bootstrap "` + exampleB1 + `:9096"`, "scram port", "BootstrapBrokerStringSaslIam (port 9098), or --auth scram"}},
 		{"public iam port", with(func(p *Params) { p.Bootstrap = []string{exampleB1 + ":9198"} }), []string{":9198", "public-access", "BootstrapBrokerStringSaslIam, port 9098"}},
 		{"not an MSK port", with(func(p *Params) { p.Bootstrap = []string{exampleB1 + ":9093"} }), []string{":9093", "not MSK's iam port", "open 9098 only"}},
 		{"no port", with(func(p *Params) { p.Bootstrap = []string{exampleB1} }), []string{`--bootstrap "` + exampleB1 + `"`, "add the port", exampleB1 + ":9098"}},
