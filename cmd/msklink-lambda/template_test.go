@@ -142,6 +142,12 @@ func TestRIETemplateFunction(t *testing.T) {
 	}
 	t.Logf("doctor: ok=%v cause=%q: %s", rep.OK, rep.Cause, rep.Summary)
 
+	// The policy lets the function read its topics' configuration (the
+	// size and partition checks before sending).
+	if out := r.output.String(); strings.Contains(out, `"topic lookup failed; skipping the size and partition checks","topic":"orders"`) {
+		t.Errorf("the function could not read its topic's configuration with the template's policy:\n%s", out)
+	}
+
 	// Read back with the admin identity.
 	admin := kafkaconn.Config{Brokers: c.BootstrapAddrs(emulator.IAM), TLSCAFile: c.CAFile(), Region: c.Region(),
 		Credentials: credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "")}

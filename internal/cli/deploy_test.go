@@ -36,9 +36,9 @@ func TestDeployTemplatePolicyIsPolicyGenerate(t *testing.T) {
 		name           string
 		deploy, policy []string
 	}{
-		{"idempotent", []string{"--topic", "orders", "--topic", "audit"}, []string{"--produce", "orders,audit", "--idempotent"}},
-		{"not idempotent", []string{"--topic", "orders", "--idempotent=false"}, []string{"--produce", "orders"}},
-		{"cloudformation", []string{"--topic", "orders", "--format", "cloudformation"}, []string{"--produce", "orders", "--idempotent"}},
+		{"idempotent", []string{"--topic", "orders", "--topic", "audit"}, []string{"--produce", "orders,audit", "--idempotent", "--describe-topic-config"}},
+		{"not idempotent", []string{"--topic", "orders", "--idempotent=false"}, []string{"--produce", "orders", "--describe-topic-config"}},
+		{"cloudformation", []string{"--topic", "orders", "--format", "cloudformation"}, []string{"--produce", "orders", "--idempotent", "--describe-topic-config"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, errOut, code := runCLI(t, "", append([]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", bootstrap}, c.deploy...)...)

@@ -288,12 +288,20 @@ func Render(p Params) ([]byte, error) {
 // policy returns the function's kafka-cluster policy (IAM auth) and the
 // `msklink policy generate` command that prints the same.
 func (c checked) policy() (*iampolicy.Policy, string) {
-	w := iampolicy.Workload{Produce: c.topics, Idempotent: !c.DisableIdempotence}
+	w := publisherWorkload(c.topics, !c.DisableIdempotence)
 	cmd := fmt.Sprintf("msklink policy generate --cluster-arn %s --produce %s", c.ClusterARN, strings.Join(c.topics, ","))
 	if w.Idempotent {
 		cmd += " --idempotent"
 	}
-	return iampolicy.Generate(c.cluster, w), cmd
+	return iampolicy.Generate(c.cluster, w), cmd + " --describe-topic-config"
+}
+
+// publisherWorkload is what the msklink Lambda function does on the
+// cluster: write the topics (idempotently by default) and read their
+// configuration (lambdafn checks record sizes against max.message.bytes
+// and partitions against the topic before sending).
+func publisherWorkload(topics []string, idempotent bool) iampolicy.Workload {
+	return iampolicy.Workload{Produce: topics, Idempotent: idempotent, DescribeTopicConfig: true}
 }
 
 // command is the msklink command line that renders c, for the header.

@@ -273,7 +273,7 @@ func TestRolePolicy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := iampolicy.Generate(arn, iampolicy.Workload{Produce: p.Topics, Idempotent: !p.DisableIdempotence})
+			want := iampolicy.Generate(arn, iampolicy.Workload{Produce: p.Topics, Idempotent: !p.DisableIdempotence, DescribeTopicConfig: true})
 			if got, want := jsonOf(t, doc), jsonOf(t, want); got != want {
 				t.Errorf("kafka-cluster policy:\n got %s\nwant %s", got, want)
 			}
@@ -282,7 +282,7 @@ func TestRolePolicy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f := iampolicy.Check([]*iampolicy.Policy{parsed}, arn, iampolicy.Workload{Produce: p.Topics, Idempotent: !p.DisableIdempotence}); len(f) > 0 {
+			if f := iampolicy.Check([]*iampolicy.Policy{parsed}, arn, iampolicy.Workload{Produce: p.Topics, Idempotent: !p.DisableIdempotence, DescribeTopicConfig: true}); len(f) > 0 {
 				t.Errorf("the policy lacks %v", f)
 			}
 		})
