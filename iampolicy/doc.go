@@ -20,7 +20,10 @@
 // requires according to the MSK developer guide; builds MSK resource ARNs
 // from a [ClusterARN]; generates a least-privilege policy for a [Workload]
 // ([Generate]); and reports which required permissions a set of policies
-// lacks ([Check]).
+// lacks ([Check]). [GenerateESM] adds, for the execution role of a Lambda
+// event source mapping ([ESMWorkload]), the statements outside
+// kafka-cluster:* that the mapping needs (kafka: control plane, ec2
+// network interfaces, logs); Check evaluates its kafka-cluster part.
 //
 // A [*Policy] is not modified by evaluation or marshaling: once parsed (or
 // built) it is safe for concurrent use by multiple goroutines, as long as

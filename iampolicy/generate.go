@@ -15,6 +15,10 @@ type Workload struct {
 	Groups           []string // consumer groups the client joins or commits offsets in
 	Idempotent       bool     // the producer is idempotent (franz-go's default)
 	TransactionalIDs []string // transactional IDs the producer uses
+	// DescribeClusterConfig: the client reads the cluster's dynamic
+	// configuration (DescribeConfigs on a broker), as Lambda's event
+	// source mapping does (see ESMWorkload).
+	DescribeClusterConfig bool
 }
 
 // Requirement is one permission a workload needs.
@@ -35,6 +39,8 @@ func (r Requirement) String() string {
 // topics, groups, transactional IDs; by name, then catalog order).
 //
 //   - always: Connect on the cluster;
+//   - DescribeClusterConfig: DescribeClusterDynamicConfiguration on the
+//     cluster;
 //   - each Produce topic: WriteData and DescribeTopic;
 //   - each Consume topic: ReadData and DescribeTopic (ReadData's required
 //     AlterGroup is granted on the workload's Groups; a consumer that
@@ -60,6 +66,9 @@ func Requirements(cluster ClusterARN, w Workload) []Requirement {
 		out = append(out, Requirement{Action: a, Resource: res, Why: why})
 	}
 	add(Connect, cluster.String(), "connect to the cluster")
+	if w.DescribeClusterConfig {
+		add(DescribeClusterDynamicConfiguration, cluster.String(), "read the cluster's dynamic configuration")
+	}
 	if w.Idempotent {
 		add(WriteDataIdempotently, cluster.String(), "produce idempotently")
 	}

@@ -29,6 +29,7 @@ var workloads = []struct {
 	{"transactional", Workload{Produce: []string{"out"}, Consume: []string{"in"}, Groups: []string{"g"}, Idempotent: true, TransactionalIDs: []string{"tx-1", "tx-2"}}},
 	{"same topic both ways", Workload{Produce: []string{"t", "t"}, Consume: []string{"t"}, Groups: []string{"g1", "g2"}}},
 	{"prefix patterns", Workload{Produce: []string{"orders-*"}, Groups: []string{"app-*"}}},
+	{"event source mapping", ESMWorkload{Topics: []string{"orders"}, Group: "esm-uuid", OnFailureTopic: "orders-dlt"}.Workload()},
 }
 
 func TestRequirements(t *testing.T) {
