@@ -12,12 +12,23 @@ import (
 )
 
 const policyUsage = `generate|check --cluster-arn ARN [--produce T ...] [--consume T ... --group G] [--idempotent] [--transactional-id X] [check: --policy FILE ...] [--json]
+       policy generate|check --esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F]
 
 generate prints the least-privilege IAM policy for the workload (MSK's action
 dependencies included: WriteData needs Connect and DescribeTopic, ReadData
 needs AlterGroup on the group, ...). check evaluates policy documents (an
 identity's attached policies) against the workload and lists each action on
-each resource that is missing or denied; exit 1 when one is.`
+each resource that is missing or denied; exit 1 when one is.
+
+--esm is the execution role of a Lambda event source mapping (MSK trigger):
+the consumer's kafka-cluster actions (Connect and
+DescribeClusterDynamicConfiguration on the cluster, DescribeTopic and ReadData
+on --topic, DescribeGroup and AlterGroup on --group, the mapping's UUID or its
+ConsumerGroupId; DescribeTopic and WriteData on --on-failure-topic), plus
+kafka:DescribeClusterV2 and kafka:GetBootstrapBrokers on the cluster, the ec2
+network-interface actions and CloudWatch Logs (/aws/lambda/F). check
+evaluates the kafka-cluster part. docs/DEPLOYMENT.md says why each statement
+is there.`
 
 // listFlag is a repeatable flag; each value may also be comma-separated.
 type listFlag []string
@@ -36,6 +47,11 @@ type workloadFlags struct {
 	clusterARN                           string
 	produce, consume, groups, txns, pols listFlag
 	idempotent                           bool
+
+	// --esm: a Lambda event source mapping's execution role.
+	esm                      bool
+	topics                   listFlag
+	onFailureTopic, function string
 }
 
 func (w *workloadFlags) register(fs *flag.FlagSet) {
@@ -45,6 +61,36 @@ func (w *workloadFlags) register(fs *flag.FlagSet) {
 	fs.Var(&w.groups, "group", "consumer group the client joins (repeatable)")
 	fs.Var(&w.txns, "transactional-id", "transactional id the producer uses (repeatable)")
 	fs.BoolVar(&w.idempotent, "idempotent", false, "the producer is idempotent (franz-go's and Java 3.0+'s default)")
+	fs.BoolVar(&w.esm, "esm", false, "the execution role of a Lambda event source mapping (MSK trigger): needs --topic and --group")
+	fs.Var(&w.topics, "topic", "with --esm: the topic the mapping consumes")
+	fs.StringVar(&w.onFailureTopic, "on-failure-topic", "", "with --esm: the Kafka on-failure destination topic (kafka://TOPIC)")
+	fs.StringVar(&w.function, "function-name", "", "with --esm: the function's name, to narrow the logs statement to /aws/lambda/NAME")
+}
+
+// parseESM reads the --esm flags.
+func (w *workloadFlags) parseESM(cmd string) (iampolicy.ClusterARN, iampolicy.ESMWorkload, error) {
+	var esm iampolicy.ESMWorkload
+	if w.clusterARN == "" {
+		return iampolicy.ClusterARN{}, esm, usagef("%s: --cluster-arn is required", cmd)
+	}
+	arn, err := iampolicy.ParseClusterARN(w.clusterARN)
+	if err != nil {
+		return arn, esm, usagef("%s: %v", cmd, err)
+	}
+	if len(w.produce)+len(w.consume)+len(w.txns) > 0 || w.idempotent {
+		return arn, esm, usagef("%s: --esm describes the mapping with --topic, --group and --on-failure-topic; drop --produce, --consume, --idempotent and --transactional-id", cmd)
+	}
+	if len(w.groups) > 1 {
+		return arn, esm, usagef("%s: --esm takes one --group (the mapping's UUID or its ConsumerGroupId)", cmd)
+	}
+	esm = iampolicy.ESMWorkload{Topics: w.topics, OnFailureTopic: w.onFailureTopic, FunctionName: w.function}
+	if len(w.groups) == 1 {
+		esm.Group = w.groups[0]
+	}
+	if err := esm.Validate(); err != nil {
+		return arn, esm, usagef("%s --esm: %v", cmd, strings.TrimPrefix(err.Error(), iampolicy.ErrInvalidESMWorkload.Error()+": "))
+	}
+	return arn, esm, nil
 }
 
 func (w *workloadFlags) parse(cmd string) (iampolicy.ClusterARN, iampolicy.Workload, error) {
@@ -58,6 +104,9 @@ func (w *workloadFlags) parse(cmd string) (iampolicy.ClusterARN, iampolicy.Workl
 	}
 	if len(w.produce)+len(w.consume)+len(w.groups)+len(w.txns) == 0 && !w.idempotent {
 		return arn, wl, usagef("%s: describe the workload: --produce T, --consume T --group G, --idempotent, --transactional-id X", cmd)
+	}
+	if len(w.topics) > 0 || w.onFailureTopic != "" || w.function != "" {
+		return arn, wl, usagef("%s: --topic, --on-failure-topic and --function-name go with --esm (for another consumer use --consume T --group G)", cmd)
 	}
 	if len(w.consume) > 0 && len(w.groups) == 0 {
 		return arn, wl, usagef("%s: --consume needs --group (consumers read as a group; MSK checks AlterGroup)", cmd)
@@ -92,12 +141,27 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("policy %s: unexpected argument %q", sub, pos[0])
 	}
-	arn, wl, err := w.parse("policy " + sub)
-	if err != nil {
-		return err
+	var (
+		arn iampolicy.ClusterARN
+		wl  iampolicy.Workload
+		gen *iampolicy.Policy
+	)
+	if w.esm {
+		var esm iampolicy.ESMWorkload
+		arn, esm, err = w.parseESM("policy " + sub)
+		if err != nil {
+			return err
+		}
+		wl, gen = esm.Workload(), iampolicy.GenerateESM(arn, esm)
+	} else {
+		arn, wl, err = w.parse("policy " + sub)
+		if err != nil {
+			return err
+		}
+		gen = iampolicy.Generate(arn, wl)
 	}
 	if sub == "generate" {
-		b, err := json.MarshalIndent(iampolicy.Generate(arn, wl), "", "  ")
+		b, err := json.MarshalIndent(gen, "", "  ")
 		if err != nil {
 			return err
 		}
