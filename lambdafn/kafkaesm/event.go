@@ -121,7 +121,11 @@ func (e *RecordError) Error() string {
 	if e.Field != "" {
 		return "kafkaesm: " + e.Field + ": " + e.Err.Error()
 	}
-	return fmt.Sprintf("kafkaesm: %s offset %d: %v", e.ID.Partition, e.ID.Offset, e.Err)
+	prefix := fmt.Sprintf("kafkaesm: %s offset %d: ", e.ID.Partition, e.ID.Offset)
+	if msg := e.Err.Error(); strings.HasPrefix(msg, prefix) {
+		return msg // a *DecodeError names the record already
+	}
+	return prefix + e.Err.Error()
 }
 
 // Unwrap returns the underlying error.

@@ -245,6 +245,18 @@ func newHandler(opts []Opt) (*Handler, error) {
 	return h, nil
 }
 
+// NewLogHandler returns the log handler the Handler uses by default, for
+// the function's own logs: JSON lines in Lambda's key names, with the
+// invocation's request id ("requestId") when logged with its context, at
+// level, written to w.
+func NewLogHandler(w io.Writer, level slog.Leveler) slog.Handler {
+	return telemetry.NewLogHandler(w, level)
+}
+
+// LogLevel is the level of AWS_LAMBDA_LOG_LEVEL (Lambda's advanced
+// logging controls) in the environment; INFO when unset.
+func LogLevel() slog.Level { return telemetry.LogLevel(os.Getenv("AWS_LAMBDA_LOG_LEVEL")) }
+
 // ReportsBatchItemFailures reports whether h answers with partial batch
 // responses (WithReportBatchItemFailures).
 func (h *Handler) ReportsBatchItemFailures() bool { return h.report }
