@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/msklink/msklink/kafkaconn"
+	"github.com/msklink/msklink/lambdafn/internal/telemetry"
 	"github.com/msklink/msklink/publish"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -554,19 +555,9 @@ func errString(err error) string {
 	return err.Error()
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+func ms(d time.Duration) float64 { return telemetry.Ms(d) }
 
-func logLevel(s string) slog.Level {
-	switch strings.ToUpper(s) {
-	case "DEBUG", "TRACE":
-		return slog.LevelDebug
-	case "WARN":
-		return slog.LevelWarn
-	case "ERROR", "FATAL":
-		return slog.LevelError
-	}
-	return slog.LevelInfo
-}
+func logLevel(s string) slog.Level { return telemetry.LogLevel(s) }
 
 // checkTopicName applies Kafka's topic name rules (kafkaconn.CheckTopicName).
 func checkTopicName(t string) error { return kafkaconn.CheckTopicName(t) }

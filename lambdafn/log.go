@@ -6,12 +6,14 @@ import (
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/msklink/msklink/lambdafn/internal/telemetry"
 )
 
 // NewLogHandler returns the log handler New uses by default, writing to w:
 // JSON lines in Lambda's key names, with the request id, at level.
 func NewLogHandler(w io.Writer, level slog.Leveler) slog.Handler {
-	return RequestIDHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: lambdacontext.ReplaceAttr}))
+	return telemetry.NewLogHandler(w, level)
 }
 
 // InvocationContext returns ctx as the Lambda runtime hands it to a
@@ -26,25 +28,4 @@ func InvocationContext(ctx context.Context, requestID, functionARN string) conte
 // logs use). Records logged without one pass through unchanged. It is what
 // New's default logger uses; aws-lambda-go's lambdacontext.NewLogHandler
 // does the same but writes to stdout only.
-func RequestIDHandler(h slog.Handler) slog.Handler { return requestIDHandler{h} }
-
-type requestIDHandler struct{ h slog.Handler }
-
-func (r requestIDHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return r.h.Enabled(ctx, l)
-}
-
-func (r requestIDHandler) Handle(ctx context.Context, rec slog.Record) error {
-	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-		rec.AddAttrs(slog.String("requestId", lc.AwsRequestID))
-	}
-	return r.h.Handle(ctx, rec)
-}
-
-func (r requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return requestIDHandler{r.h.WithAttrs(as)}
-}
-
-func (r requestIDHandler) WithGroup(name string) slog.Handler {
-	return requestIDHandler{r.h.WithGroup(name)}
-}
+func RequestIDHandler(h slog.Handler) slog.Handler { return telemetry.RequestIDHandler(h) }

@@ -1,22 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,47 +53,11 @@ func TestBuildArchitectures(t *testing.T) {
 	}
 }
 
-// buildBootstrap builds the bootstrap binary into t.TempDir() and returns
-// its path.
-func buildBootstrap(t *testing.T, arch string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out := filepath.Join(t.TempDir(), "bootstrap")
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", out, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
-	start := time.Now()
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build (GOARCH=%s): %v\n%s", arch, err, b)
-	}
-	fi, err := os.Stat(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("bootstrap %s: %.1f MB, built in %v", arch, float64(fi.Size())/1e6, time.Since(start).Round(time.Millisecond))
-	return out
-}
+// buildBootstrap builds the bootstrap as Lambda runs it (the shared
+// harness: testutil.BuildLambda) and returns its path.
+func buildBootstrap(t *testing.T, arch string) string { return testutil.BuildLambda(t, ".", arch) }
 
-// rieBinary finds aws-lambda-rie: on PATH or in $(go env GOPATH)/bin. In CI
-// its absence fails the test; elsewhere it skips it.
-func rieBinary(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "aws-lambda-rie")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	const why = "aws-lambda-rie not found: go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-	return ""
-}
+func rieBinary(t *testing.T) string { return testutil.RIEBinary(t) }
 
 type syncBuf = testutil.SyncBuffer
 
@@ -130,156 +87,19 @@ func iamConfig(c *emulator.Cluster) kafkaconn.Config {
 	}
 }
 
-// rie is a running Runtime Interface Emulator with the bootstrap.
-type rie struct {
-	cmd    *exec.Cmd
-	url    string
-	output *syncBuf // RIE's and the bootstrap's stdout and stderr
-
-	stopOnce sync.Once
-}
-
-func freePort(t *testing.T) int {
+// startRIE runs the bootstrap under aws-lambda-rie (the shared harness,
+// testutil.StartRIE) against the emulator's IAM listener. timeoutSec is
+// AWS_LAMBDA_FUNCTION_TIMEOUT; extra adds environment.
+func startRIE(t *testing.T, c *emulator.Cluster, bootstrap string, timeoutSec int, extra ...string) *testutil.RIE {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startRIE runs aws-lambda-rie with the bootstrap against the emulator.
-// timeoutSec is AWS_LAMBDA_FUNCTION_TIMEOUT; extra adds environment.
-func startRIE(t *testing.T, c *emulator.Cluster, bootstrap string, timeoutSec int, extra ...string) *rie {
-	t.Helper()
-	bin := rieBinary(t)
-	apiPort, riePort := freePort(t), freePort(t)
-	r := &rie{output: &syncBuf{}, url: fmt.Sprintf("http://127.0.0.1:%d/2015-03-31/functions/function/invocations", riePort)}
-	r.cmd = exec.Command(bin,
-		"--runtime-interface-emulator-address", fmt.Sprintf("127.0.0.1:%d", riePort),
-		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
-		bootstrap)
-	// RIE passes its whole environment to the function: give it only
-	// what a Lambda function would have.
-	r.cmd.Env = append([]string{
-		"PATH=/usr/bin:/bin",
+	return testutil.StartRIE(t, bootstrap, timeoutSec, append([]string{
 		"MSK_BOOTSTRAP_SERVERS=" + c.Bootstrap(emulator.IAM),
 		"MSK_TLS_CA_FILE=" + c.CAFile(),
 		"MSK_REGION=" + c.Region(),
 		"MSK_TOPIC=" + topic,
 		"AWS_ACCESS_KEY_ID=" + emulator.DefaultAccessKeyID,
 		"AWS_SECRET_ACCESS_KEY=" + emulator.DefaultSecretAccessKey,
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE=/dev/null",
-		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(timeoutSec),
-		"AWS_LAMBDA_FUNCTION_NAME=msklink-e2e",
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-	}, extra...)
-	r.cmd.Stdout, r.cmd.Stderr = r.output, r.output
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.stop(t) })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", riePort), time.Second)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("aws-lambda-rie did not listen in 10s: %v\n%s", err, r.output.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return r
-}
-
-// bootstrapPIDs returns the processes RIE started (the bootstrap).
-func (r *rie) bootstrapPIDs() []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces; split after ')'.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 1 {
-			if ppid, _ := strconv.Atoi(f[1]); ppid == r.cmd.Process.Pid {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
-}
-
-func (r *rie) stop(t *testing.T) {
-	r.stopOnce.Do(func() { r.doStop(t) })
-}
-
-func (r *rie) doStop(t *testing.T) {
-	children := r.bootstrapPIDs()
-	for _, pid := range children {
-		syscall.Kill(pid, syscall.SIGCONT)
-	}
-	r.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { r.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(3 * time.Second):
-		r.cmd.Process.Kill()
-		<-done
-	}
-	for _, pid := range children {
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
-	if t.Failed() || os.Getenv("MSKLINK_E2E_OUTPUT") != "" {
-		t.Logf("aws-lambda-rie and bootstrap output:\n%s", r.output.String())
-	}
-}
-
-// invoke posts payload to RIE and returns the function's answer and how
-// long it took. The HTTP client's timeout bounds it.
-func (r *rie) invoke(t *testing.T, payload any, timeout time.Duration) ([]byte, time.Duration) {
-	t.Helper()
-	b, ok := payload.([]byte)
-	if !ok {
-		var err error
-		if b, err = json.Marshal(payload); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cl := &http.Client{Timeout: timeout}
-	start := time.Now()
-	resp, err := cl.Post(r.url, "application/json", bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("invoke: %v\n%s", err, r.output.String())
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	el := time.Since(start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("invoke: HTTP %d: %s\n%s", resp.StatusCode, body, r.output.String())
-	}
-	return body, el
+	}, extra...)...)
 }
 
 // consume reads n records of topic back from the emulator.
@@ -325,7 +145,7 @@ func TestRIEEventSources(t *testing.T) {
 	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), 30)
 
 	// direct
-	out, el := r.invoke(t, directPayload("d1", "d2"), 30*time.Second)
+	out, el := r.Invoke(t, directPayload("d1", "d2"), 30*time.Second)
 	d := decodeDirect(t, out)
 	if d.Acked != 2 {
 		t.Fatalf("direct: %s", out)
@@ -337,7 +157,7 @@ func TestRIEEventSources(t *testing.T) {
 		{MessageId: "m1", Body: "s1", EventSource: "aws:sqs"},
 		{MessageId: "m2", Body: "s2", EventSource: "aws:sqs"},
 	}}
-	out, el = r.invoke(t, sqs, 30*time.Second)
+	out, el = r.Invoke(t, sqs, 30*time.Second)
 	var sr events.SQSEventResponse
 	if err := json.Unmarshal(out, &sr); err != nil || len(sr.BatchItemFailures) != 0 {
 		t.Fatalf("sqs: %s", out)
@@ -352,7 +172,7 @@ func TestRIEEventSources(t *testing.T) {
 		IsBase64Encoded: true,
 	}
 	req.RequestContext.HTTP.Method = "POST"
-	out, _ = r.invoke(t, req, 30*time.Second)
+	out, _ = r.Invoke(t, req, 30*time.Second)
 	var ar events.APIGatewayV2HTTPResponse
 	if err := json.Unmarshal(out, &ar); err != nil || ar.StatusCode != 200 || !strings.Contains(ar.Body, `"offsets":[{"partition":`) {
 		t.Fatalf("apigw: %s", out)
@@ -360,14 +180,14 @@ func TestRIEEventSources(t *testing.T) {
 
 	// EventBridge
 	eb := events.EventBridgeEvent{Version: "0", ID: "eb-1", DetailType: "Thing Happened", Source: "e2e", Detail: json.RawMessage(`{"e": 1}`)}
-	out, _ = r.invoke(t, eb, 30*time.Second)
+	out, _ = r.Invoke(t, eb, 30*time.Second)
 	var er lambdafn.EventBridgeResponse
 	if err := json.Unmarshal(out, &er); err != nil || er.Topic != topic {
 		t.Fatalf("eventbridge: %s", out)
 	}
 
 	// Invalid input: an error naming the field, with its errorType.
-	out, _ = r.invoke(t, []byte(`{"records": [{"value": {"base64": "%%"}}]}`), 30*time.Second)
+	out, _ = r.Invoke(t, []byte(`{"records": [{"value": {"base64": "%%"}}]}`), 30*time.Second)
 	var lerr struct{ ErrorType, ErrorMessage string }
 	if err := json.Unmarshal(out, &lerr); err != nil || lerr.ErrorType != "InputError" || !strings.Contains(lerr.ErrorMessage, "records[0].value.base64") {
 		t.Fatalf("invalid input: %s", out)
@@ -393,7 +213,7 @@ func TestRIEEventSources(t *testing.T) {
 		t.Errorf("consumed %d records, want 6: %v", len(got), seen)
 	}
 	// One EMF line per invocation, ColdStart on the first only.
-	outText := r.output.String()
+	outText := r.Output.String()
 	if n := strings.Count(outText, `"ColdStart":1`); n != 1 {
 		t.Errorf("%d ColdStart metrics", n)
 	}
@@ -410,11 +230,11 @@ func TestRIEFreezeThaw(t *testing.T) {
 	const idle = 1500 * time.Millisecond
 	c, _ := startEmulator(t, emulator.WithLimits(emulator.Limits{IdleTimeout: emulator.Duration(idle)}))
 	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), 30, "AWS_LAMBDA_LOG_LEVEL="+os.Getenv("MSKLINK_E2E_LOG_LEVEL"))
-	out, _ := r.invoke(t, directPayload("before"), 30*time.Second)
+	out, _ := r.Invoke(t, directPayload("before"), 30*time.Second)
 	if d := decodeDirect(t, out); d.Acked != 1 {
 		t.Fatalf("before: %s", out)
 	}
-	pids := r.bootstrapPIDs()
+	pids := r.BootstrapPIDs()
 	if len(pids) != 1 {
 		t.Fatalf("bootstrap processes: %v", pids)
 	}
@@ -440,7 +260,7 @@ func TestRIEFreezeThaw(t *testing.T) {
 	}
 	var els []time.Duration
 	for i := range 3 {
-		out, el := r.invoke(t, directPayload(fmt.Sprintf("after-%d", i)), 30*time.Second)
+		out, el := r.Invoke(t, directPayload(fmt.Sprintf("after-%d", i)), 30*time.Second)
 		if d := decodeDirect(t, out); d.Acked != 1 {
 			t.Fatalf("after thaw, invocation %d: %s", i, out)
 		}
@@ -461,14 +281,14 @@ func TestRIEImpossibleDeadline(t *testing.T) {
 	c, _ := startEmulator(t)
 	const timeoutSec = 3
 	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), timeoutSec)
-	out, _ := r.invoke(t, directPayload("warm"), 30*time.Second)
+	out, _ := r.Invoke(t, directPayload("warm"), 30*time.Second)
 	if d := decodeDirect(t, out); d.Acked != 1 {
 		t.Fatalf("warm-up: %s", out)
 	}
 	for id := int32(0); c.Broker(id) != nil; id++ {
 		c.Listener(id, emulator.IAM).SetFaults(emulator.Faults{ResponseLatency: 10 * time.Second})
 	}
-	out, el := r.invoke(t, directPayload("a", "b", "c"), 20*time.Second)
+	out, el := r.Invoke(t, directPayload("a", "b", "c"), 20*time.Second)
 	if strings.Contains(string(out), "timed out") {
 		t.Fatalf("Lambda timeout after %v: %s", el, out)
 	}
@@ -482,7 +302,7 @@ func TestRIEImpossibleDeadline(t *testing.T) {
 	t.Logf("answered in %v of %ds: %d unconfirmed, %d failed", el.Round(time.Millisecond), timeoutSec, d.Unconfirmed, d.Failed)
 	// SQS: the same records come back as batch item failures.
 	sqs := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: "x", EventSource: "aws:sqs"}}}
-	out, el = r.invoke(t, sqs, 20*time.Second)
+	out, el = r.Invoke(t, sqs, 20*time.Second)
 	var sr events.SQSEventResponse
 	if err := json.Unmarshal(out, &sr); err != nil || len(sr.BatchItemFailures) != 1 || el >= timeoutSec*time.Second {
 		t.Fatalf("sqs after %v: %s", el, out)
@@ -496,10 +316,10 @@ func TestRIENoSecretsInLogs(t *testing.T) {
 	rieBinary(t)
 	c, emuLogs := startEmulator(t)
 	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), 5, "AWS_LAMBDA_LOG_LEVEL=DEBUG")
-	r.invoke(t, directPayload("x"), 30*time.Second)
-	r.invoke(t, []byte(`{"hello": 1}`), 30*time.Second)
+	r.Invoke(t, directPayload("x"), 30*time.Second)
+	r.Invoke(t, []byte(`{"hello": 1}`), 30*time.Second)
 	sqs := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: "x", EventSource: "aws:sqs"}}}
-	r.invoke(t, sqs, 30*time.Second)
+	r.Invoke(t, sqs, 30*time.Second)
 
 	inproc := &syncBuf{}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -528,7 +348,7 @@ func TestRIENoSecretsInLogs(t *testing.T) {
 	}
 	h2.Close()
 
-	all := r.output.String() + emuLogs.String() + inproc.String()
+	all := r.Output.String() + emuLogs.String() + inproc.String()
 	for _, want := range []string{`"requestId"`, "authn", "ConnectionSetup"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the collected logs lack %s: the test would prove nothing", want)
@@ -552,16 +372,16 @@ func TestRIESIGTERM(t *testing.T) {
 	rieBinary(t)
 	c, _ := startEmulator(t)
 	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), 30)
-	out, _ := r.invoke(t, directPayload("x"), 30*time.Second)
+	out, _ := r.Invoke(t, directPayload("x"), 30*time.Second)
 	if d := decodeDirect(t, out); d.Acked != 1 {
 		t.Fatalf("%s", out)
 	}
-	pids := r.bootstrapPIDs()
+	pids := r.BootstrapPIDs()
 	if len(pids) != 1 {
 		t.Fatalf("bootstrap processes: %v", pids)
 	}
-	r.stop(t)
-	text := r.output.String()
+	r.Stop(t)
+	text := r.Output.String()
 	if !strings.Contains(text, `"message":"kafka client closed"`) {
 		t.Errorf("the bootstrap did not close its client on SIGTERM:\n%s", text)
 	}
@@ -582,11 +402,11 @@ func TestRIEPeakRSS(t *testing.T) {
 	}
 	c, _ := startEmulator(t)
 	r := startRIE(t, c, buildBootstrap(t, runtime.GOARCH), 60)
-	out, el0 := r.invoke(t, directPayload("first"), 30*time.Second)
+	out, el0 := r.Invoke(t, directPayload("first"), 30*time.Second)
 	if d := decodeDirect(t, out); d.Acked != 1 {
 		t.Fatalf("%s", out)
 	}
-	pids := r.bootstrapPIDs()
+	pids := r.BootstrapPIDs()
 	if len(pids) != 1 {
 		t.Fatalf("bootstrap processes: %v", pids)
 	}
@@ -606,14 +426,14 @@ func TestRIEPeakRSS(t *testing.T) {
 		values[i] = fmt.Sprintf("record-%05d-%s", i, strings.Repeat("x", 80))
 	}
 	payload := directPayload(values...)
-	out, el := r.invoke(t, payload, 60*time.Second)
+	out, el := r.Invoke(t, payload, 60*time.Second)
 	d := decodeDirect(t, out)
 	if d.Acked != n {
 		t.Fatalf("%d acked, %d failed, %d unconfirmed", d.Acked, d.Failed, d.Unconfirmed)
 	}
 	initMs := "?"
-	if i := strings.Index(r.output.String(), "INIT REPORT(durationMs: "); i >= 0 {
-		rest := r.output.String()[i+len("INIT REPORT(durationMs: "):]
+	if i := strings.Index(r.Output.String(), "INIT REPORT(durationMs: "); i >= 0 {
+		rest := r.Output.String()[i+len("INIT REPORT(durationMs: "):]
 		initMs = rest[:strings.IndexByte(rest, ')')]
 	}
 	t.Logf("Init %s ms (RIE), first invocation %v; %d records (%.1f MB payload) in %v; peak RSS %s after Init, %s after 10,000 records",

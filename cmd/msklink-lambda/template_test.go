@@ -108,19 +108,19 @@ func TestRIETemplateFunction(t *testing.T) {
 	var timeoutSec int
 	fmt.Sscan(timeout, &timeoutSec)
 	extra = append(extra, "AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY="+secret)
-	r := startRIE(t, c, bootstrap, timeoutSec, extra...)
+	r := testutil.StartRIE(t, bootstrap, timeoutSec, extra...)
 
 	// Records to the default topic and the template's other topic.
-	out, _ := r.invoke(t, directPayload("a1", "a2"), 30*time.Second)
+	out, _ := r.Invoke(t, directPayload("a1", "a2"), 30*time.Second)
 	if d := decodeDirect(t, out); d.Acked != 2 {
 		t.Fatalf("default topic: %s", out)
 	}
-	out, _ = r.invoke(t, []byte(`{"topic":"payments","records":[{"key":"p","value":"p1"}]}`), 30*time.Second)
+	out, _ = r.Invoke(t, []byte(`{"topic":"payments","records":[{"key":"p","value":"p1"}]}`), 30*time.Second)
 	if d := decodeDirect(t, out); d.Acked != 1 {
 		t.Fatalf("payments: %s", out)
 	}
 	// A topic the template's policy does not name: refused by the cluster.
-	out, _ = r.invoke(t, []byte(`{"topic":"other","records":[{"value":"x"}]}`), 30*time.Second)
+	out, _ = r.Invoke(t, []byte(`{"topic":"other","records":[{"value":"x"}]}`), 30*time.Second)
 	if d := decodeDirect(t, out); d.Acked != 0 || d.Failed != 1 || !strings.Contains(string(out), "TOPIC_AUTHORIZATION_FAILED") {
 		t.Errorf("a topic outside the policy: %s", out)
 	}
@@ -131,7 +131,7 @@ func TestRIETemplateFunction(t *testing.T) {
 	if !strings.Contains(doctorCmd, `--payload '{"msklink":"doctor"}'`) {
 		t.Fatalf("DoctorCommand output: %s", doctorCmd)
 	}
-	out, _ = r.invoke(t, []byte(`{"msklink":"doctor"}`), 60*time.Second)
+	out, _ = r.Invoke(t, []byte(`{"msklink":"doctor"}`), 60*time.Second)
 	var rep struct {
 		OK      bool
 		Cause   string
@@ -144,7 +144,7 @@ func TestRIETemplateFunction(t *testing.T) {
 
 	// The policy lets the function read its topics' configuration (the
 	// size and partition checks before sending).
-	if out := r.output.String(); strings.Contains(out, `"topic lookup failed; skipping the size and partition checks","topic":"orders"`) {
+	if out := r.Output.String(); strings.Contains(out, `"topic lookup failed; skipping the size and partition checks","topic":"orders"`) {
 		t.Errorf("the function could not read its topic's configuration with the template's policy:\n%s", out)
 	}
 

@@ -1,6 +1,9 @@
-// Package testutil holds helpers shared by msklink's tests. It imports the
-// standard library and franz-go only (no msklink package), so the tests of
-// every package may use it.
+// Package testutil holds helpers shared by msklink's tests: AWS
+// environment isolation, a concurrent-safe buffer, a read-back consumer,
+// and a harness that builds a Lambda bootstrap and runs it under AWS's
+// Runtime Interface Emulator (StartRIE). It imports the standard library
+// and franz-go only (no msklink package), so the tests of every package
+// may use it.
 package testutil
 
 import (
