@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -194,4 +195,52 @@ func buildWithMakefile(t *testing.T, target string) string {
 		t.Fatalf("make %s built no bootstrap: %v", target, err)
 	}
 	return bin
+}
+
+// TestRIEConsumerTemplateFunction runs the consumer template's function
+// (--esm) as the template deploys it: built by its Makefile target, under
+// RIE with the template's environment, invoked with the MSK event its
+// event source mapping would send for the template's cluster and topic.
+// The mapping reports batch item failures (FunctionResponseTypes), and the
+// function's environment must agree: the record that is not an order comes
+// back in the partial batch response, the others are committed.
+func TestRIEConsumerTemplateFunction(t *testing.T) {
+	rieBinary(t)
+	const clusterARN = "arn:aws:kafka:us-east-1:123456789012:cluster/shop/11111111-2222-3333-4444-555555555555-1"
+	b, err := deploytmpl.Render(deploytmpl.Params{ClusterARN: clusterARN, Topics: []string{"orders"},
+		ESM: &deploytmpl.ESM{Group: "billing", OnFailureTopic: "orders-dlt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := testutil.ParseTemplate(t, b)
+	mapping := tpl.Properties("ConsumerTrigger")
+	if fmt.Sprint(mapping["FunctionResponseTypes"]) != "[ReportBatchItemFailures]" {
+		t.Fatalf("mapping %v", mapping)
+	}
+	bootstrap := buildWithMakefile(t, "build-"+deploytmpl.ConsumerFunctionID)
+	props := tpl.Properties(deploytmpl.ConsumerFunctionID)
+	env, _ := props["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	var extra []string
+	for k, v := range vars {
+		s, ok := tpl.ResolveString(v)
+		if !ok {
+			t.Fatalf("%s = %v: not a literal or a parameter", k, v)
+		}
+		extra = append(extra, k+"="+s)
+	}
+	extra = append(extra, "AWS_LAMBDA_FUNCTION_NAME="+fmt.Sprint(props["FunctionName"]))
+	r := testutil.StartRIE(t, bootstrap, 10, extra...)
+
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	topic, _ := tpl.Default("Topics")
+	rec := func(part, off int, value string) string {
+		return fmt.Sprintf(`{"topic":%q,"partition":%d,"offset":%d,"timestamp":1700000000000,"timestampType":"CREATE_TIME","value":%q,"headers":[]}`, topic, part, off, b64(value))
+	}
+	event := fmt.Sprintf(`{"eventSource":"aws:kafka","eventSourceArn":%q,"bootstrapServers":"b-1.shop.abc123.c2.kafka.us-east-1.amazonaws.com:9098","records":{%q:[%s,%s],%q:[%s]}}`,
+		clusterARN, topic+"-0", rec(0, 7, `{"id":"o-7","items":2}`), rec(0, 8, "not an order"), topic+"-1", rec(1, 3, `{"id":"o-3","items":1}`))
+	out, _ := r.Invoke(t, []byte(event), 30*time.Second)
+	if want := `{"batchItemFailures":[{"itemIdentifier":{"partition":"orders-0","offset":8}}]}`; string(out) != want {
+		t.Fatalf("response %s, want %s", out, want)
+	}
 }

@@ -11,6 +11,7 @@ import (
 )
 
 const deployUsage = `template --cluster-arn ARN --bootstrap HOST:PORT,... --topic T ... [--auth iam|scram|tls] [--idempotent=false] [--format sam|cloudformation] [-o FILE]
+       deploy template --esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] [--format ...] [-o FILE]
 
 template writes the AWS SAM template (or, with --format cloudformation, the
 plain CloudFormation it transforms to) that deploys the msklink Lambda
@@ -22,7 +23,14 @@ policy 'msklink policy generate' prints for the topics, the MSK_*
 environment, a log group, optional SQS, function URL and EventBridge
 triggers, and outputs for the function and the doctor invocation. Write SAM
 templates into deploy/ (they find deploy/Makefile and the Go module from
-there): sam build -t deploy/FILE && sam deploy --guided.`
+there): sam build -t deploy/FILE && sam deploy --guided.
+
+With --esm it writes the consumer side instead: examples/kafka-consumer (on
+package lambdafn/kafkaesm) triggered by an MSK event source mapping on the
+topic (StartingPosition, BatchSize, ReportBatchItemFailures, the consumer
+group, and with --on-failure-topic a Kafka on-failure destination in
+provisioned mode), its role the policy of 'msklink policy generate --esm',
+and the cluster security group's self-referencing rule the mapping needs.`
 
 func runDeploy(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
@@ -45,6 +53,8 @@ func runDeploy(ctx context.Context, e *env, args []string) error {
 		format     = string(deploytmpl.FormatSAM)
 		idempotent = true
 		out        string
+		esm        bool
+		mapping    deploytmpl.ESM
 	)
 	fs.StringVar(&p.ClusterARN, "cluster-arn", "", "the MSK cluster's ARN (arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID)")
 	fs.Var(&bootstrap, "bootstrap", "the cluster's private bootstrap brokers for the auth mode, host:port (comma-separated or repeated)")
@@ -53,6 +63,12 @@ func runDeploy(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&idempotent, "idempotent", idempotent, "idempotent producer (needs kafka-cluster:WriteDataIdempotently, which the policy then grants)")
 	fs.StringVar(&format, "format", format, "sam (sam build, sam deploy) or cloudformation (the function's zip from S3, aws cloudformation deploy)")
 	fs.StringVar(&out, "o", "", "write the template to FILE instead of stdout (for SAM, a file in deploy/)")
+	fs.BoolVar(&esm, "esm", false, "the consumer side: a function triggered by an MSK event source mapping on --topic")
+	fs.StringVar(&mapping.Group, "group", "", "with --esm: the consumer group the mapping joins (ConsumerGroupId)")
+	fs.StringVar(&mapping.OnFailureTopic, "on-failure-topic", "", "with --esm: a topic of the cluster for the records the mapping gives up on (kafka://TOPIC)")
+	fs.StringVar(&mapping.FunctionName, "function-name", "", "with --esm: the function's name (default msklink-GROUP)")
+	fs.StringVar(&mapping.StartingPosition, "starting-position", "TRIM_HORIZON", "with --esm: TRIM_HORIZON or LATEST, the StartingPosition parameter's default")
+	fs.IntVar(&mapping.BatchSize, "batch-size", 100, "with --esm: records per invocation, the BatchSize parameter's default")
 	pos, err := parseFlags(fs, rest)
 	if err != nil {
 		return err
@@ -62,6 +78,11 @@ func runDeploy(ctx context.Context, e *env, args []string) error {
 	}
 	p.Bootstrap, p.Topics = bootstrap, topics
 	p.Auth, p.Format, p.DisableIdempotence, p.Path = kafkaconn.Auth(auth), deploytmpl.Format(format), !idempotent, out
+	if esm {
+		p.ESM = &mapping
+	} else if mapping.Group != "" || mapping.OnFailureTopic != "" || mapping.FunctionName != "" {
+		return usagef("deploy template: --group, --on-failure-topic and --function-name go with --esm")
+	}
 	b, err := deploytmpl.Render(p)
 	if err != nil {
 		var pe *deploytmpl.ParamError

@@ -39,6 +39,10 @@ func TestDeployTemplatePolicyIsPolicyGenerate(t *testing.T) {
 		{"idempotent", []string{"--topic", "orders", "--topic", "audit"}, []string{"--produce", "orders,audit", "--idempotent", "--describe-topic-config"}},
 		{"not idempotent", []string{"--topic", "orders", "--idempotent=false"}, []string{"--produce", "orders", "--describe-topic-config"}},
 		{"cloudformation", []string{"--topic", "orders", "--format", "cloudformation"}, []string{"--produce", "orders", "--idempotent", "--describe-topic-config"}},
+		{"consumer", []string{"--esm", "--topic", "orders", "--group", "billing", "--on-failure-topic", "orders-dlt"},
+			[]string{"--esm", "--topic", "orders", "--group", "billing", "--on-failure-topic", "orders-dlt", "--function-name", "msklink-billing"}},
+		{"consumer named", []string{"--esm", "--topic", "orders", "--group", "billing", "--function-name", "orders-consumer", "--format", "cloudformation"},
+			[]string{"--esm", "--topic", "orders", "--group", "billing", "--function-name", "orders-consumer"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, errOut, code := runCLI(t, "", append([]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", bootstrap}, c.deploy...)...)
@@ -50,7 +54,7 @@ func TestDeployTemplatePolicyIsPolicyGenerate(t *testing.T) {
 			role := tpl.Properties("FunctionRole")
 			pols, _ := role["Policies"].([]any)
 			for _, p := range pols {
-				if m := p.(map[string]any); m["PolicyName"] == "kafka-cluster" {
+				if m := p.(map[string]any); m["PolicyName"] == "kafka-cluster" || m["PolicyName"] == "msk-event-source-mapping" {
 					doc = m["PolicyDocument"]
 				}
 			}
@@ -106,6 +110,8 @@ func TestDeployTemplateFile(t *testing.T) {
 		{[]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", "h:9092", "--topic", "t", "--auth", "plaintext"}, `--auth "plaintext": MSK's plaintext listener (9092)`},
 		{[]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", "h:9094", "--topic", "t"}, `--bootstrap "h:9094": port 9094 is MSK's tls port, but --auth is iam`},
 		{[]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", "h:9098", "--topic", "t", "extra"}, `unexpected argument "extra"`},
+		{[]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", "h:9098", "--topic", "t", "--group", "g"}, "--group, --on-failure-topic and --function-name go with --esm"},
+		{[]string{"deploy", "template", "--esm", "--cluster-arn", testClusterARN, "--topic", "t"}, "--group: required with --esm"},
 	} {
 		_, errOut, code := runCLI(t, "", c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 2 {

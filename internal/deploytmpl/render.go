@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
 
 	"github.com/msklink/msklink/iampolicy"
 	"github.com/msklink/msklink/kafkaconn"
+	"github.com/msklink/msklink/lambdafn/kafkaesm"
 )
 
 // Format is the template's dialect.
@@ -31,9 +33,12 @@ const (
 	FormatCloudFormation Format = "cloudformation"
 )
 
-// FunctionID is the logical ID of the publisher function in the template,
-// and so the name of its Makefile target (build-PublisherFunction).
-const FunctionID = "PublisherFunction"
+// The logical IDs of the functions in the templates, and so the names of
+// their Makefile targets (build-PublisherFunction, build-ConsumerFunction).
+const (
+	FunctionID         = "PublisherFunction" // cmd/msklink-lambda
+	ConsumerFunctionID = "ConsumerFunction"  // examples/kafka-consumer
+)
 
 // Params are what the template is generated for. Field comments name the
 // `msklink deploy template` flag of each.
@@ -57,8 +62,37 @@ type Params struct {
 	Format Format
 	// Path is where the template is written, for the commands in its
 	// comments. Default deploy/publisher.yaml (SAM) or
-	// deploy/publisher-cfn.yaml.
+	// deploy/publisher-cfn.yaml; deploy/consumer.yaml or
+	// deploy/consumer-cfn.yaml with ESM.
 	Path string
+
+	// ESM, when set (--esm), makes the template deploy the consumer
+	// function (examples/kafka-consumer, on package lambdafn/kafkaesm)
+	// triggered by an MSK event source mapping on Topics[0], instead of
+	// the publisher. IAM auth only; Bootstrap is then optional (the
+	// mapping finds the brokers from the cluster ARN).
+	ESM *ESM
+}
+
+// ESM is the event source mapping of the consumer template.
+type ESM struct {
+	// Group is the consumer group the mapping joins (--group; its
+	// ConsumerGroupId). Required: the IAM policy names it.
+	Group string
+	// OnFailureTopic, if set (--on-failure-topic), is the Kafka
+	// on-failure destination (kafka://TOPIC, the same cluster). It needs
+	// the mapping in provisioned mode (ProvisionedPollerConfig), which
+	// the template then sets.
+	OnFailureTopic string
+	// FunctionName is the function's name (--function-name), which the
+	// policy's logs statement names. Default "msklink-" + Group.
+	FunctionName string
+	// StartingPosition is the default of the StartingPosition parameter
+	// (--starting-position): TRIM_HORIZON (default) or LATEST.
+	StartingPosition string
+	// BatchSize is the default of the BatchSize parameter (--batch-size).
+	// Default 100.
+	BatchSize int
 }
 
 // ParamError is a parameter that cannot make a working template: the flag
@@ -117,9 +151,9 @@ func (p Params) check() (checked, error) {
 		return c, &ParamError{"format", string(c.Format), "use sam (sam build and sam deploy) or cloudformation (aws cloudformation deploy)"}
 	}
 	if c.Path == "" {
-		c.Path = "deploy/publisher.yaml"
+		c.Path = "deploy/" + c.role() + ".yaml"
 		if c.Format == FormatCloudFormation {
-			c.Path = "deploy/publisher-cfn.yaml"
+			c.Path = "deploy/" + c.role() + "-cfn.yaml"
 		}
 	}
 
@@ -149,7 +183,10 @@ func (p Params) check() (checked, error) {
 	ap := authPort[c.Auth]
 	c.port = ap.port
 
-	if len(c.Bootstrap) == 0 {
+	if c.ESM != nil && c.Auth != kafkaconn.AuthIAM {
+		return c, &ParamError{"auth", string(c.Auth), "--esm deploys an IAM-authenticated event source mapping (its role holds the kafka-cluster actions): use --auth iam; a SCRAM mapping needs the secret in SourceAccessConfigurations instead"}
+	}
+	if len(c.Bootstrap) == 0 && c.ESM == nil {
 		return c, &ParamError{"bootstrap", "", fmt.Sprintf("required: the cluster's %s, host:%d,... (aws kafka get-bootstrap-brokers --cluster-arn %s)", ap.field, ap.port, c.ClusterARN)}
 	}
 	for _, b := range c.Bootstrap {
@@ -171,7 +208,89 @@ func (p Params) check() (checked, error) {
 			c.topics = append(c.topics, t)
 		}
 	}
+	if c.ESM != nil {
+		return c, c.checkESM()
+	}
 	return c, nil
+}
+
+// checkESM validates the event source mapping of the consumer template and
+// fills its defaults (c.ESM is then c's own copy).
+func (c *checked) checkESM() error {
+	e := *c.ESM
+	c.ESM = &e
+	if len(c.topics) != 1 {
+		return &ParamError{"topic", strings.Join(c.topics, ","), "an MSK event source mapping consumes one topic: give one --topic (deploy another stack for another topic)"}
+	}
+	if e.Group == "" {
+		return &ParamError{"group", "", "required with --esm: the consumer group the mapping joins (its ConsumerGroupId), which the IAM policy names"}
+	}
+	if !validName(e.Group, 200, "-/*:_+=.@") || strings.Contains(e.Group, "*") {
+		return &ParamError{"group", e.Group, "not a consumer group id the mapping takes: up to 200 letters, digits and -/:_+=.@"}
+	}
+	if e.OnFailureTopic != "" {
+		if err := kafkaconn.CheckTopicName(e.OnFailureTopic); err != nil {
+			return &ParamError{"on-failure-topic", e.OnFailureTopic, fmt.Sprintf("Kafka would refuse it (%v): give the destination topic's exact name", err)}
+		}
+		if e.OnFailureTopic == c.topics[0] {
+			return &ParamError{"on-failure-topic", e.OnFailureTopic, "it is the topic the mapping consumes, which Lambda rejects (failed records would loop): use another topic on the cluster"}
+		}
+	}
+	if e.FunctionName == "" {
+		e.FunctionName = "msklink-" + e.Group
+		if !validName(e.FunctionName, 64, "-_") {
+			return &ParamError{"function-name", "", fmt.Sprintf("the default, msklink-%s, is not a Lambda function name: give --function-name (up to 64 letters, digits, - and _)", e.Group)}
+		}
+	}
+	if !validName(e.FunctionName, 64, "-_") {
+		return &ParamError{"function-name", e.FunctionName, "not a Lambda function name: up to 64 letters, digits, - and _"}
+	}
+	switch e.StartingPosition {
+	case "":
+		e.StartingPosition = "TRIM_HORIZON"
+	case "TRIM_HORIZON", "LATEST":
+	default:
+		return &ParamError{"starting-position", e.StartingPosition, "use TRIM_HORIZON (the topic's oldest records) or LATEST (only new ones)"}
+	}
+	switch {
+	case e.BatchSize == 0:
+		e.BatchSize = 100
+	case e.BatchSize < 1 || e.BatchSize > 10000:
+		return &ParamError{"batch-size", strconv.Itoa(e.BatchSize), "an MSK mapping takes 1 to 10000 records per batch"}
+	}
+	w := c.esmWorkload()
+	if err := w.Validate(); err != nil {
+		return &ParamError{"esm", "", err.Error()}
+	}
+	return nil
+}
+
+// validName reports whether s is 1 to max ASCII letters, digits and the
+// bytes of extra.
+func validName(s string, max int, extra string) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(extra, r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// role is "publisher" or "consumer" (--esm).
+func (c checked) role() string {
+	if c.ESM != nil {
+		return "consumer"
+	}
+	return "publisher"
+}
+
+// esmWorkload is the consumer template's event source mapping, for
+// iampolicy.GenerateESM.
+func (c checked) esmWorkload() iampolicy.ESMWorkload {
+	return iampolicy.ESMWorkload{Topics: c.topics, Group: c.ESM.Group, OnFailureTopic: c.ESM.OnFailureTopic, FunctionName: c.ESM.FunctionName}
 }
 
 // checkBroker checks one bootstrap broker against the auth mode: the
@@ -222,7 +341,8 @@ type envVar struct {
 // model is what the template text is executed with.
 type model struct {
 	checked
-	SAM, SCRAM, Publisher bool
+	SAM, SCRAM            bool
+	Publisher, Consumer   bool
 	Title, Description    string
 	FunctionDescription   string // with ${Topics}
 	Command               string
@@ -232,11 +352,15 @@ type model struct {
 	BootstrapField        string
 	Bootstrap             string
 	BootstrapPattern      string
+	ClusterARNPattern     string // the ARN exactly: pinned, as a pattern (a one-value AllowedValues reads as a hard-coded ARN to linters)
 	TopicList             string
 	TopicsDescription     string
+	PolicyName            string
 	PolicyJSON            string
 	PolicyCommand         string
 	Env                   []envVar
+	LogGroupName          string // the consumer's: /aws/lambda/<function name>
+	ProvisionedMode       bool   // the consumer's mapping has an on-failure topic
 }
 
 //go:embed template.yaml.tmpl
@@ -254,21 +378,33 @@ func Render(p Params) ([]byte, error) {
 		checked:        c,
 		SAM:            c.Format == FormatSAM,
 		SCRAM:          c.Auth == kafkaconn.AuthSCRAM,
-		Publisher:      true,
+		Publisher:      c.ESM == nil,
+		Consumer:       c.ESM != nil,
 		FunctionID:     FunctionID,
-		Role:           "publisher",
-		ZipTarget:      "publisher.zip",
+		Role:           c.role(),
+		ZipTarget:      c.role() + ".zip",
 		Port:           c.port,
 		BootstrapField: authPort[c.Auth].field,
 		Bootstrap:      strings.Join(trimAll(c.Bootstrap), ","),
 		TopicList:      strings.Join(c.topics, ","),
 		Command:        c.command(),
 	}
+	m.ClusterARNPattern = "^" + regexp.QuoteMeta(c.ClusterARN) + "$"
 	m.BootstrapPattern = fmt.Sprintf(`^[^,:\s]+:%d(,[^,:\s]+:%d)*$`, c.port, c.port)
-	m.Title = fmt.Sprintf("msklink publisher: Lambda events to MSK cluster %s (%s auth, port %d)", c.cluster.Name, c.Auth, c.port)
-	m.Description = fmt.Sprintf("msklink publisher: Lambda events to MSK cluster %s, topics %s (%s, port %d)", c.cluster.Name, m.TopicList, c.Auth, c.port)
-	m.FunctionDescription = fmt.Sprintf("msklink publisher: Lambda events to MSK cluster %s, topics ${Topics} (%s, port %d)", c.cluster.Name, c.Auth, c.port)
-	m.TopicsDescription = fmt.Sprintf("The topics the function may write to, comma-separated; the first (%s) is its default topic (MSK_TOPIC). The IAM policy was generated for them.", c.topics[0])
+	if m.Consumer {
+		m.FunctionID = ConsumerFunctionID
+		m.LogGroupName = "/aws/lambda/" + c.ESM.FunctionName
+		m.ProvisionedMode = c.ESM.OnFailureTopic != ""
+		m.Title = fmt.Sprintf("msklink consumer: an MSK event source mapping on topic %s of cluster %s (IAM, port %d) invoking examples/kafka-consumer", c.topics[0], c.cluster.Name, c.port)
+		m.Description = fmt.Sprintf("msklink consumer: records of topic %s on MSK cluster %s, group %s, to Lambda", c.topics[0], c.cluster.Name, c.ESM.Group)
+		m.FunctionDescription = fmt.Sprintf("msklink consumer: records of topic ${Topics} on MSK cluster %s, group %s", c.cluster.Name, c.ESM.Group)
+		m.TopicsDescription = "The topic the event source mapping consumes. The IAM policy was generated for it."
+	} else {
+		m.Title = fmt.Sprintf("msklink publisher: Lambda events to MSK cluster %s (%s auth, port %d)", c.cluster.Name, c.Auth, c.port)
+		m.Description = fmt.Sprintf("msklink publisher: Lambda events to MSK cluster %s, topics %s (%s, port %d)", c.cluster.Name, m.TopicList, c.Auth, c.port)
+		m.FunctionDescription = fmt.Sprintf("msklink publisher: Lambda events to MSK cluster %s, topics ${Topics} (%s, port %d)", c.cluster.Name, c.Auth, c.port)
+		m.TopicsDescription = fmt.Sprintf("The topics the function may write to, comma-separated; the first (%s) is its default topic (MSK_TOPIC). The IAM policy was generated for them.", c.topics[0])
+	}
 	if c.Auth == kafkaconn.AuthIAM {
 		pol, cmd := c.policy()
 		b, err := json.MarshalIndent(pol, "            ", "  ")
@@ -276,6 +412,10 @@ func Render(p Params) ([]byte, error) {
 			return nil, fmt.Errorf("deploytmpl: the generated policy does not encode: %w", err)
 		}
 		m.PolicyJSON, m.PolicyCommand = string(b), cmd
+		m.PolicyName = "kafka-cluster"
+		if m.Consumer {
+			m.PolicyName = "msk-event-source-mapping"
+		}
 	}
 	m.Env = c.env()
 	var out bytes.Buffer
@@ -285,9 +425,18 @@ func Render(p Params) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// policy returns the function's kafka-cluster policy (IAM auth) and the
-// `msklink policy generate` command that prints the same.
+// policy returns the function's policy (IAM auth) and the `msklink policy
+// generate` command that prints the same: the publisher's kafka-cluster
+// actions, or the consumer's event source mapping role (--esm).
 func (c checked) policy() (*iampolicy.Policy, string) {
+	if c.ESM != nil {
+		w := c.esmWorkload()
+		cmd := fmt.Sprintf("msklink policy generate --esm --cluster-arn %s --topic %s --group %s", c.ClusterARN, c.topics[0], w.Group)
+		if w.OnFailureTopic != "" {
+			cmd += " --on-failure-topic " + w.OnFailureTopic
+		}
+		return iampolicy.GenerateESM(c.cluster, w), cmd + " --function-name " + w.FunctionName
+	}
 	w := publisherWorkload(c.topics, !c.DisableIdempotence)
 	cmd := fmt.Sprintf("msklink policy generate --cluster-arn %s --produce %s", c.ClusterARN, strings.Join(c.topics, ","))
 	if w.Idempotent {
@@ -306,13 +455,29 @@ func publisherWorkload(topics []string, idempotent bool) iampolicy.Workload {
 
 // command is the msklink command line that renders c, for the header.
 func (c checked) command() string {
-	cmd := fmt.Sprintf("msklink deploy template --cluster-arn %s --bootstrap %s", c.ClusterARN, strings.Join(trimAll(c.Bootstrap), ","))
+	cmd := "msklink deploy template --cluster-arn " + c.ClusterARN
+	if len(c.Bootstrap) > 0 {
+		cmd += " --bootstrap " + strings.Join(trimAll(c.Bootstrap), ",")
+	}
 	for _, t := range c.topics {
 		cmd += " --topic " + t
 	}
 	cmd += " --auth " + string(c.Auth)
 	if c.DisableIdempotence {
 		cmd += " --idempotent=false"
+	}
+	if e := c.ESM; e != nil {
+		cmd += " --esm --group " + e.Group
+		if e.OnFailureTopic != "" {
+			cmd += " --on-failure-topic " + e.OnFailureTopic
+		}
+		cmd += " --function-name " + e.FunctionName
+		if e.StartingPosition != "TRIM_HORIZON" {
+			cmd += " --starting-position " + e.StartingPosition
+		}
+		if e.BatchSize != 100 {
+			cmd += " --batch-size " + strconv.Itoa(e.BatchSize)
+		}
 	}
 	if c.Format != FormatSAM {
 		cmd += " --format " + string(c.Format)
@@ -339,6 +504,15 @@ func (c checked) env() []envVar {
 		scramPass = `!Sub "{{resolve:secretsmanager:${ScramCredentialsArn}:SecretString:password}}"`
 	}
 	dur := func(d interface{ String() string }) string { return quote(d.String()) }
+	if c.ESM != nil {
+		// Package kafkaesm's variables: the function does not connect to
+		// Kafka, the mapping does.
+		return []envVar{
+			{kafkaesm.EnvReportBatchItemFailures, quote("true"), "matches the mapping's FunctionResponseTypes: only failed records are retried"},
+			{kafkaesm.EnvDeadlineMargin, dur(kafkaesm.DefaultDeadlineMargin), "answer this long before the deadline: unprocessed records fail, not time out"},
+			{kafkaesm.EnvPartitionConcurrency, quote(strconv.Itoa(kafkaesm.DefaultPartitionConcurrency)), "partitions processed at once, each in order"},
+		}
+	}
 	return []envVar{
 		{"MSK_BOOTSTRAP_SERVERS", "!Ref BootstrapServers", ""},
 		{"MSK_AUTH", "!Ref AuthMode", ""},

@@ -18,6 +18,7 @@ import (
 	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
 	"github.com/msklink/msklink/lambdafn"
+	"github.com/msklink/msklink/lambdafn/kafkaesm"
 )
 
 var update = flag.Bool("update", false, "rewrite deploy/*.yaml from Render")
@@ -54,8 +55,18 @@ func variants() map[string]Params {
 		p := exampleParams(kafkaconn.AuthIAM, f)
 		p.DisableIdempotence = true
 		out[fmt.Sprintf("%s-iam-not-idempotent", f)] = p
+		out[fmt.Sprintf("%s-consumer", f)] = consumerParams(f, "")
+		out[fmt.Sprintf("%s-consumer-on-failure-topic", f)] = consumerParams(f, "orders-dlt")
 	}
 	return out
+}
+
+// consumerParams is the consumer template (--esm) for the example cluster.
+func consumerParams(f Format, onFailure string) Params {
+	p := exampleParams(kafkaconn.AuthIAM, f)
+	p.Topics = []string{"orders"}
+	p.ESM = &ESM{Group: "billing", OnFailureTopic: onFailure}
+	return p
 }
 
 func render(t *testing.T, p Params) (testutil.Template, []byte) {
@@ -71,6 +82,8 @@ func render(t *testing.T, p Params) (testutil.Template, []byte) {
 var goldens = map[string]Params{
 	"publisher.yaml":     exampleParams(kafkaconn.AuthIAM, FormatSAM),
 	"publisher-cfn.yaml": exampleParams(kafkaconn.AuthIAM, FormatCloudFormation),
+	"consumer.yaml":      consumerParams(FormatSAM, "orders-dlt"),
+	"consumer-cfn.yaml":  consumerParams(FormatCloudFormation, "orders-dlt"),
 }
 
 // TestCheckedInTemplates checks that deploy/*.yaml are Render's output for
@@ -166,7 +179,9 @@ func sgRules(t *testing.T, tpl testutil.Template) []sgRule {
 // TestSecurityGroupRules renders every variant and checks that the
 // security-group rules open exactly the auth mode's port between the
 // function's group and the cluster's, in both directions, and nothing else,
-// and that the function uses that group only.
+// and that the function uses that group only. The consumer's function is
+// not in the VPC: its event source mapping carries the cluster's group,
+// which then admits itself on the port, and nothing else.
 func TestSecurityGroupRules(t *testing.T) {
 	for name, p := range variants() {
 		t.Run(name, func(t *testing.T) {
@@ -179,8 +194,17 @@ func TestSecurityGroupRules(t *testing.T) {
 				{Direction: "egress", Group: "FunctionSecurityGroup", Peer: "ClusterSecurityGroupId", Protocol: "tcp", From: port, To: port},
 				{Direction: "ingress", Group: "ClusterSecurityGroupId", Peer: "FunctionSecurityGroup", Protocol: "tcp", From: port, To: port},
 			}
+			if p.ESM != nil {
+				want = []sgRule{{Direction: "ingress", Group: "ClusterSecurityGroupId", Peer: "ClusterSecurityGroupId", Protocol: "tcp", From: port, To: port}}
+			}
 			if got := sgRules(t, tpl); !reflect.DeepEqual(got, want) {
 				t.Errorf("security-group rules:\n got %+v\nwant %+v", got, want)
+			}
+			if p.ESM != nil {
+				if _, ok := tpl.Properties(ConsumerFunctionID)["VpcConfig"]; ok {
+					t.Error("the consumer function is in the VPC: it does not connect to Kafka")
+				}
+				return
 			}
 			vpc, _ := tpl.Properties(FunctionID)["VpcConfig"].(map[string]any)
 			if got := fmt.Sprint(vpc["SecurityGroupIds"]); got != "[map[Ref:FunctionSecurityGroup]]" {
@@ -256,6 +280,27 @@ func TestRolePolicy(t *testing.T) {
 				}
 			}
 			role := tpl.Properties("FunctionRole")
+			arn, err := iampolicy.ParseClusterARN(p.ClusterARN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.ESM != nil {
+				if m, ok := role["ManagedPolicyArns"]; ok {
+					t.Errorf("the consumer's role has managed policies %v", m)
+				}
+				doc, ok := pols["FunctionRole/msk-event-source-mapping"]
+				if !ok || len(pols) != 1 {
+					t.Fatalf("policies %v, want msk-event-source-mapping only", pols)
+				}
+				w := iampolicy.ESMWorkload{Topics: p.Topics, Group: p.ESM.Group, OnFailureTopic: p.ESM.OnFailureTopic, FunctionName: "msklink-" + p.ESM.Group}
+				if got, want := jsonOf(t, doc), jsonOf(t, iampolicy.GenerateESM(arn, w)); got != want {
+					t.Errorf("event source mapping policy:\n got %s\nwant %s", got, want)
+				}
+				if name := tpl.Properties(ConsumerFunctionID)["FunctionName"]; name != w.FunctionName {
+					t.Errorf("function name %v, the policy's logs statement names %s", name, w.FunctionName)
+				}
+				return
+			}
 			if got := fmt.Sprint(role["ManagedPolicyArns"]); got != "[map[Fn::Sub:arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]]" {
 				t.Errorf("managed policies %s", got)
 			}
@@ -268,10 +313,6 @@ func TestRolePolicy(t *testing.T) {
 			}
 			if !ok {
 				t.Fatalf("no kafka-cluster policy; policies: %v", pols)
-			}
-			arn, err := iampolicy.ParseClusterARN(p.ClusterARN)
-			if err != nil {
-				t.Fatal(err)
 			}
 			want := iampolicy.Generate(arn, iampolicy.Workload{Produce: p.Topics, Idempotent: !p.DisableIdempotence, DescribeTopicConfig: true})
 			if got, want := jsonOf(t, doc), jsonOf(t, want); got != want {
@@ -336,15 +377,40 @@ func functionEnvNames(t *testing.T) []string {
 	return out
 }
 
+// consumerEnvNames returns the MSK_* variables the consumer function
+// reads: every name kafkaesm.New asks getenv for.
+func consumerEnvNames(t *testing.T) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	if _, err := kafkaesm.New(func(context.Context, kafkaesm.Record) error { return nil }, kafkaesm.WithGetenv(func(k string) string { seen[k] = true; return "" })); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for k := range seen {
+		if strings.HasPrefix(k, "MSK_") {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		t.Fatalf("kafkaesm read no MSK_ variable: %v", seen)
+	}
+	return out
+}
+
 // TestEnvironmentMatchesFromEnv checks the function's environment in every
 // variant: each variable the function reads is set, none it does not
 // read, and kafkaconn takes the values (FromEnv, Validate) as they are.
 func TestEnvironmentMatchesFromEnv(t *testing.T) {
-	want := functionEnvNames(t)
+	publisher, consumer := functionEnvNames(t), consumerEnvNames(t)
 	for name, p := range variants() {
 		t.Run(name, func(t *testing.T) {
 			tpl, _ := render(t, p)
-			env, _ := tpl.Properties(FunctionID)["Environment"].(map[string]any)
+			id, want := FunctionID, publisher
+			if p.ESM != nil {
+				id, want = ConsumerFunctionID, consumer
+			}
+			env, _ := tpl.Properties(id)["Environment"].(map[string]any)
 			vars, _ := env["Variables"].(map[string]any)
 			var got []string
 			values := map[string]string{}
@@ -362,7 +428,16 @@ func TestEnvironmentMatchesFromEnv(t *testing.T) {
 			}
 			sort.Strings(got)
 			if !slices.Equal(got, want) {
-				t.Errorf("environment variables:\n got %v\nwant %v (what kafkaconn.FromEnv and lambdafn read)", got, want)
+				t.Errorf("environment variables:\n got %v\nwant %v (what the function's packages read)", got, want)
+			}
+			if p.ESM != nil {
+				if values[kafkaesm.EnvReportBatchItemFailures] != "true" {
+					t.Errorf("%s = %q: the mapping reports batch item failures", kafkaesm.EnvReportBatchItemFailures, values[kafkaesm.EnvReportBatchItemFailures])
+				}
+				if _, err := kafkaesm.New(func(context.Context, kafkaesm.Record) error { return nil }, kafkaesm.WithGetenv(func(k string) string { return values[k] })); err != nil {
+					t.Errorf("kafkaesm.New with the template's environment: %v", err)
+				}
+				return
 			}
 			cfg, err := kafkaconn.FromEnv(func(k string) string { return values[k] })
 			if err != nil {
@@ -412,6 +487,18 @@ func TestBadParams(t *testing.T) {
 		}), []string{"MSK Serverless", "iam"}},
 		{"no bootstrap", with(func(p *Params) { p.Bootstrap = nil }), []string{"--bootstrap", "required", "BootstrapBrokerStringSaslIam", "get-bootstrap-brokers --cluster-arn " + exampleARN}},
 		{"bad format", with(func(p *Params) { p.Format = "terraform" }), []string{`--format "terraform"`, "use sam", "cloudformation"}},
+		{"esm without group", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{} }), []string{"--group: required with --esm", "ConsumerGroupId"}},
+		{"esm two topics", with(func(p *Params) { p.ESM = &ESM{Group: "g"} }), []string{`--topic "orders,payments"`, "one topic"}},
+		{"esm loop", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{Group: "g", OnFailureTopic: "orders"} }), []string{`--on-failure-topic "orders"`, "loop"}},
+		{"esm bad destination", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{Group: "g", OnFailureTopic: "kafka://dlt"} }), []string{`--on-failure-topic "kafka://dlt"`, "exact name"}},
+		{"esm scram", with(func(p *Params) {
+			p.Topics = []string{"orders"}
+			p.Auth = kafkaconn.AuthSCRAM
+			p.ESM = &ESM{Group: "g"}
+		}), []string{`--auth "scram"`, "--esm", "use --auth iam"}},
+		{"esm function name", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{Group: "g", FunctionName: "my fn"} }), []string{`--function-name "my fn"`, "64 letters"}},
+		{"esm starting position", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{Group: "g", StartingPosition: "EARLIEST"} }), []string{`--starting-position "EARLIEST"`, "TRIM_HORIZON"}},
+		{"esm batch size", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{Group: "g", BatchSize: 20000} }), []string{`--batch-size "20000"`, "1 to 10000"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Render(c.p)
