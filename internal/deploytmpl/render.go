@@ -341,26 +341,26 @@ type envVar struct {
 // model is what the template text is executed with.
 type model struct {
 	checked
-	SAM, SCRAM            bool
-	Publisher, Consumer   bool
-	Title, Description    string
-	FunctionDescription   string // with ${Topics}
-	Command               string
-	FunctionID, Role      string
-	ZipTarget             string
-	Port                  int
-	BootstrapField        string
-	Bootstrap             string
-	BootstrapPattern      string
-	ClusterARNPattern     string // the ARN exactly: pinned, as a pattern (a one-value AllowedValues reads as a hard-coded ARN to linters)
-	TopicList             string
-	TopicsDescription     string
-	PolicyName            string
-	PolicyJSON            string
-	PolicyCommand         string
-	Env                   []envVar
-	LogGroupName          string // the consumer's: /aws/lambda/<function name>
-	ProvisionedMode       bool   // the consumer's mapping has an on-failure topic
+	SAM, SCRAM          bool
+	Publisher, Consumer bool
+	Title, Description  string
+	FunctionDescription string // with ${Topics}
+	Command             string
+	FunctionID, Role    string
+	ZipTarget           string
+	Port                int
+	BootstrapField      string
+	Bootstrap           string
+	BootstrapPattern    string
+	ClusterARNPattern   string // the ARN exactly: pinned, as a pattern (a one-value AllowedValues reads as a hard-coded ARN to linters)
+	TopicList           string
+	TopicsDescription   string
+	PolicyName          string
+	PolicyJSON          string
+	PolicyCommand       string
+	Env                 []envVar
+	LogGroupName        string // the consumer's: /aws/lambda/<function name>
+	ProvisionedMode     bool   // the consumer's mapping has an on-failure topic
 }
 
 //go:embed template.yaml.tmpl

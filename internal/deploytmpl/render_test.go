@@ -490,7 +490,10 @@ func TestBadParams(t *testing.T) {
 		{"esm without group", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{} }), []string{"--group: required with --esm", "ConsumerGroupId"}},
 		{"esm two topics", with(func(p *Params) { p.ESM = &ESM{Group: "g"} }), []string{`--topic "orders,payments"`, "one topic"}},
 		{"esm loop", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{Group: "g", OnFailureTopic: "orders"} }), []string{`--on-failure-topic "orders"`, "loop"}},
-		{"esm bad destination", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{Group: "g", OnFailureTopic: "kafka://dlt"} }), []string{`--on-failure-topic "kafka://dlt"`, "exact name"}},
+		{"esm bad destination", with(func(p *Params) {
+			p.Topics = []string{"orders"}
+			p.ESM = &ESM{Group: "g", OnFailureTopic: "kafka://dlt"}
+		}), []string{`--on-failure-topic "kafka://dlt"`, "exact name"}},
 		{"esm scram", with(func(p *Params) {
 			p.Topics = []string{"orders"}
 			p.Auth = kafkaconn.AuthSCRAM
