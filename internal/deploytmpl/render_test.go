@@ -65,6 +65,7 @@ func variants() map[string]Params {
 func consumerParams(f Format, onFailure string) Params {
 	p := exampleParams(kafkaconn.AuthIAM, f)
 	p.Topics = []string{"orders"}
+	p.Bootstrap = nil // the mapping finds the brokers itself
 	p.ESM = &ESM{Group: "billing", OnFailureTopic: onFailure}
 	return p
 }
