@@ -245,7 +245,7 @@ func TestTemplatesCfnLint(t *testing.T) {
 		out, err := exec.CommandContext(ctx, bin, append([]string{"--format", "parseable", "--"}, files...)...).CombinedOutput()
 		return string(out), err
 	}
-	if out, err := run(files["sam-iam"], files["sam-scram"], files["cloudformation-iam"]); err != nil {
+	if out, err := run(files["sam-iam"], files["sam-scram"], files["cloudformation-iam"], files["sam-consumer-on-failure-topic"]); err != nil {
 		t.Errorf("cfn-lint: %v\n%s", err, out)
 	}
 	out, err := run(broken)
