@@ -173,6 +173,7 @@ func mutations() []mutation {
 		// Misspelt properties: unknown to the resource's schema.
 		{"misspelt function property", cfn, "      Runtime: provided.al2023", "      Runtme: provided.al2023", "F3002", FunctionID},
 		{"misspelt security group property", sam, "      SecurityGroupEgress:", "      SecurityGroupEgres:", "F3002", "FunctionSecurityGroup"},
+		{"misspelt event source mapping property", consumerParams(FormatSAM, "orders-dlt"), "      FunctionResponseTypes:", "      FunctionResponseType:", "F3002", "ConsumerTrigger"},
 		{"misspelt log group property", sam, "      RetentionInDays: !Ref LogRetentionDays", "      RetentionDays: !Ref LogRetentionDays", "F3002", "LogGroup"},
 		// Wrong types.
 		{"port as text", cfn, "          FromPort: 9098\n", "          FromPort: iam\n", "F3012", "FunctionSecurityGroup"},
