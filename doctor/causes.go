@@ -15,6 +15,7 @@ func Causes() []string {
 		CauseTLSRequired, CauseTLSNotOffered, CauseTLSUntrusted, CauseAuthMechanism,
 		CauseTokenRegion, CauseTokenExpired, CauseClockSkew, CauseAuthDenied, CauseTooManyConnects,
 		CauseAdvertisedUnreachable, CauseAuthzTopic, CauseAuthzIdempotent, CauseAuthzGroup,
+		CauseAuthzRead, CauseAuthzClusterConfig,
 		CauseBrokerTimeout, CauseConnectionReset,
 	}
 }
@@ -81,6 +82,12 @@ func CauseInfo(code string) (CauseDoc, bool) {
 	case CauseAuthzGroup:
 		d.Meaning = "the consumer group actions were denied (DescribeGroup, AlterGroup)"
 		d.Fix = "allow kafka-cluster:DescribeGroup and AlterGroup on arn:aws:kafka:REGION:ACCOUNT:group/CLUSTER/UUID/GROUP (msklink policy generate --consume TOPIC --group GROUP)"
+	case CauseAuthzRead:
+		d.Meaning = "the principal may describe the topic but not read it (kafka-cluster:ReadData denied): a consumer, such as Lambda's event source mapping, fetches nothing"
+		d.Fix = "allow kafka-cluster:ReadData and DescribeTopic on arn:aws:kafka:REGION:ACCOUNT:topic/CLUSTER/UUID/TOPIC (the \"ReadTopics\" statement of msklink policy generate --esm --cluster-arn ARN --topic TOPIC --group GROUP)"
+	case CauseAuthzClusterConfig:
+		d.Meaning = "reading the brokers' dynamic configuration was denied (kafka-cluster:DescribeClusterDynamicConfiguration), which Lambda's event source mapping needs"
+		d.Fix = "allow kafka-cluster:DescribeClusterDynamicConfiguration on the cluster ARN (the \"Cluster\" statement of msklink policy generate --esm --cluster-arn ARN --topic TOPIC --group GROUP)"
 	case CauseBrokerTimeout:
 		d.Meaning = "the connection was accepted but the broker did not answer a request within the timeout"
 		d.Fix = "check the cluster's health (CPU, request queue, throttling) and anything in between that holds packets (a proxy, a firewall dropping mid-stream); raise --timeout only after that"

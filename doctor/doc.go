@@ -24,6 +24,12 @@
 //  9. produce and consume (WithProduce, WithConsume): one record round trip
 //     through a franz-go client built from the same Config, with latency.
 //
+// WithESM replaces the authz layer's checks with those of Lambda's event
+// source mapping consumer (DescribeTopic, DescribeConfigs, DescribeGroup,
+// ReadData, AlterGroup through an offset commit the broker rejects after
+// authorizing it): nothing is written and the mapping's group is not
+// joined (esm.go).
+//
 // The bootstrap brokers of a layer are checked in parallel, as are the
 // advertised brokers. Each layer is bounded by the timeout (WithTimeout,
 // default 5s), so a broker that drops packets is reported within about the

@@ -36,6 +36,7 @@ type options struct {
 	group    string
 	produce  bool
 	consume  bool
+	esm      bool // see WithESM (esm.go)
 	now      func() time.Time
 	resolver *net.Resolver
 }
@@ -231,6 +232,10 @@ func (d *diag) run(ctx context.Context) {
 		return
 	}
 	if d.o.topic == "" {
+		return
+	}
+	if d.o.esm {
+		d.checkESM(ctx, md)
 		return
 	}
 	if !d.checkAuthz(ctx, md) {

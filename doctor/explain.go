@@ -79,7 +79,7 @@ func unreachableCauses() []Likely {
 // test case in explain_test.go carries the real client's text and where it
 // comes from.
 func rules() []rule {
-	return []rule{
+	return append(esmRules(), []rule{
 		{client: "kafka-python 2.0.x", needles: []string{"Connection reset during recv"},
 			meaning: "kafka-python 2.0 authenticates with SaslHandshake v0 and raw SASL bytes; MSK can then only close the socket when it rejects the client, so every rejection reads as a reset during the SASL exchange",
 			causes: append(authCauses()[:4:4],
@@ -91,18 +91,6 @@ func rules() []rule {
 		{client: "MSK IAM (the broker's SASL message)", needles: []string{"Session too short", "Cannot change principals during re-authentication"},
 			meaning: "the broker refused the session: the credentials expire too soon, or re-authentication came from another principal (a new STS session name)",
 			causes:  []Likely{likely(CauseTokenExpired, "credentials about to expire; refresh them earlier and keep the role session name stable")}},
-		{client: "Lambda event source mapping", needles: []string{"Cluster failed to authorize Lambda"},
-			meaning: "Lambda authenticated but is not allowed the consumer's actions",
-			causes: []Likely{
-				likely(CauseAuthzGroup, "the execution role lacks kafka-cluster:DescribeGroup/AlterGroup on the group named after the mapping's UUID"),
-				likely(CauseAuthzTopic, "the execution role lacks kafka-cluster:DescribeTopic/ReadData on the topic"),
-			}},
-		{client: "Lambda event source mapping", needles: []string{"PROBLEM: Connection error", "Connection error. Your VPC must be able to connect"},
-			meaning: "the event source mapping could not reach the brokers from the cluster's subnets and security groups",
-			causes:  append([]Likely{likely(CauseTCPTimeout, "the cluster's security group must allow inbound 9098 from itself (the mapping uses the cluster's security groups); the subnets need a route to STS and Lambda (NAT gateway or VPC endpoints)")}, unreachableCauses()[1:3]...)},
-		{client: "Lambda event source mapping", needles: []string{"SASL authentication failed"},
-			meaning: "the event source mapping's authentication was rejected",
-			causes:  authCauses()},
 		{client: "Java client, librdkafka, franz-go, sarama, segmentio/kafka-go, kafka-python 2.1+", needles: []string{"SASL_AUTHENTICATION_FAILED", "SaslAuthenticationException", "SaslAuthenticationFailedError", "SASL authentication error", "SASL Authentication failed", "Access denied"},
 			meaning: "the broker rejected the SASL authentication; MSK says only \"Access denied\"",
 			causes:  authCauses()},
@@ -187,7 +175,7 @@ func rules() []rule {
 				likely(CauseTLSRequired, "a plaintext client on a TLS port is disconnected at the first request"),
 				likely(CauseTooManyConnects, "over MSK's connection limits, connections are closed"),
 			}},
-	}
+	}...)
 }
 
 // Explain returns what an error message from a Kafka client means and its

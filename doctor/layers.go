@@ -152,43 +152,8 @@ func (d *diag) connect(ctx context.Context, name string) (*wconn, step) {
 // real, each with the request a client would send.
 func (d *diag) checkAuthz(ctx context.Context, md *kmsg.MetadataResponse) bool {
 	topic := d.o.topic
-	start := time.Now()
-	var mt *kmsg.MetadataResponseTopic
-	for i := range md.Topics {
-		if md.Topics[i].Topic != nil && *md.Topics[i].Topic == topic {
-			mt = &md.Topics[i]
-		}
-	}
-	switch {
-	case mt == nil:
-		d.add("authz", "authz describe_topic", Fail, time.Since(start), "the broker did not answer for topic "+topic)
-		d.failed(CauseAuthzTopic, "no metadata for topic "+topic)
-		return false
-	case mt.ErrorCode == kerr.TopicAuthorizationFailed.Code:
-		d.add("authz", "authz describe_topic", Fail, time.Since(start), fmt.Sprintf("Metadata for %q: TOPIC_AUTHORIZATION_FAILED: kafka-cluster:DescribeTopic denied", topic))
-		d.failed(CauseAuthzTopic, fmt.Sprintf("kafka-cluster:DescribeTopic is denied on topic %q", topic))
-		return false
-	case mt.ErrorCode == kerr.UnknownTopicOrPartition.Code:
-		d.add("authz", "authz describe_topic", Fail, time.Since(start), fmt.Sprintf("topic %q does not exist (UNKNOWN_TOPIC_OR_PARTITION)", topic))
-		d.failed(CauseConfig, fmt.Sprintf("topic %q does not exist", topic))
-		d.fix = "create the topic (MSK does not auto-create topics unless auto.create.topics.enable is set), or fix --topic / MSK_TOPIC"
-		return false
-	case mt.ErrorCode != 0:
-		d.add("authz", "authz describe_topic", Fail, time.Since(start), fmt.Sprintf("Metadata for %q: %v", topic, kerr.ErrorForCode(mt.ErrorCode)))
-		d.failed(CauseBrokerTimeout, fmt.Sprintf("topic %q is not usable: %v", topic, kerr.ErrorForCode(mt.ErrorCode)))
-		d.fix = "the partition leaders are unavailable: check the cluster's health"
-		return false
-	}
-	var leader int32 = -1
-	for _, p := range mt.Partitions {
-		if p.Partition == 0 {
-			leader = p.Leader
-		}
-	}
-	d.add("authz", "authz describe_topic", Pass, time.Since(start), fmt.Sprintf("topic %q: %d partition(s), partition 0 led by broker %d", topic, len(mt.Partitions), leader))
-	lw := d.conns[leader]
-	if lw == nil {
-		d.failed(CauseAdvertisedUnreachable, fmt.Sprintf("the leader of %s/0 (broker %d) is not reachable", topic, leader))
+	_, lw, ok := d.describeTopic(md)
+	if !ok {
 		return false
 	}
 	var anyc *wconn
@@ -259,7 +224,22 @@ func (d *diag) checkAuthz(ctx context.Context, md *kmsg.MetadataResponse) bool {
 	if d.o.consume {
 		readStatus = Fail
 	}
-	if !d.probe(ctx, "authz read_data", readStatus, CauseAuthzTopic, func(ctx context.Context) (string, string, error) {
+	if !d.probe(ctx, "authz read_data", readStatus, CauseAuthzTopic, d.fetchProbe(lw, 0)) {
+		return false
+	}
+
+	if d.o.group == "" {
+		d.add("authz", "authz group", Skip, 0, "no group given (--group)")
+		return true
+	}
+	return d.checkGroup(ctx, anyc)
+}
+
+// fetchProbe is the ReadData probe: a Fetch of partition 0 from offset at
+// most one byte long, as a consumer's.
+func (d *diag) fetchProbe(lw *wconn, offset int64) func(ctx context.Context) (string, string, error) {
+	topic := d.o.topic
+	return func(ctx context.Context) (string, string, error) {
 		req := kmsg.NewPtrFetchRequest()
 		v, _ := lw.version(1, 11)
 		req.SetVersion(v)
@@ -271,7 +251,7 @@ func (d *diag) checkAuthz(ctx context.Context, md *kmsg.MetadataResponse) bool {
 		rt := kmsg.NewFetchRequestTopic()
 		rt.Topic = topic
 		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.LogStartOffset, rp.CurrentLeaderEpoch = 0, 0, 1, -1, -1
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.LogStartOffset, rp.CurrentLeaderEpoch = 0, offset, 1, -1, -1
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
 		r, err := lw.request(ctx, req)
@@ -290,15 +270,80 @@ func (d *diag) checkAuthz(ctx context.Context, md *kmsg.MetadataResponse) bool {
 			return fmt.Sprintf("Fetch allowed, answered %v", codeName(code)), "", nil
 		}
 		return "Fetch allowed", "", nil
-	}) {
-		return false
 	}
+}
 
-	if d.o.group == "" {
-		d.add("authz", "authz group", Skip, 0, "no group given (--group)")
-		return true
+// describeTopic reads the topic's answer in the Metadata response
+// (DescribeTopic) as the "authz describe_topic" check, and returns it with
+// the connection to partition 0's leader.
+func (d *diag) describeTopic(md *kmsg.MetadataResponse) (*kmsg.MetadataResponseTopic, *wconn, bool) {
+	topic := d.o.topic
+	start := time.Now()
+	var mt *kmsg.MetadataResponseTopic
+	for i := range md.Topics {
+		if md.Topics[i].Topic != nil && *md.Topics[i].Topic == topic {
+			mt = &md.Topics[i]
+		}
 	}
-	return d.checkGroup(ctx, anyc)
+	switch {
+	case mt == nil:
+		d.add("authz", "authz describe_topic", Fail, time.Since(start), "the broker did not answer for topic "+topic)
+		d.failed(CauseAuthzTopic, "no metadata for topic "+topic)
+		return nil, nil, false
+	case mt.ErrorCode == kerr.TopicAuthorizationFailed.Code:
+		d.add("authz", "authz describe_topic", Fail, time.Since(start), fmt.Sprintf("Metadata for %q: TOPIC_AUTHORIZATION_FAILED: kafka-cluster:DescribeTopic denied", topic))
+		d.failed(CauseAuthzTopic, fmt.Sprintf("kafka-cluster:DescribeTopic is denied on topic %q", topic))
+		return nil, nil, false
+	case mt.ErrorCode == kerr.UnknownTopicOrPartition.Code:
+		d.add("authz", "authz describe_topic", Fail, time.Since(start), fmt.Sprintf("topic %q does not exist (UNKNOWN_TOPIC_OR_PARTITION)", topic))
+		d.failed(CauseConfig, fmt.Sprintf("topic %q does not exist", topic))
+		d.fix = "create the topic (MSK does not auto-create topics unless auto.create.topics.enable is set), or fix --topic / MSK_TOPIC"
+		return nil, nil, false
+	case mt.ErrorCode != 0:
+		d.add("authz", "authz describe_topic", Fail, time.Since(start), fmt.Sprintf("Metadata for %q: %v", topic, kerr.ErrorForCode(mt.ErrorCode)))
+		d.failed(CauseBrokerTimeout, fmt.Sprintf("topic %q is not usable: %v", topic, kerr.ErrorForCode(mt.ErrorCode)))
+		d.fix = "the partition leaders are unavailable: check the cluster's health"
+		return nil, nil, false
+	}
+	var leader int32 = -1
+	for _, p := range mt.Partitions {
+		if p.Partition == 0 {
+			leader = p.Leader
+		}
+	}
+	d.add("authz", "authz describe_topic", Pass, time.Since(start), fmt.Sprintf("topic %q: %d partition(s), partition 0 led by broker %d", topic, len(mt.Partitions), leader))
+	lw := d.conns[leader]
+	if lw == nil {
+		d.failed(CauseAdvertisedUnreachable, fmt.Sprintf("the leader of %s/0 (broker %d) is not reachable", topic, leader))
+		return nil, nil, false
+	}
+	return mt, lw, true
+}
+
+// findCoordinator asks anyc for the group's coordinator (DescribeGroup)
+// and returns the connection to it, or the denial (detail, denied) or the
+// error.
+func (d *diag) findCoordinator(ctx context.Context, anyc *wconn) (coord *wconn, node int32, detail, denied string, err error) {
+	g := d.o.group
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	v, _ := anyc.version(10, 3)
+	req.SetVersion(v)
+	req.CoordinatorKey = g
+	r, err := anyc.request(ctx, req)
+	if err != nil {
+		return nil, 0, "", "", err
+	}
+	rs := r.(*kmsg.FindCoordinatorResponse)
+	if rs.ErrorCode == kerr.GroupAuthorizationFailed.Code {
+		return nil, 0, fmt.Sprintf("FindCoordinator for group %q: GROUP_AUTHORIZATION_FAILED: kafka-cluster:DescribeGroup denied", g), fmt.Sprintf("kafka-cluster:DescribeGroup is denied on group %q", g), nil
+	}
+	if rs.ErrorCode != 0 {
+		return nil, 0, "", "", fmt.Errorf("FindCoordinator: %w", kerr.ErrorForCode(rs.ErrorCode))
+	}
+	if coord = d.conns[rs.NodeID]; coord == nil {
+		return nil, 0, "", "", fmt.Errorf("coordinator broker %d is not among the reachable brokers", rs.NodeID)
+	}
+	return coord, rs.NodeID, "", "", nil
 }
 
 // checkGroup tries FindCoordinator (DescribeGroup), OffsetFetch
@@ -308,24 +353,11 @@ func (d *diag) checkGroup(ctx context.Context, anyc *wconn) bool {
 	g := d.o.group
 	var coord *wconn
 	if !d.probe(ctx, "authz group_describe", Fail, CauseAuthzGroup, func(ctx context.Context) (string, string, error) {
-		req := kmsg.NewPtrFindCoordinatorRequest()
-		v, _ := anyc.version(10, 3)
-		req.SetVersion(v)
-		req.CoordinatorKey = g
-		r, err := anyc.request(ctx, req)
-		if err != nil {
-			return "", "", err
-		}
-		rs := r.(*kmsg.FindCoordinatorResponse)
-		if rs.ErrorCode == kerr.GroupAuthorizationFailed.Code {
-			return fmt.Sprintf("FindCoordinator for group %q: GROUP_AUTHORIZATION_FAILED: kafka-cluster:DescribeGroup denied", g), fmt.Sprintf("kafka-cluster:DescribeGroup is denied on group %q", g), nil
-		}
-		if rs.ErrorCode != 0 {
-			return "", "", fmt.Errorf("FindCoordinator: %w", kerr.ErrorForCode(rs.ErrorCode))
-		}
-		coord = d.conns[rs.NodeID]
-		if coord == nil {
-			return "", "", fmt.Errorf("coordinator broker %d is not among the reachable brokers", rs.NodeID)
+		var node int32
+		var detail, denied string
+		var err error
+		if coord, node, detail, denied, err = d.findCoordinator(ctx, anyc); coord == nil {
+			return detail, denied, err
 		}
 		req2 := kmsg.NewPtrOffsetFetchRequest()
 		v2, _ := coord.version(9, 7)
@@ -338,7 +370,7 @@ func (d *diag) checkGroup(ctx context.Context, anyc *wconn) bool {
 		if rs2 := r2.(*kmsg.OffsetFetchResponse); rs2.ErrorCode == kerr.GroupAuthorizationFailed.Code {
 			return fmt.Sprintf("OffsetFetch for group %q: GROUP_AUTHORIZATION_FAILED: kafka-cluster:DescribeGroup denied", g), fmt.Sprintf("kafka-cluster:DescribeGroup is denied on group %q", g), nil
 		}
-		return fmt.Sprintf("FindCoordinator: broker %d; OffsetFetch allowed", rs.NodeID), "", nil
+		return fmt.Sprintf("FindCoordinator: broker %d; OffsetFetch allowed", node), "", nil
 	}) {
 		return false
 	}

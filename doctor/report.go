@@ -39,6 +39,8 @@ const (
 	CauseAuthzTopic            = "authz_topic"
 	CauseAuthzIdempotent       = "authz_idempotent"
 	CauseAuthzGroup            = "authz_group"
+	CauseAuthzRead             = "authz_read"           // ReadData denied to a consumer (WithESM)
+	CauseAuthzClusterConfig    = "authz_cluster_config" // DescribeClusterDynamicConfiguration denied (WithESM)
 	CauseBrokerTimeout         = "broker_timeout"
 	CauseConnectionReset       = "connection_reset"
 )

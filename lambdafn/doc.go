@@ -1,7 +1,9 @@
 // Package lambdafn is the AWS Lambda side of msklink: one handler that turns
 // Lambda events into Kafka records, publishes them to Amazon MSK through a
 // publish.Publisher built and warmed once in Init, and answers in the shape
-// the event source expects.
+// the event source expects. Functions triggered by MSK (an event source
+// mapping consuming a topic) use package lambdafn/kafkaesm instead, which
+// links no Kafka client.
 //
 // # Event sources
 //

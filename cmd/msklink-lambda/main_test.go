@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"syscall"
@@ -26,13 +25,7 @@ import (
 // TestNoKfakeLinked checks that the bootstrap does not link the Kafka
 // emulator (kfake, package emulator) or test-only code.
 func TestNoKfakeLinked(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "list", "-deps", "-tags", "lambda.norpc", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	deps := strings.Fields(string(out))
+	deps := testutil.Deps(t, ".", "lambda.norpc")
 	if len(deps) < 50 {
 		t.Fatalf("suspiciously few deps: %v", deps)
 	}

@@ -1,10 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"os/exec"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -31,13 +30,7 @@ func orderEvent() []byte {
 
 // TestNoKafkaClientLinked: the consumer function links no Kafka client.
 func TestNoKafkaClientLinked(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "list", "-deps", "-tags", "lambda.norpc", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, d := range strings.Fields(string(out)) {
+	for _, d := range testutil.Deps(t, ".", "lambda.norpc") {
 		if strings.Contains(d, "franz-go") || strings.Contains(d, "aws-sdk-go") || d == "github.com/msklink/msklink/publish" || d == "testing" {
 			t.Errorf("the consumer links %s", d)
 		}
@@ -74,6 +67,22 @@ func TestConsumerUnderRIE(t *testing.T) {
 	if strings.Contains(logs, `"id":"o-9"`) {
 		t.Errorf("o-9, after the failed record, was processed:\n%s", logs)
 	}
+
+	// A batch as large as a mapping sends: 10,000 orders in 10 partitions.
+	big := map[string]any{"eventSource": "aws:kafka", "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/shop/u-1"}
+	recs := map[string][]map[string]any{}
+	for i := range 10000 {
+		k := fmt.Sprintf("orders-%d", i%10)
+		recs[k] = append(recs[k], map[string]any{"topic": "orders", "partition": i % 10, "offset": i / 10, "timestamp": time.Now().UnixMilli(), "timestampType": "CREATE_TIME",
+			"value": base64.StdEncoding.EncodeToString(fmt.Appendf(nil, `{"id":"o-%d","customer":"c-%d","items":%d,"total":%d.5}`, i, i%97, i%5+1, i%300))})
+	}
+	big["records"] = recs
+	payload, _ := json.Marshal(big)
+	out, el := r.Invoke(t, payload, 60*time.Second)
+	if string(out) != `{"batchItemFailures":[]}` {
+		t.Fatalf("10,000 orders: %.300s", out)
+	}
+	t.Logf("10,000 orders (%.1f MB event) processed under RIE in %s", float64(len(payload))/1e6, el.Round(time.Millisecond))
 
 	r2 := testutil.StartRIE(t, bootstrap, 10)
 	out, _ = r2.Invoke(t, orderEvent(), 30*time.Second)

@@ -47,7 +47,7 @@ func commands() []*command {
 		{name: "consume", summary: "print records of a topic, kcat-like", usage: consumeUsage, run: runConsume},
 		{name: "doctor", summary: "diagnose a connection to MSK layer by layer: one verdict, a cause code and the fix", usage: doctorUsage, run: runDoctor},
 		{name: "explain", summary: "explain a Kafka client's error message: likely causes and the doctor command that confirms each", usage: explainUsage, run: runExplain},
-		{name: "policy", summary: "generate or check the IAM policy for a workload (kafka-cluster actions)", usage: policyUsage, run: runPolicy},
+		{name: "policy", summary: "generate or check the IAM policy for a workload (kafka-cluster actions), or a Lambda MSK trigger's role (--esm)", usage: policyUsage, run: runPolicy},
 		{name: "token", summary: "print or inspect an MSK IAM authentication token", usage: tokenUsage, run: runToken},
 		{name: "version", summary: "print the msklink version", usage: "", run: runVersion},
 	}

@@ -220,3 +220,24 @@ func (r *RIE) Invoke(t testing.TB, payload any, timeout time.Duration) ([]byte, 
 	}
 	return body, el
 }
+
+// Deps returns the packages the Go package in dir links (go list -deps),
+// built with tags (comma-separated, may be empty).
+func Deps(t testing.TB, dir, tags string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := []string{"list", "-deps"}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	out, err := exec.CommandContext(ctx, "go", append(args, dir)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 {
+		t.Fatalf("suspiciously few deps: %v", deps)
+	}
+	return deps
+}

@@ -2,6 +2,7 @@ package kafkaesm
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The eventSource values of the events Lambda's event source mappings send.
@@ -224,31 +226,70 @@ func parse(payload []byte) ([]partition, *Event, error) {
 			return nil, nil, &EventError{Field: "bootstrapServers", Msg: "want a comma-separated string, got " + clip(raw.BootstrapServers)}
 		}
 	}
-	var groups map[string][]json.RawMessage
-	if err := json.Unmarshal(raw.Records, &groups); err != nil || isNull(raw.Records) {
+	if isNull(raw.Records) || bytes.TrimSpace(raw.Records)[0] != '{' {
 		return nil, nil, &EventError{Field: "records", Msg: `want an object of "topic-partition": [records], got ` + clip(raw.Records)}
 	}
-	keys := make([]string, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
+	// Fast path: every record decoded in one pass. A record that is not an
+	// object (or a list that is not one) fails it; the slow path, one
+	// record at a time, then names the field.
+	var fast map[string][]rawRecord
+	if err := json.Unmarshal(raw.Records, &fast); err == nil {
+		parts, err := partitions(fast, func(p partition, rrs []rawRecord, j int) (item, error) { return buildRecord(p, j, &rrs[j]) })
+		return parts, ev, err
 	}
-	parts := make([]partition, 0, len(keys))
-	for _, k := range keys {
-		field := fmt.Sprintf("records[%q]", k)
-		i := strings.LastIndexByte(k, '-')
-		n, err := strconv.ParseInt(k[i+1:], 10, 32)
-		if i <= 0 || err != nil || n < 0 {
-			return nil, nil, &EventError{Field: field, Msg: `the key is not "topic-partition"`}
+	var slow map[string][]json.RawMessage
+	if err := json.Unmarshal(raw.Records, &slow); err != nil {
+		return nil, nil, &EventError{Field: "records", Msg: `want an object of "topic-partition": [records], got ` + clip(raw.Records)}
+	}
+	parts, err := partitions(slow, func(p partition, rrs []json.RawMessage, j int) (item, error) { return parseRecord(p, j, rrs[j]) })
+	return parts, ev, err
+}
+
+// partitions decodes the records object's groups with record, sorted by
+// topic and partition.
+func partitions[R any](groups map[string][]R, record func(p partition, rrs []R, j int) (item, error)) ([]partition, error) {
+	parts := make([]partition, 0, len(groups))
+	for k, rrs := range groups {
+		p, err := newPartition(k)
+		if err != nil {
+			return nil, err
 		}
-		p := partition{key: k, topic: k[:i], part: int32(n), items: make([]item, 0, len(groups[k]))}
-		for j, rr := range groups[k] {
-			it, err := parseRecord(p, fmt.Sprintf("%s[%d]", field, j), rr)
+		p.items = make([]item, 0, len(rrs))
+		for j := range rrs {
+			it, err := record(p, rrs, j)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			p.items = append(p.items, it)
 		}
 		parts = append(parts, p)
+	}
+	return sortPartitions(parts), nil
+}
+
+// newPartition reads a "topic-partition" key of the records object.
+func newPartition(k string) (partition, error) {
+	i := strings.LastIndexByte(k, '-')
+	if i <= 0 {
+		return partition{}, &EventError{Field: fmt.Sprintf("records[%q]", k), Msg: `the key is not "topic-partition"`}
+	}
+	n, err := strconv.ParseInt(k[i+1:], 10, 32)
+	if err != nil || n < 0 {
+		return partition{}, &EventError{Field: fmt.Sprintf("records[%q]", k), Msg: `the key is not "topic-partition"`}
+	}
+	return partition{key: k, topic: k[:i], part: int32(n)}, nil
+}
+
+func (p partition) field() string { return fmt.Sprintf("records[%q]", p.key) }
+
+func sortPartitions(parts []partition) []partition {
+	for _, p := range parts {
+		// A mapping sends a partition's records in offset order; keep
+		// that order whatever a hand-written event does.
+		byOffset := func(a, b item) int { return cmp.Compare(a.rec.Offset, b.rec.Offset) }
+		if !slices.IsSortedFunc(p.items, byOffset) {
+			slices.SortStableFunc(p.items, byOffset)
+		}
 	}
 	slices.SortFunc(parts, func(a, b partition) int {
 		if c := strings.Compare(a.topic, b.topic); c != 0 {
@@ -256,28 +297,36 @@ func parse(payload []byte) ([]partition, *Event, error) {
 		}
 		return int(a.part) - int(b.part)
 	})
-	return parts, ev, nil
+	return parts
 }
 
 // parseRecord decodes one record of partition p at field. A record
 // without a usable offset cannot be reported in a partial batch response:
 // that is an *EventError. Any other problem makes the record invalid.
-func parseRecord(p partition, field string, raw json.RawMessage) (item, error) {
+func parseRecord(p partition, j int, raw json.RawMessage) (item, error) {
 	var rr rawRecord
 	if err := json.Unmarshal(raw, &rr); err != nil || isNull(raw) {
-		return item{}, &EventError{Field: field, Msg: "want a record object, got " + clip(raw)}
+		return item{}, &EventError{Field: p.recordField(j), Msg: "want a record object, got " + clip(raw)}
 	}
-	var offset int64
-	if err := json.Unmarshal(rr.Offset, &offset); err != nil || isNull(rr.Offset) || offset < 0 {
-		return item{}, &EventError{Field: field + ".offset", Msg: "want the record's offset, a number >= 0, got " + clip(rr.Offset)}
+	return buildRecord(p, j, &rr)
+}
+
+// recordField is the JSON path of the partition's record j.
+func (p partition) recordField(j int) string { return fmt.Sprintf("%s[%d]", p.field(), j) }
+
+// buildRecord decodes the fields of the partition's record j.
+func buildRecord(p partition, j int, rr *rawRecord) (item, error) {
+	offset, ok := rawInt(rr.Offset)
+	if !ok || offset < 0 {
+		return item{}, &EventError{Field: p.recordField(j) + ".offset", Msg: "want the record's offset, a number >= 0, got " + clip(rr.Offset)}
 	}
 	rec := Record{Topic: p.topic, Partition: p.part, Offset: offset}
 	bad := func(f, format string, args ...any) (item, error) {
-		return item{rec: rec, err: &RecordError{ID: rec.ID(), Field: field + "." + f, Err: fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))}}, nil
+		return item{rec: rec, err: &RecordError{ID: rec.ID(), Field: p.recordField(j) + "." + f, Err: fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))}}, nil
 	}
 	if !isNull(rr.Topic) {
-		var t string
-		if err := json.Unmarshal(rr.Topic, &t); err != nil {
+		t, ok := rawString(rr.Topic)
+		if !ok {
 			return bad("topic", "want a string, got %s", clip(rr.Topic))
 		}
 		if t != p.topic {
@@ -285,8 +334,8 @@ func parseRecord(p partition, field string, raw json.RawMessage) (item, error) {
 		}
 	}
 	if !isNull(rr.Partition) {
-		var n int64
-		if err := json.Unmarshal(rr.Partition, &n); err != nil {
+		n, ok := rawInt(rr.Partition)
+		if !ok {
 			return bad("partition", "want a number, got %s", clip(rr.Partition))
 		}
 		if n != int64(p.part) {
@@ -294,15 +343,15 @@ func parseRecord(p partition, field string, raw json.RawMessage) (item, error) {
 		}
 	}
 	if !isNull(rr.Timestamp) {
-		var ms int64
-		if err := json.Unmarshal(rr.Timestamp, &ms); err != nil {
+		ms, ok := rawInt(rr.Timestamp)
+		if !ok {
 			return bad("timestamp", "want milliseconds since the epoch, got %s", clip(rr.Timestamp))
 		}
 		rec.Timestamp = time.UnixMilli(ms).UTC()
 	}
 	if !isNull(rr.TimestampType) {
-		var s string
-		if err := json.Unmarshal(rr.TimestampType, &s); err != nil {
+		s, ok := rawString(rr.TimestampType)
+		if !ok {
 			return bad("timestampType", "want a string such as %q, got %s", CreateTime, clip(rr.TimestampType))
 		}
 		rec.TimestampType = TimestampType(s)
@@ -314,7 +363,7 @@ func parseRecord(p partition, field string, raw json.RawMessage) (item, error) {
 	if rec.Value, err = base64Field(rr.Value); err != nil {
 		return bad("value", "%v", err)
 	}
-	if rec.Headers, err = parseHeaders(rr.Headers, field+".headers"); err != nil {
+	if rec.Headers, err = parseHeaders(rr.Headers, func() string { return p.recordField(j) + ".headers" }); err != nil {
 		var fe *fieldError
 		if errors.As(err, &fe) {
 			return item{rec: rec, err: &RecordError{ID: rec.ID(), Field: fe.field, Err: fmt.Errorf("%w: %s", ErrMalformed, fe.msg)}}, nil
@@ -344,19 +393,55 @@ func base64Field(raw json.RawMessage) ([]byte, error) {
 	if isNull(raw) {
 		return nil, nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	src, ok := rawStringBytes(raw)
+	if !ok {
 		return nil, fmt.Errorf("want a base64 string, got %s", clip(raw))
 	}
 	enc := base64.StdEncoding
-	if len(s)%4 != 0 {
+	if len(src)%4 != 0 {
 		enc = base64.RawStdEncoding
 	}
-	b, err := enc.DecodeString(s)
+	b := make([]byte, enc.DecodedLen(len(src)))
+	n, err := enc.Decode(b, src)
 	if err != nil {
 		return nil, err
 	}
-	return b, nil
+	return b[:n], nil
+}
+
+// rawInt reads a JSON integer; false for anything else.
+func rawInt(raw json.RawMessage) (int64, bool) {
+	r := bytes.TrimSpace(raw)
+	if n, err := strconv.ParseInt(string(r), 10, 64); err == nil {
+		return n, true
+	}
+	var n int64
+	if isNull(r) || json.Unmarshal(r, &n) != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// rawString reads a JSON string; false for anything else.
+func rawString(raw json.RawMessage) (string, bool) {
+	b, ok := rawStringBytes(raw)
+	return string(b), ok
+}
+
+// rawStringBytes returns a JSON string's contents: the bytes between the
+// quotes when there is no escape (base64 has none), else unquoted.
+func rawStringBytes(raw json.RawMessage) ([]byte, bool) {
+	r := bytes.TrimSpace(raw)
+	if len(r) >= 2 && r[0] == '"' && r[len(r)-1] == '"' {
+		if in := r[1 : len(r)-1]; bytes.IndexByte(in, '\\') < 0 && bytes.IndexByte(in, '"') < 0 && utf8.Valid(in) {
+			return in, true
+		}
+	}
+	var s string
+	if json.Unmarshal(r, &s) != nil {
+		return nil, false
+	}
+	return []byte(s), true
 }
 
 type fieldError struct{ field, msg string }
@@ -367,10 +452,11 @@ func (e *fieldError) Error() string { return e.field + ": " + e.msg }
 // mapping a header key to its value as an array of byte values. The
 // values are Java's signed bytes (-128 to 127) or unsigned (0 to 255).
 // Keys keep their order, also within one object.
-func parseHeaders(raw json.RawMessage, field string) ([]Header, error) {
-	if isNull(raw) {
+func parseHeaders(raw json.RawMessage, fieldOf func() string) ([]Header, error) {
+	if isNull(raw) || string(raw) == "[]" {
 		return nil, nil
 	}
+	field := fieldOf()
 	var list []json.RawMessage
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, &fieldError{field, "want a list of {\"key\": [bytes]} objects, got " + clip(raw)}

@@ -152,6 +152,15 @@ func TestParseEventOrder(t *testing.T) {
 	if ev.Records[4].Topic != "my-topic" || ev.Records[4].Partition != 3 {
 		t.Errorf("topic with a dash: %+v", ev.Records[4])
 	}
+	// Offsets out of order in the event are put in order.
+	ev, err = ParseEvent([]byte(`{"eventSource":"aws:kafka","records":{"t-0":[{"offset":7},{"offset":5},{"offset":"x"},{"offset":6}]}}`))
+	if err == nil {
+		t.Fatal("bad offset accepted")
+	}
+	ev, err = ParseEvent([]byte(`{"eventSource":"aws:kafka","records":{"t-0":[{"offset":7},{"offset":5,"value":"!"},{"offset":6}]}}`))
+	if err != nil || len(ev.Records) != 2 || ev.Records[0].Offset != 6 || ev.Records[1].Offset != 7 || ev.Invalid[0].ID.Offset != 5 {
+		t.Fatalf("%v %+v", err, ev)
+	}
 }
 
 // TestParseEventErrors: an event that cannot be read fails as a whole,

@@ -36,6 +36,17 @@ type testRecord struct {
 // timestamps from ts0 one second apart.
 func event(t testing.TB, ts0 time.Time, n int, keys ...string) []byte {
 	t.Helper()
+	return eventAt(t, ts0, n, 0, keys...)
+}
+
+// eventSized is event with values of size bytes.
+func eventSized(t testing.TB, n, size int, keys ...string) []byte {
+	t.Helper()
+	return eventAt(t, time.Now(), n, size, keys...)
+}
+
+func eventAt(t testing.TB, ts0 time.Time, n, size int, keys ...string) []byte {
+	t.Helper()
 	recs := map[string][]testRecord{}
 	for _, k := range keys {
 		i := strings.LastIndexByte(k, '-')
@@ -44,7 +55,7 @@ func event(t testing.TB, ts0 time.Time, n int, keys ...string) []byte {
 		for j := range n {
 			off := int64(100 + j)
 			recs[k] = append(recs[k], testRecord{Topic: k[:i], Partition: p, Offset: off, Timestamp: ts0.Add(time.Duration(j) * time.Second).UnixMilli(),
-				Type: "CREATE_TIME", Value: base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "v%d", off))})
+				Type: "CREATE_TIME", Value: base64.StdEncoding.EncodeToString(value(off, size))})
 		}
 	}
 	b, err := json.Marshal(map[string]any{"eventSource": SourceMSK, "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/c/u-1", "records": recs})
@@ -52,6 +63,14 @@ func event(t testing.TB, ts0 time.Time, n int, keys ...string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func value(off int64, size int) []byte {
+	v := fmt.Appendf(nil, "v%d", off)
+	for len(v) < size {
+		v = append(v, 'x')
+	}
+	return v
 }
 
 type harness struct {
