@@ -44,6 +44,10 @@
 // Lambda runs the doctor from the MSK_* environment for the Lambda event
 // {"msklink":"doctor"}.
 //
-// Concurrency: Run and Explain are safe for concurrent use; a Report is a
+// CauseOf maps a single error from a connection attempt (dial, TLS, SASL,
+// a request) to a cause code without running the diagnosis, for programs
+// that log failures in the same terms (the proxy).
+//
+// Concurrency: Run, Explain and CauseOf are safe for concurrent use; a Report is a
 // plain value.
 package doctor

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/msklink/msklink/iampolicy"
+	"github.com/msklink/msklink/internal/kafkawire"
 )
 
 // Authorization on the IAM listener. Each request is mapped to the
@@ -64,11 +65,13 @@ func (c *conn) allowed(api int16, action iampolicy.Action, resource string) bool
 	return d.Allowed()
 }
 
-func (c *conn) topicARN(t string) string          { return c.l.b.c.arn.Topic(t) }
-func (c *conn) groupARN(g string) string          { return c.l.b.c.arn.Group(g) }
-func (c *conn) txnARN(t string) string            { return c.l.b.c.arn.TransactionalID(t) }
-func (c *conn) clusterARN() string                { return c.l.b.c.arn.String() }
-func reencode(h reqHeader, r kmsg.Request) []byte { return encodeRequestFrame(h, r)[4:] }
+func (c *conn) topicARN(t string) string { return c.l.b.c.arn.Topic(t) }
+func (c *conn) groupARN(g string) string { return c.l.b.c.arn.Group(g) }
+func (c *conn) txnARN(t string) string   { return c.l.b.c.arn.TransactionalID(t) }
+func (c *conn) clusterARN() string       { return c.l.b.c.arn.String() }
+func reencode(h kafkawire.Header, r kmsg.Request) []byte {
+	return kafkawire.EncodeRequestFrame(h, r)[4:]
+}
 
 // topicAllowed checks action on a topic named by name or, in request
 // versions that name topics by ID (byID), by id. A topic ID kfake does not
@@ -100,12 +103,12 @@ func (c *conn) topicName(id [16]byte) string {
 // authorize returns the frame to forward (possibly reduced), functions that
 // complete kfake's response, or a local response; out == nil and local ==
 // nil means nothing is forwarded and nothing answered (acks=0 produce).
-func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kmsg.Response), local kmsg.Response, err error) {
-	kreq, err := decodeRequest(h, frame)
+func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []func(kmsg.Response), local kmsg.Response, err error) {
+	kreq, err := kafkawire.DecodeRequest(h, frame)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	k := h.key
+	k := h.Key
 	switch req := kreq.(type) {
 	case *kmsg.ProduceRequest:
 		// Kafka: a transactional produce needs WRITE on the
@@ -158,7 +161,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 
 	case *kmsg.FetchRequest:
 		kept, denied := split(req.Topics, func(t kmsg.FetchRequestTopic) bool {
-			return c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.version >= 13)
+			return c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.Version >= 13)
 		})
 		if len(denied) == 0 {
 			return frame, nil, nil, nil
@@ -277,7 +280,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			return nil, nil, resp, nil
 		}
 		kept, denied := split(req.Topics, func(t kmsg.OffsetCommitRequestTopic) bool {
-			return c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.version >= 10)
+			return c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.Version >= 10)
 		})
 		req.Topics = kept
 		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrOffsetCommitResponse, func(resp *kmsg.OffsetCommitResponse) {
@@ -287,7 +290,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 	case *kmsg.OffsetFetchRequest:
 		// Kafka: DESCRIBE on the group (DescribeGroup), then DESCRIBE on
 		// each topic (DescribeTopic), checked on kfake's answer.
-		if h.version < 8 {
+		if h.Version < 8 {
 			if c.allowed(k, iampolicy.DescribeGroup, c.groupARN(req.Group)) {
 				all := req.Topics == nil
 				filter := func(r kmsg.Response) {
@@ -370,7 +373,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			}
 			return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(key)), errGroupAuthz
 		}
-		if h.version < 4 {
+		if h.Version < 4 {
 			if ok, code := check(req.CoordinatorKey); !ok {
 				resp := kmsg.NewPtrFindCoordinatorResponse()
 				resp.ErrorCode, resp.NodeID = code, -1
@@ -481,7 +484,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			denied = append(denied, rt)
 		}
 		var left int
-		if h.version >= 6 {
+		if h.Version >= 6 {
 			var kept []kmsg.DeleteTopicsRequestTopic
 			for _, t := range req.Topics {
 				if n := name(t); allowed(n) {
@@ -542,7 +545,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			return r
 		})
 	case *kmsg.AddPartitionsToTxnRequest:
-		if h.version < 4 {
+		if h.Version < 4 {
 			return c.txnOp(h, frame, req.TransactionalID, func() kmsg.Response {
 				r := kmsg.NewPtrAddPartitionsToTxnResponse()
 				for _, t := range req.Topics {
@@ -586,7 +589,7 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 			return nil, nil, resp, nil
 		}
 		kept, denied := split(req.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) bool {
-			return c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.version >= 6)
+			return c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.Version >= 6)
 		})
 		req.Topics = kept
 		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrTxnOffsetCommitResponse, func(resp *kmsg.TxnOffsetCommitResponse) {
@@ -768,15 +771,15 @@ func (c *conn) authorize(h reqHeader, frame []byte) (out []byte, post []func(kms
 	return nil, nil, nil, fmt.Errorf("%w: %s denied (needs %s)", errClose, kmsg.NameForKey(k), action)
 }
 
-func (c *conn) groupOp(h reqHeader, frame []byte, group string, deny func() kmsg.Response) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
-	if c.allowed(h.key, iampolicy.AlterGroup, c.groupARN(group)) {
+func (c *conn) groupOp(h kafkawire.Header, frame []byte, group string, deny func() kmsg.Response) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
+	if c.allowed(h.Key, iampolicy.AlterGroup, c.groupARN(group)) {
 		return frame, nil, nil, nil
 	}
 	return nil, nil, deny(), nil
 }
 
-func (c *conn) txnOp(h reqHeader, frame []byte, txn string, deny func() kmsg.Response) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
-	if c.allowed(h.key, iampolicy.AlterTransactionalId, c.txnARN(txn)) {
+func (c *conn) txnOp(h kafkawire.Header, frame []byte, txn string, deny func() kmsg.Response) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
+	if c.allowed(h.Key, iampolicy.AlterTransactionalId, c.txnARN(txn)) {
 		return frame, nil, nil, nil
 	}
 	return nil, nil, deny(), nil
@@ -824,7 +827,7 @@ func (c *conn) configAllowed(api int16, rt kmsg.ConfigResourceType, name string,
 // (nkept left, ndenied removed): with none removed, frame goes to kfake as
 // is; with none left, the answer is local, newResp() completed by add;
 // else the reduced request goes to kfake and add completes its response.
-func reduced[R kmsg.Response](h reqHeader, frame []byte, req kmsg.Request, nkept, ndenied int, newResp func() R, add func(R)) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
+func reduced[R kmsg.Response](h kafkawire.Header, frame []byte, req kmsg.Request, nkept, ndenied int, newResp func() R, add func(R)) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
 	if ndenied == 0 {
 		return frame, nil, nil, nil
 	}

@@ -3,9 +3,10 @@ package emulator
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/msklink/msklink/internal/testutil"
 )
 
 // BenchmarkProduce compares produce throughput through the emulator's IAM
@@ -29,38 +30,6 @@ func BenchmarkProduce(b *testing.B) {
 		{"emulator-iam", iamOpts(c, p.OAuth())},
 		{"emulator-plaintext", []kgo.Opt{kgo.SeedBrokers(c.BootstrapAddrs(Plaintext)...)}},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			cl, err := kgo.NewClient(append(tc.opts, kgo.DefaultProduceTopic("bench"), kgo.DisableClientMetrics(),
-				kgo.ProducerLinger(time.Millisecond))...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cl.Close()
-			ctx := context.Background()
-			if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(len(value)))
-			b.ResetTimer()
-			errs := make(chan error, 1)
-			for range b.N {
-				cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
-					if err != nil {
-						select {
-						case errs <- err:
-						default:
-						}
-					}
-				})
-			}
-			if err := cl.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-			select {
-			case err := <-errs:
-				b.Fatal(err)
-			default:
-			}
-		})
+		b.Run(tc.name, func(b *testing.B) { testutil.BenchmarkProduce(b, "bench", value, tc.opts...) })
 	}
 }

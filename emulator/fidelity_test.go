@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/msklink/msklink/iamauth"
+	"github.com/msklink/msklink/internal/kafkawire"
 )
 
 // MSK's SaslAuthenticate error messages, as MSK sends them: the request id
@@ -211,7 +212,7 @@ func TestMSKHandshakeV0Failure(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := authCases()[0].msg(t, c) // a token for the wrong region
-	if _, err := r.c.Write(appendFrame(nil, msg)); err != nil {
+	if _, err := r.c.Write(kafkawire.AppendFrame(nil, msg)); err != nil {
 		t.Fatal(err)
 	}
 	r.c.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -14,9 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kbin"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/msklink/msklink/internal/kafkawire"
 )
 
 // Listener is one listener kind on one broker: it accepts client
@@ -235,7 +235,7 @@ func (l *Listener) Faults() Faults {
 // slot is one answer in request order: a local frame, or the next backend
 // response (with post-processing).
 type slot struct {
-	h          reqHeader
+	h          kafkawire.Header
 	local      []byte // full frame; nil: read the backend's response
 	closeAfter bool   // close the connection after writing local
 	post       []func(kmsg.Response)
@@ -316,14 +316,14 @@ func (c *conn) readLoop() error {
 	cl := c.l.b.c
 	idle := time.Duration(cl.cfg.Limits.IdleTimeout)
 	for {
-		limit := maxFrame
+		limit := kafkawire.MaxFrame
 		if c.l.kind.sasl() && !c.sess.authed {
-			limit = maxSASLFrame
+			limit = kafkawire.MaxSASLFrame
 		}
 		if idle > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(idle))
 		}
-		frame, err := readFrame(c.nc, limit)
+		frame, err := kafkawire.ReadFrame(c.nc, limit)
 		if err != nil {
 			return err
 		}
@@ -347,18 +347,12 @@ func (c *conn) readLoop() error {
 			}
 			continue
 		}
-		h, err := parseHeader(frame)
+		h, err := kafkawire.ParseHeader(frame)
 		if err != nil {
 			return err
 		}
-		if h.tooNew {
-			resp := kmsg.NewPtrApiVersionsResponse()
-			resp.ErrorCode = kerr.UnsupportedVersion.Code
-			key := kmsg.NewApiVersionsResponseApiKey()
-			key.ApiKey, key.MaxVersion = 18, resp.MaxVersion()
-			resp.ApiKeys = append(resp.ApiKeys, key)
-			h.version, h.flexible = 0, false
-			if !c.send(slot{h: h, local: encodeResponseFrame(h, resp)}) {
+		if h.TooNew {
+			if !c.send(slot{h: h, local: kafkawire.TooNewAnswer(h)}) {
 				return net.ErrClosed
 			}
 			continue
@@ -373,17 +367,17 @@ func (c *conn) readLoop() error {
 // the answers queued so far; the write loop closes it.
 var errClose = errors.New("emulator: closing connection")
 
-func (c *conn) dispatch(h reqHeader, frame []byte) error {
+func (c *conn) dispatch(h kafkawire.Header, frame []byte) error {
 	cl := c.l.b.c
 	if c.l.kind.sasl() {
 		// After the session expires Kafka (KIP-368) accepts only a
 		// re-authentication: SaslHandshake, then its SaslAuthenticate.
-		reauth := h.key == 17 || h.key == 36 && c.sess.mech != ""
+		reauth := h.Key == 17 || h.Key == 36 && c.sess.mech != ""
 		if c.sess.authed && !reauth && !c.sess.expires.IsZero() && cl.now().After(c.sess.expires) {
-			cl.log.Info("session expired: closing connection", append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(h.key))...)
+			cl.log.Info("session expired: closing connection", append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(h.Key))...)
 			return errClose
 		}
-		switch h.key {
+		switch h.Key {
 		case 17:
 			return c.handshake(h, frame)
 		case 36:
@@ -391,13 +385,13 @@ func (c *conn) dispatch(h reqHeader, frame []byte) error {
 		case 18:
 		default:
 			if !c.sess.authed {
-				cl.log.Info("request before authentication: closing connection", append(c.logAttrs(), "api", kmsg.NameForKey(h.key))...)
+				cl.log.Info("request before authentication: closing connection", append(c.logAttrs(), "api", kmsg.NameForKey(h.Key))...)
 				return errClose
 			}
 		}
 	}
 	var post []func(kmsg.Response)
-	switch h.key {
+	switch h.Key {
 	case 18:
 		post = append(post, c.fixApiVersions)
 	case 3:
@@ -407,13 +401,13 @@ func (c *conn) dispatch(h reqHeader, frame []byte) error {
 	case 60:
 		post = append(post, c.fixDescribeCluster)
 	}
-	if c.l.kind == IAM && h.key != 18 {
+	if c.l.kind == IAM && h.Key != 18 {
 		out, more, local, err := c.authorize(h, frame)
 		if err != nil {
 			return err
 		}
 		if local != nil {
-			if !c.send(slot{h: h, local: encodeResponseFrame(h, local)}) {
+			if !c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, local)}) {
 				return net.ErrClosed
 			}
 			return nil
@@ -429,7 +423,7 @@ func (c *conn) dispatch(h reqHeader, frame []byte) error {
 
 // forward sends frame (without size prefix) to kfake and queues the
 // matching answer, unless the request gets no response (acks=0 produce).
-func (c *conn) forward(h reqHeader, frame []byte, post []func(kmsg.Response)) error {
+func (c *conn) forward(h kafkawire.Header, frame []byte, post []func(kmsg.Response)) error {
 	c.beMu.Lock()
 	be := c.be
 	c.beMu.Unlock()
@@ -450,7 +444,7 @@ func (c *conn) forward(h reqHeader, frame []byte, post []func(kmsg.Response)) er
 		c.be = be
 		c.beMu.Unlock()
 	}
-	if !(h.key == 0 && produceAcksZero(h, frame)) {
+	if !(h.Key == 0 && kafkawire.ProduceAcksZero(h, frame)) {
 		if !c.send(slot{h: h, post: post}) {
 			return net.ErrClosed
 		}
@@ -460,19 +454,6 @@ func (c *conn) forward(h reqHeader, frame []byte, post []func(kmsg.Response)) er
 	bufs := net.Buffers{size[:], frame}
 	_, err := bufs.WriteTo(be)
 	return err
-}
-
-// produceAcksZero reports whether a Produce request has acks=0.
-func produceAcksZero(h reqHeader, frame []byte) bool {
-	r := kbin.Reader{Src: frame[h.bodyOff:]}
-	if h.version >= 3 {
-		if h.flexible {
-			r.CompactNullableString()
-		} else {
-			r.NullableString()
-		}
-	}
-	return r.Int16() == 0 && r.Ok()
 }
 
 func (c *conn) writeLoop() {
@@ -493,17 +474,17 @@ func (c *conn) writeLoop() {
 			c.beMu.Lock()
 			be := c.be
 			c.beMu.Unlock()
-			body, err := readFrame(be, maxFrame)
+			body, err := kafkawire.ReadFrame(be, kafkawire.MaxFrame)
 			if err != nil {
 				cl.log.Debug("kfake connection failed", append(c.logAttrs(), "err", err)...)
 				return
 			}
-			if len(body) < 4 || int32(binary.BigEndian.Uint32(body)) != s.h.corr {
-				cl.log.Error("kfake answered out of order", append(c.logAttrs(), "api", kmsg.NameForKey(s.h.key))...)
+			if len(body) < 4 || int32(binary.BigEndian.Uint32(body)) != s.h.Corr {
+				cl.log.Error("kfake answered out of order", append(c.logAttrs(), "api", kmsg.NameForKey(s.h.Key))...)
 				return
 			}
 			if len(s.post) > 0 {
-				resp, err := decodeResponse(s.h, body)
+				resp, err := kafkawire.DecodeResponse(s.h, body)
 				if err != nil {
 					cl.log.Error("cannot decode kfake response", append(c.logAttrs(), "err", err)...)
 					return
@@ -511,9 +492,9 @@ func (c *conn) writeLoop() {
 				for _, fn := range s.post {
 					fn(resp)
 				}
-				out = encodeResponseFrame(s.h, resp)
+				out = kafkawire.EncodeResponseFrame(s.h, resp)
 			} else {
-				out = appendFrame(make([]byte, 0, len(body)+4), body)
+				out = kafkawire.AppendFrame(make([]byte, 0, len(body)+4), body)
 			}
 		}
 		if !c.sleep(c.l.Faults().ResponseLatency) {

@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/msklink/msklink/internal/kafkawire"
 )
 
 // TestGroupConsumeIAM covers FindCoordinator (address rewriting and
@@ -100,8 +102,8 @@ func TestSCRAMHandshakeV0(t *testing.T) {
 		}
 		var done bool
 		for i := 0; !done && i < 3; i++ {
-			r.c.Write(appendFrame(nil, msg))
-			in, err := readFrame(r.c, 4096)
+			r.c.Write(kafkawire.AppendFrame(nil, msg))
+			in, err := kafkawire.ReadFrame(r.c, 4096)
 			if err != nil {
 				if pass == DefaultSCRAMPassword {
 					t.Fatalf("step %d: %v", i, err)

@@ -8,7 +8,6 @@ package emulator_test
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -29,20 +28,8 @@ import (
 
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/iamauth"
+	"github.com/msklink/msklink/internal/testutil"
 )
-
-// needTool returns the path of a third-party client, skipping the test
-// when it is missing, except in CI, where .ci/run installs it.
-func needTool(t *testing.T, path string) string {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing: .ci/run should have installed it", path)
-		}
-		t.Skipf("%s is not installed (apt-get install kcat python3-kafka)", path)
-	}
-	return path
-}
 
 func startInterop(t *testing.T) *emulator.Cluster {
 	t.Helper()
@@ -56,18 +43,8 @@ func startInterop(t *testing.T) *emulator.Cluster {
 	return c
 }
 
-func run(t *testing.T, stdin string, name string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
 func TestKcat(t *testing.T) {
-	kcat := needTool(t, "/usr/bin/kcat")
+	testutil.NeedTool(t, "/usr/bin/kcat", "apt-get install kcat")
 	c := startInterop(t)
 	scram := c.SCRAMUsers()[0]
 	for _, tc := range []struct {
@@ -81,45 +58,12 @@ func TestKcat(t *testing.T) {
 		{"plaintext", emulator.Plaintext, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base := append([]string{"-b", c.Bootstrap(tc.kind)}, tc.args...)
 			// Metadata lists every broker at this listener's advertised address.
-			out, err := run(t, "", kcat, append(base, "-L", "-J", "-m", "15")...)
-			if err != nil {
-				t.Fatalf("kcat -L: %v\n%s", err, out)
-			}
-			var md struct {
-				Brokers []struct {
-					ID   int32  `json:"id"`
-					Name string `json:"name"`
-				} `json:"brokers"`
-			}
-			if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &md); err != nil {
-				t.Fatalf("kcat -L -J output: %v\n%s", err, out)
-			}
-			var got []string
-			for _, b := range md.Brokers {
-				got = append(got, b.Name)
-			}
+			got := testutil.KcatRoundTrip(t, c.Bootstrap(tc.kind), "interop", tc.name, tc.args...)
 			want := c.BootstrapAddrs(tc.kind)
-			sort.Strings(got)
 			sort.Strings(want)
 			if strings.Join(got, ",") != strings.Join(want, ",") {
 				t.Errorf("kcat sees brokers %v, want %v", got, want)
-			}
-
-			topic := "interop"
-			vals := []string{tc.name + "-1", tc.name + "-2", tc.name + "-3"}
-			if out, err := run(t, strings.Join(vals, "\n")+"\n", kcat, append(base, "-P", "-t", topic, "-m", "15")...); err != nil {
-				t.Fatalf("kcat -P: %v\n%s", err, out)
-			}
-			out, err = run(t, "", kcat, append(base, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-m", "15")...)
-			if err != nil {
-				t.Fatalf("kcat -C: %v\n%s", err, out)
-			}
-			for _, v := range vals {
-				if !strings.Contains(out, v+"\n") {
-					t.Errorf("kcat did not consume %q:\n%s", v, out)
-				}
 			}
 		})
 	}
@@ -158,30 +102,6 @@ func cliToken(t *testing.T, region, akid, secret string) string {
 	return strings.TrimSpace(string(out))
 }
 
-type pyResult struct {
-	OK       bool     `json:"ok"`
-	Consumed []string `json:"consumed"`
-	Error    string   `json:"error"`
-	Log      string   `json:"log"`
-}
-
-func kafkaPython(t *testing.T, args ...string) pyResult {
-	t.Helper()
-	py := needTool(t, "/usr/bin/python3")
-	if out, err := exec.Command(py, "-c", "import kafka").CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-kafka is missing: %s", out)
-		}
-		t.Skipf("python3-kafka is not installed: %s", out)
-	}
-	out, err := run(t, "", py, append([]string{"testdata/kafka_python_roundtrip.py"}, args...)...)
-	var r pyResult
-	if jerr := json.Unmarshal([]byte(out[strings.LastIndex(out, "\n{")+1:]), &r); jerr != nil {
-		t.Fatalf("kafka-python script: %v %v\n%s", err, jerr, out)
-	}
-	return r
-}
-
 func TestKafkaPython(t *testing.T) {
 	c := startInterop(t)
 	scram := c.SCRAMUsers()[0]
@@ -195,7 +115,7 @@ func TestKafkaPython(t *testing.T) {
 		{"SSL", []string{"--bootstrap", c.Bootstrap(emulator.TLS), "--protocol", "SSL"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := kafkaPython(t, append(tc.args, "--cafile", c.CAFile(), "--topic", "interop")...)
+			r := testutil.KafkaPython(t, "testdata/kafka_python_roundtrip.py", append(tc.args, "--cafile", c.CAFile(), "--topic", "interop")...)
 			if !r.OK || len(r.Consumed) != 3 {
 				t.Fatalf("kafka-python round trip failed: %s\nconsumed %v\nlog:\n%s", r.Error, r.Consumed, r.Log)
 			}
@@ -210,7 +130,7 @@ func TestKafkaPython(t *testing.T) {
 func TestKafkaPythonRejected(t *testing.T) {
 	c := startInterop(t)
 	token := cliToken(t, "us-west-2", emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey) // wrong region
-	r := kafkaPython(t, "--bootstrap", c.Bootstrap(emulator.IAM), "--protocol", "SASL_SSL", "--mechanism", "OAUTHBEARER",
+	r := testutil.KafkaPython(t, "testdata/kafka_python_roundtrip.py", "--bootstrap", c.Bootstrap(emulator.IAM), "--protocol", "SASL_SSL", "--mechanism", "OAUTHBEARER",
 		"--token", token, "--cafile", c.CAFile(), "--topic", "interop", "--timeout", "5")
 	if r.OK || r.Error == "" {
 		t.Fatalf("a token for another region was accepted: %+v", r)
@@ -365,9 +285,9 @@ func TestFranzGoRejected(t *testing.T) {
 // TestKcatSCRAMRejected: kcat (librdkafka) shows Apache Kafka's exact SCRAM
 // message for a wrong password, as MSK's SCRAM listener sends it.
 func TestKcatSCRAMRejected(t *testing.T) {
-	kcat := needTool(t, "/usr/bin/kcat")
+	kcat := testutil.NeedTool(t, "/usr/bin/kcat", "apt-get install kcat")
 	c := startInterop(t)
-	out, err := run(t, "", kcat, "-b", c.Bootstrap(emulator.SCRAM), "-X", "security.protocol=SASL_SSL", "-X", "ssl.ca.location="+c.CAFile(),
+	out, err := testutil.Run(t, "", kcat, "-b", c.Bootstrap(emulator.SCRAM), "-X", "security.protocol=SASL_SSL", "-X", "ssl.ca.location="+c.CAFile(),
 		"-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", "sasl.username="+emulator.DefaultSCRAMUser, "-X", "sasl.password=wrong", "-L", "-m", "5")
 	if err == nil {
 		t.Fatalf("kcat -L with a wrong password succeeded:\n%s", out)

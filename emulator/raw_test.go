@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/msklink/msklink/iamauth"
+	"github.com/msklink/msklink/internal/kafkawire"
 )
 
 // rawConn is a hand-driven Kafka client connection.
@@ -54,15 +55,15 @@ func (r *rawConn) send(req kmsg.Request) error {
 }
 
 func (r *rawConn) recv(req kmsg.Request) (kmsg.Response, error) {
-	body, err := readFrame(r.c, maxFrame)
+	body, err := kafkawire.ReadFrame(r.c, kafkawire.MaxFrame)
 	if err != nil {
 		return nil, err
 	}
-	h := reqHeader{key: req.Key(), version: req.GetVersion(), flexible: req.IsFlexible()}
+	h := kafkawire.Header{Key: req.Key(), Version: req.GetVersion(), Flexible: req.IsFlexible()}
 	if got := int32(binary.BigEndian.Uint32(body)); got != r.corr {
 		r.t.Fatalf("correlation id %d, want %d", got, r.corr)
 	}
-	return decodeResponse(h, body)
+	return kafkawire.DecodeResponse(h, body)
 }
 
 func (r *rawConn) do(req kmsg.Request) (kmsg.Response, error) {
@@ -159,8 +160,8 @@ func TestSASLHandshakeV0Raw(t *testing.T) {
 	// Success: raw frame in, empty raw frame out, then Kafka requests work.
 	r := dialRaw(t, c, IAM, 1)
 	hs(r)
-	r.c.Write(appendFrame(nil, oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, time.Now())))
-	b, err := readFrame(r.c, 1024)
+	r.c.Write(kafkawire.AppendFrame(nil, oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, time.Now())))
+	b, err := kafkawire.ReadFrame(r.c, 1024)
 	if err != nil || len(b) != 0 {
 		t.Fatalf("raw answer %q, %v", b, err)
 	}
@@ -171,8 +172,8 @@ func TestSASLHandshakeV0Raw(t *testing.T) {
 	// "Connection reset during recv").
 	r = dialRaw(t, c, IAM, 1)
 	hs(r)
-	r.c.Write(appendFrame(nil, oauthMsg(t, c, DefaultAccessKeyID, "wrong", time.Now())))
-	if _, err := readFrame(r.c, 1024); err == nil {
+	r.c.Write(kafkawire.AppendFrame(nil, oauthMsg(t, c, DefaultAccessKeyID, "wrong", time.Now())))
+	if _, err := kafkawire.ReadFrame(r.c, 1024); err == nil {
 		t.Fatal("got an answer to a bad raw token")
 	}
 }
@@ -389,7 +390,7 @@ func TestManyConnections(t *testing.T) {
 				return
 			}
 			for range 3 {
-				if _, err := readFrame(nc, maxFrame); err != nil {
+				if _, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame); err != nil {
 					errs <- err
 					return
 				}
@@ -418,11 +419,11 @@ func TestApiVersionsTooNew(t *testing.T) {
 	b := kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, 7)
 	binary.BigEndian.PutUint16(b[6:], uint16(req.MaxVersion()+1)) // a version from the future
 	r.c.Write(b)
-	body, err := readFrame(r.c, maxFrame)
+	body, err := kafkawire.ReadFrame(r.c, kafkawire.MaxFrame)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := decodeResponse(reqHeader{key: 18}, body)
+	resp, err := kafkawire.DecodeResponse(kafkawire.Header{Key: 18}, body)
 	if err != nil {
 		t.Fatal(err)
 	}

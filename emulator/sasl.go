@@ -13,6 +13,7 @@ import (
 
 	"github.com/msklink/msklink/iamauth"
 	"github.com/msklink/msklink/iampolicy"
+	"github.com/msklink/msklink/internal/kafkawire"
 )
 
 // SASL mechanism names.
@@ -141,8 +142,8 @@ func (c *conn) mechanisms() []string {
 	return ms
 }
 
-func (c *conn) handshake(h reqHeader, frame []byte) error {
-	kreq, err := decodeRequest(h, frame)
+func (c *conn) handshake(h kafkawire.Header, frame []byte) error {
+	kreq, err := kafkawire.DecodeRequest(h, frame)
 	if err != nil {
 		return err
 	}
@@ -152,25 +153,25 @@ func (c *conn) handshake(h reqHeader, frame []byte) error {
 	if !slices.Contains(resp.SupportedMechanisms, req.Mechanism) {
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		c.audit("deny", req.Mechanism, "", fmt.Sprintf("SASL mechanism %q is not enabled on the %s listener (enabled: %s)", req.Mechanism, c.l.kind, strings.Join(resp.SupportedMechanisms, ", ")))
-		c.send(slot{h: h, local: encodeResponseFrame(h, resp), closeAfter: true})
+		c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, resp), closeAfter: true})
 		return errClose
 	}
-	if c.sess.authed && h.version == 0 {
+	if c.sess.authed && h.Version == 0 {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
-		c.send(slot{h: h, local: encodeResponseFrame(h, resp), closeAfter: true})
+		c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, resp), closeAfter: true})
 		return errClose
 	}
 	c.sess.mech = req.Mechanism
 	c.sess.scram = nil
-	c.sess.raw = h.version == 0
-	if !c.send(slot{h: h, local: encodeResponseFrame(h, resp)}) {
+	c.sess.raw = h.Version == 0
+	if !c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, resp)}) {
 		return errClose
 	}
 	return nil
 }
 
-func (c *conn) authenticate(h reqHeader, frame []byte) error {
-	kreq, err := decodeRequest(h, frame)
+func (c *conn) authenticate(h kafkawire.Header, frame []byte) error {
+	kreq, err := kafkawire.DecodeRequest(h, frame)
 	if err != nil {
 		return err
 	}
@@ -180,24 +181,24 @@ func (c *conn) authenticate(h reqHeader, frame []byte) error {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		msg := "SaslAuthenticate before SaslHandshake"
 		resp.ErrorMessage = &msg
-		c.send(slot{h: h, local: encodeResponseFrame(h, resp), closeAfter: true})
+		c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, resp), closeAfter: true})
 		return errClose
 	}
 	out, done, ferr := c.saslStep(req.SASLAuthBytes)
 	if ferr != nil {
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		resp.ErrorMessage = kmsg.StringPtr(c.message(ferr))
-		c.send(slot{h: h, local: encodeResponseFrame(h, resp), closeAfter: true})
+		c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, resp), closeAfter: true})
 		return errClose
 	}
 	resp.SASLAuthBytes = out
 	if done {
 		c.sess.mech = ""
-		if !c.sess.expires.IsZero() && h.version >= 1 {
+		if !c.sess.expires.IsZero() && h.Version >= 1 {
 			resp.SessionLifetimeMillis = max(1, c.sess.expires.Sub(c.l.b.c.now()).Milliseconds())
 		}
 	}
-	if !c.send(slot{h: h, local: encodeResponseFrame(h, resp)}) {
+	if !c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, resp)}) {
 		return errClose
 	}
 	return nil
@@ -214,7 +215,7 @@ func (c *conn) rawSASL(frame []byte) error {
 		c.sess.raw = false
 		c.sess.mech = ""
 	}
-	if !c.send(slot{local: appendFrame(nil, out)}) {
+	if !c.send(slot{local: kafkawire.AppendFrame(nil, out)}) {
 		return errClose
 	}
 	return nil

@@ -43,6 +43,7 @@ func commands() []*command {
 		{name: "demo", summary: "run the Lambda handler against a local emulated MSK and check every record round-trips", usage: demoUsage, run: runDemo},
 		{name: "invoke", summary: "run the Lambda handler in-process on an event file against the configured cluster", usage: invokeUsage, run: runInvoke},
 		{name: "local", summary: "run a local MSK emulator (IAM, SCRAM, TLS listeners) until interrupted", usage: localUsage, run: runLocal},
+		{name: "proxy", summary: "serve Kafka clients without IAM support on local listeners, connected to MSK with this machine's IAM identity", usage: proxyUsage, run: runProxy},
 		{name: "produce", summary: "publish records from stdin (lines or JSON), kcat-like", usage: produceUsage, run: runProduce},
 		{name: "consume", summary: "print records of a topic, kcat-like", usage: consumeUsage, run: runConsume},
 		{name: "doctor", summary: "diagnose a connection to MSK layer by layer: one verdict, a cause code and the fix", usage: doctorUsage, run: runDoctor},

@@ -97,14 +97,9 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 		}
 		defer adminLn.Close()
 	}
-	var handler slog.Handler
-	switch *logFormat {
-	case "text":
-		handler = slog.NewTextHandler(e.stderr, nil)
-	case "json":
-		handler = slog.NewJSONHandler(e.stderr, nil)
-	default:
-		return usagef("local: --log-format %q: use json or text", *logFormat)
+	handler, err := logHandler(e, "local", *logFormat)
+	if err != nil {
+		return err
 	}
 
 	cfg := emulator.DefaultConfig()
@@ -160,7 +155,7 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 	}
 	printLocalExports(e, &ready)
 	if *readyFile != "" {
-		if err := writeReadyFile(*readyFile, &ready); err != nil {
+		if err := writeReadyFile("local", *readyFile, &ready); err != nil {
 			return err
 		}
 		defer os.Remove(*readyFile)
@@ -221,23 +216,36 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// writeReadyFile writes the JSON atomically (temp file + rename), readable
-// only by the user since it holds credentials.
-func writeReadyFile(path string, r *localReady) error {
+// writeReadyFile writes v as JSON atomically (temp file + rename), readable
+// only by the user since it may hold credentials; cmd names the command in
+// errors.
+func writeReadyFile(cmd, path string, v any) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".msklink-ready-*")
 	if err != nil {
-		return fmt.Errorf("local: writing --ready-file: %w", err)
+		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := writeJSON(tmp, r); err != nil {
+	if err := writeJSON(tmp, v); err != nil {
 		tmp.Close()
-		return fmt.Errorf("local: writing --ready-file: %w", err)
+		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("local: writing --ready-file: %w", err)
+		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("local: writing --ready-file: %w", err)
+		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
 	}
 	return nil
+}
+
+// logHandler returns the slog handler on stderr for --log-format (text or
+// json) of command cmd.
+func logHandler(e *env, cmd, format string) (slog.Handler, error) {
+	switch format {
+	case "text":
+		return slog.NewTextHandler(e.stderr, nil), nil
+	case "json":
+		return slog.NewJSONHandler(e.stderr, nil), nil
+	}
+	return nil, usagef("%s: --log-format %q: use json or text", cmd, format)
 }

@@ -1,6 +1,7 @@
 // Package testutil holds helpers shared by msklink's tests: AWS
 // environment isolation, a concurrent-safe buffer, a read-back consumer,
-// and a harness that builds a Lambda bootstrap and runs it under AWS's
+// third-party clients run from tests (NeedTool, Run, KafkaPython), and a
+// harness that builds a Lambda bootstrap and runs it under AWS's
 // Runtime Interface Emulator (StartRIE). It imports the standard library
 // and franz-go only (no msklink package), so the tests of every package
 // may use it.
@@ -9,12 +10,15 @@ package testutil
 import (
 	"bytes"
 	"context"
-	"sort"
-	"time"
-
+	"encoding/json"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -99,4 +103,142 @@ func ConsumeN(t testing.TB, opts []kgo.Opt, n int, timeout, linger time.Duration
 		return got[i].Offset < got[j].Offset
 	})
 	return got
+}
+
+// NeedTool returns path, the path of a third-party client a test runs,
+// skipping the test when it is missing, except in CI (CI set), where
+// .ci/run installs it and its absence is a failure. install says how to get
+// it ("apt-get install kcat").
+func NeedTool(t testing.TB, path, install string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing: .ci/run should have installed it (%s)", path, install)
+		}
+		t.Skipf("%s is not installed (%s)", path, install)
+	}
+	return path
+}
+
+// BenchmarkProduce is the body of a produce-throughput benchmark: a client
+// with opts (plus the default topic and a 1 ms linger) produces b.N records
+// of value asynchronously, after one synchronous record to connect, and the
+// benchmark fails on any produce error.
+func BenchmarkProduce(b *testing.B, topic string, value []byte, opts ...kgo.Opt) {
+	b.Helper()
+	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(topic), kgo.DisableClientMetrics(),
+		kgo.ProducerLinger(time.Millisecond))...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(value)))
+	b.ResetTimer()
+	errs := make(chan error, 1)
+	for range b.N {
+		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+}
+
+// Run runs a third-party client with stdin, for at most a minute, and
+// returns what it printed (stdout and stderr).
+func Run(t testing.TB, stdin, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// PyResult is what a kafka-python round-trip script prints as its last
+// line (see emulator/testdata/kafka_python_roundtrip.py).
+type PyResult struct {
+	OK       bool     `json:"ok"`
+	Consumed []string `json:"consumed"`
+	Error    string   `json:"error"`
+	Log      string   `json:"log"`
+}
+
+// KafkaPython runs script with Debian's python3 and python3-kafka
+// (kafka-python 2.0.2), skipping the test when they are missing outside CI
+// (see NeedTool), and returns the result the script printed.
+func KafkaPython(t testing.TB, script string, args ...string) PyResult {
+	t.Helper()
+	py := NeedTool(t, "/usr/bin/python3", "apt-get install python3-kafka")
+	if out, err := exec.Command(py, "-c", "import kafka").CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3-kafka is missing: .ci/run should have installed it: %s", out)
+		}
+		t.Skipf("python3-kafka is not installed (apt-get install python3-kafka): %s", out)
+	}
+	out, err := Run(t, "", py, append([]string{script}, args...)...)
+	var r PyResult
+	if i := strings.LastIndex("\n"+out, "\n{"); i < 0 || json.Unmarshal([]byte(out[i:]), &r) != nil {
+		t.Fatalf("kafka-python script %s: %v\n%s", script, err, out)
+	}
+	return r
+}
+
+// KcatRoundTrip lists the brokers at bootstrap with kcat, produces three
+// records (values tag-1..3) to topic and consumes them back, with the extra
+// librdkafka settings args. It returns
+// the broker addresses kcat saw, sorted. kcat is skipped when missing
+// outside CI (see NeedTool).
+func KcatRoundTrip(t testing.TB, bootstrap, topic, tag string, args ...string) []string {
+	t.Helper()
+	kcat := NeedTool(t, "/usr/bin/kcat", "apt-get install kcat")
+	base := append([]string{"-b", bootstrap}, args...)
+	out, err := Run(t, "", kcat, append(base, "-L", "-J", "-m", "15")...)
+	if err != nil {
+		t.Fatalf("kcat -L: %v\n%s", err, out)
+	}
+	var md struct {
+		Brokers []struct {
+			Name string `json:"name"`
+		} `json:"brokers"`
+	}
+	if i := strings.Index(out, "{"); i < 0 || json.Unmarshal([]byte(out[i:]), &md) != nil {
+		t.Fatalf("kcat -L -J printed no metadata:\n%s", out)
+	}
+	var brokers []string
+	for _, b := range md.Brokers {
+		brokers = append(brokers, b.Name)
+	}
+	sort.Strings(brokers)
+
+	vals := []string{tag + "-1", tag + "-2", tag + "-3"}
+	if out, err := Run(t, strings.Join(vals, "\n")+"\n", kcat, append(base, "-P", "-t", topic, "-m", "15")...); err != nil {
+		t.Fatalf("kcat -P: %v\n%s", err, out)
+	}
+	out, err = Run(t, "", kcat, append(base, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-m", "15")...)
+	if err != nil {
+		t.Fatalf("kcat -C: %v\n%s", err, out)
+	}
+	for _, v := range vals {
+		if !strings.Contains(out, v+"\n") {
+			t.Errorf("kcat did not consume %q:\n%s", v, out)
+		}
+	}
+	return brokers
 }

@@ -1,0 +1,10 @@
+// Package kafkawire reads and writes Kafka's wire format at the level a
+// gateway needs: size-prefixed frames with bounded reads, request headers
+// parsed without decoding the body, and kmsg requests and responses
+// encoded to or decoded from whole frames.
+//
+// It is shared by the emulator's MSK front and the IAM proxy, both of
+// which forward most frames unchanged and decode only the few they answer
+// or rewrite. Everything here is a pure function of its arguments and safe
+// for concurrent use.
+package kafkawire
