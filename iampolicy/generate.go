@@ -19,6 +19,10 @@ type Workload struct {
 	// configuration (DescribeConfigs on a broker), as Lambda's event
 	// source mapping does (see ESMWorkload).
 	DescribeClusterConfig bool
+	// DescribeTopicConfig: the client reads the configuration of its
+	// Produce and Consume topics (DescribeConfigs on a topic), as the
+	// msklink Lambda function does for max.message.bytes.
+	DescribeTopicConfig bool
 }
 
 // Requirement is one permission a workload needs.
@@ -45,6 +49,8 @@ func (r Requirement) String() string {
 //   - each Consume topic: ReadData and DescribeTopic (ReadData's required
 //     AlterGroup is granted on the workload's Groups; a consumer that
 //     assigns partitions itself uses no group and needs none);
+//   - DescribeTopicConfig: DescribeTopicDynamicConfiguration on each
+//     Produce and Consume topic;
 //   - each group: AlterGroup and DescribeGroup;
 //   - Idempotent: WriteDataIdempotently on the cluster (and WriteData on
 //     the Produce topics);
@@ -76,11 +82,17 @@ func Requirements(cluster ClusterARN, w Workload) []Requirement {
 		why := fmt.Sprintf("produce to topic %q", t)
 		add(WriteData, cluster.Topic(t), why)
 		add(DescribeTopic, cluster.Topic(t), why)
+		if w.DescribeTopicConfig {
+			add(DescribeTopicDynamicConfiguration, cluster.Topic(t), why+" (its configuration)")
+		}
 	}
 	for _, t := range w.Consume {
 		why := fmt.Sprintf("consume from topic %q", t)
 		add(ReadData, cluster.Topic(t), why)
 		add(DescribeTopic, cluster.Topic(t), why)
+		if w.DescribeTopicConfig {
+			add(DescribeTopicDynamicConfiguration, cluster.Topic(t), why+" (its configuration)")
+		}
 	}
 	for _, g := range w.Groups {
 		why := fmt.Sprintf("use consumer group %q", g)

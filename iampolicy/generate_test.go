@@ -24,6 +24,7 @@ var workloads = []struct {
 	{"empty", Workload{}},
 	{"producer", Workload{Produce: []string{"orders"}}},
 	{"idempotent producer", Workload{Produce: []string{"orders", "audit"}, Idempotent: true}},
+	{"msklink Lambda function", Workload{Produce: []string{"orders", "audit"}, Idempotent: true, DescribeTopicConfig: true}},
 	{"consumer", Workload{Consume: []string{"orders"}, Groups: []string{"billing"}}},
 	{"consumer without group", Workload{Consume: []string{"orders"}}},
 	{"transactional", Workload{Produce: []string{"out"}, Consume: []string{"in"}, Groups: []string{"g"}, Idempotent: true, TransactionalIDs: []string{"tx-1", "tx-2"}}},
@@ -283,4 +284,29 @@ func ExampleGenerate() {
 	// }
 	// findings: 0
 	// kafka-cluster:ReadData on arn:aws:kafka:eu-west-1:123456789012:topic/events/4f3c2b1a-3/orders: implicitly denied (no statement allows it)
+}
+
+// TestDescribeTopicConfig: the topics' configuration (DescribeConfigs on a
+// topic) needs DescribeTopicDynamicConfiguration on each produced and
+// consumed topic, and nothing else more.
+func TestDescribeTopicConfig(t *testing.T) {
+	c := testClusterARN(t)
+	w := Workload{Produce: []string{"orders"}, Consume: []string{"events"}, Groups: []string{"g"}}
+	base := Requirements(c, w)
+	w.DescribeTopicConfig = true
+	with := Requirements(c, w)
+	var extra []string
+	for _, r := range with {
+		if !slices.Contains(base, r) {
+			extra = append(extra, string(r.Action)+" "+r.Resource)
+		}
+	}
+	want := []string{
+		string(DescribeTopicDynamicConfiguration) + " " + c.Topic("events"),
+		string(DescribeTopicDynamicConfiguration) + " " + c.Topic("orders"),
+	}
+	slices.Sort(extra)
+	if !slices.Equal(extra, want) || len(with) != len(base)+2 {
+		t.Errorf("DescribeTopicConfig adds %v, want %v", extra, want)
+	}
 }

@@ -559,18 +559,5 @@ func ms(d time.Duration) float64 { return telemetry.Ms(d) }
 
 func logLevel(s string) slog.Level { return telemetry.LogLevel(s) }
 
-// checkTopicName applies Kafka's topic name rules.
-func checkTopicName(t string) error {
-	if t == "" || t == "." || t == ".." {
-		return fmt.Errorf("topic name %q is not valid", t)
-	}
-	if len(t) > 249 {
-		return fmt.Errorf("topic name of %d characters is too long: Kafka allows 249", len(t))
-	}
-	for _, r := range t {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return fmt.Errorf("topic name %q has %q: Kafka topic names use only ASCII letters, digits, '.', '_' and '-'", truncate(t, 60), r)
-		}
-	}
-	return nil
-}
+// checkTopicName applies Kafka's topic name rules (kafkaconn.CheckTopicName).
+func checkTopicName(t string) error { return kafkaconn.CheckTopicName(t) }

@@ -11,7 +11,7 @@ import (
 	"github.com/msklink/msklink/iampolicy"
 )
 
-const policyUsage = `generate|check --cluster-arn ARN [--produce T ...] [--consume T ... --group G] [--idempotent] [--transactional-id X] [check: --policy FILE ...] [--json]
+const policyUsage = `generate|check --cluster-arn ARN [--produce T ...] [--consume T ... --group G] [--idempotent] [--describe-topic-config] [--transactional-id X] [check: --policy FILE ...] [--json]
        policy generate|check --esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F]
 
 generate prints the least-privilege IAM policy for the workload (MSK's action
@@ -46,7 +46,7 @@ func (l *listFlag) Set(v string) error {
 type workloadFlags struct {
 	clusterARN                           string
 	produce, consume, groups, txns, pols listFlag
-	idempotent                           bool
+	idempotent, topicConfig              bool
 
 	// --esm: a Lambda event source mapping's execution role.
 	esm                      bool
@@ -61,6 +61,7 @@ func (w *workloadFlags) register(fs *flag.FlagSet) {
 	fs.Var(&w.groups, "group", "consumer group the client joins (repeatable)")
 	fs.Var(&w.txns, "transactional-id", "transactional id the producer uses (repeatable)")
 	fs.BoolVar(&w.idempotent, "idempotent", false, "the producer is idempotent (franz-go's and Java 3.0+'s default)")
+	fs.BoolVar(&w.topicConfig, "describe-topic-config", false, "the client reads its topics' configuration (DescribeConfigs, as the msklink Lambda function does for max.message.bytes)")
 	fs.BoolVar(&w.esm, "esm", false, "the execution role of a Lambda event source mapping (MSK trigger): needs --topic and --group")
 	fs.Var(&w.topics, "topic", "with --esm: the topic the mapping consumes")
 	fs.StringVar(&w.onFailureTopic, "on-failure-topic", "", "with --esm: the Kafka on-failure destination topic (kafka://TOPIC)")
@@ -77,8 +78,8 @@ func (w *workloadFlags) parseESM(cmd string) (iampolicy.ClusterARN, iampolicy.ES
 	if err != nil {
 		return arn, esm, usagef("%s: %v", cmd, err)
 	}
-	if len(w.produce)+len(w.consume)+len(w.txns) > 0 || w.idempotent {
-		return arn, esm, usagef("%s: --esm describes the mapping with --topic, --group and --on-failure-topic; drop --produce, --consume, --idempotent and --transactional-id", cmd)
+	if len(w.produce)+len(w.consume)+len(w.txns) > 0 || w.idempotent || w.topicConfig {
+		return arn, esm, usagef("%s: --esm describes the mapping with --topic, --group and --on-failure-topic; drop --produce, --consume, --idempotent, --describe-topic-config and --transactional-id", cmd)
 	}
 	if len(w.groups) > 1 {
 		return arn, esm, usagef("%s: --esm takes one --group (the mapping's UUID or its ConsumerGroupId)", cmd)
@@ -111,7 +112,7 @@ func (w *workloadFlags) parse(cmd string) (iampolicy.ClusterARN, iampolicy.Workl
 	if len(w.consume) > 0 && len(w.groups) == 0 {
 		return arn, wl, usagef("%s: --consume needs --group (consumers read as a group; MSK checks AlterGroup)", cmd)
 	}
-	wl = iampolicy.Workload{Produce: w.produce, Consume: w.consume, Groups: w.groups, Idempotent: w.idempotent, TransactionalIDs: w.txns}
+	wl = iampolicy.Workload{Produce: w.produce, Consume: w.consume, Groups: w.groups, Idempotent: w.idempotent, TransactionalIDs: w.txns, DescribeTopicConfig: w.topicConfig}
 	return arn, wl, nil
 }
 

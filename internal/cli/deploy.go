@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/msklink/msklink/internal/deploytmpl"
+	"github.com/msklink/msklink/kafkaconn"
+)
+
+const deployUsage = `template --cluster-arn ARN --bootstrap HOST:PORT,... --topic T ... [--auth iam|scram|tls] [--idempotent=false] [--format sam|cloudformation] [-o FILE]
+       deploy template --esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] [--format ...] [-o FILE]
+
+template writes the AWS SAM template (or, with --format cloudformation, the
+plain CloudFormation it transforms to) that deploys the msklink Lambda
+function into the MSK cluster's VPC: the function's security group with
+egress to the cluster's group on the auth mode's port only (9098 IAM, 9096
+SCRAM, 9094 TLS) and the matching ingress rule on the cluster's group, the
+execution role with AWSLambdaVPCAccessExecutionRole and the kafka-cluster
+policy 'msklink policy generate' prints for the topics, the MSK_*
+environment, a log group, optional SQS, function URL and EventBridge
+triggers, and outputs for the function and the doctor invocation. Write SAM
+templates into deploy/ (they find deploy/Makefile and the Go module from
+there): sam build -t deploy/FILE && sam deploy --guided.
+
+With --esm it writes the consumer side instead: examples/kafka-consumer (on
+package lambdafn/kafkaesm) triggered by an MSK event source mapping on the
+topic (StartingPosition, BatchSize, ReportBatchItemFailures, the consumer
+group, and with --on-failure-topic a Kafka on-failure destination in
+provisioned mode), its role the policy of 'msklink policy generate --esm',
+and the cluster security group's self-referencing rule the mapping needs.`
+
+func runDeploy(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usagef("deploy: want a subcommand: template")
+	}
+	sub, rest := args[0], args[1:]
+	fs := newFlagSet(e, "deploy "+sub, deployUsage)
+	switch sub {
+	case "template":
+	case "-h", "-help", "--help", "help":
+		return parseHelp(fs)
+	default:
+		return usagef("deploy: unknown subcommand %q: want template", sub)
+	}
+	var (
+		p          deploytmpl.Params
+		bootstrap  listFlag
+		topics     listFlag
+		auth       = string(kafkaconn.AuthIAM)
+		format     = string(deploytmpl.FormatSAM)
+		idempotent = true
+		out        string
+		esm        bool
+		mapping    deploytmpl.ESM
+	)
+	fs.StringVar(&p.ClusterARN, "cluster-arn", "", "the MSK cluster's ARN (arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID)")
+	fs.Var(&bootstrap, "bootstrap", "the cluster's private bootstrap brokers for the auth mode, host:port (comma-separated or repeated)")
+	fs.Var(&topics, "topic", "a topic the function writes to (repeatable; the first is its default, MSK_TOPIC)")
+	fs.StringVar(&auth, "auth", auth, "how the function authenticates: iam (port 9098), scram (9096) or tls (9094)")
+	fs.BoolVar(&idempotent, "idempotent", idempotent, "idempotent producer (needs kafka-cluster:WriteDataIdempotently, which the policy then grants)")
+	fs.StringVar(&format, "format", format, "sam (sam build, sam deploy) or cloudformation (the function's zip from S3, aws cloudformation deploy)")
+	fs.StringVar(&out, "o", "", "write the template to FILE instead of stdout (for SAM, a file in deploy/)")
+	fs.BoolVar(&esm, "esm", false, "the consumer side: a function triggered by an MSK event source mapping on --topic")
+	fs.StringVar(&mapping.Group, "group", "", "with --esm: the consumer group the mapping joins (ConsumerGroupId)")
+	fs.StringVar(&mapping.OnFailureTopic, "on-failure-topic", "", "with --esm: a topic of the cluster for the records the mapping gives up on (kafka://TOPIC)")
+	fs.StringVar(&mapping.FunctionName, "function-name", "", "with --esm: the function's name (default msklink-GROUP)")
+	fs.StringVar(&mapping.StartingPosition, "starting-position", "TRIM_HORIZON", "with --esm: TRIM_HORIZON or LATEST, the StartingPosition parameter's default")
+	fs.IntVar(&mapping.BatchSize, "batch-size", 100, "with --esm: records per invocation, the BatchSize parameter's default")
+	pos, err := parseFlags(fs, rest)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("deploy template: unexpected argument %q", pos[0])
+	}
+	p.Bootstrap, p.Topics = bootstrap, topics
+	p.Auth, p.Format, p.DisableIdempotence, p.Path = kafkaconn.Auth(auth), deploytmpl.Format(format), !idempotent, out
+	if esm {
+		p.ESM = &mapping
+	} else if mapping.Group != "" || mapping.OnFailureTopic != "" || mapping.FunctionName != "" {
+		return usagef("deploy template: --group, --on-failure-topic and --function-name go with --esm")
+	}
+	b, err := deploytmpl.Render(p)
+	if err != nil {
+		var pe *deploytmpl.ParamError
+		if errors.As(err, &pe) {
+			return usagef("deploy template: %v", err)
+		}
+		return err
+	}
+	if out == "" {
+		_, err = e.stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return fmt.Errorf("deploy template: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "wrote %s\n", out)
+	return nil
+}

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/msklink/msklink/internal/testutil"
+)
+
+// canonicalJSON re-encodes a JSON document with sorted keys.
+func canonicalJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x any
+	if err := json.Unmarshal(b, &x); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = json.Marshal(x)
+	return string(b)
+}
+
+// TestDeployTemplatePolicyIsPolicyGenerate renders templates with msklink
+// deploy template and checks that the role's kafka-cluster policy is the
+// document msklink policy generate prints for the same cluster and topics
+// (what the doctor's authorization fixes point to), with and without
+// idempotence, and in both formats.
+func TestDeployTemplatePolicyIsPolicyGenerate(t *testing.T) {
+	const bootstrap = "b-1.demo.abc.c2.kafka.us-east-1.amazonaws.com:9098,b-2.demo.abc.c2.kafka.us-east-1.amazonaws.com:9098"
+	for _, c := range []struct {
+		name           string
+		deploy, policy []string
+	}{
+		{"idempotent", []string{"--topic", "orders", "--topic", "audit"}, []string{"--produce", "orders,audit", "--idempotent", "--describe-topic-config"}},
+		{"not idempotent", []string{"--topic", "orders", "--idempotent=false"}, []string{"--produce", "orders", "--describe-topic-config"}},
+		{"cloudformation", []string{"--topic", "orders", "--format", "cloudformation"}, []string{"--produce", "orders", "--idempotent", "--describe-topic-config"}},
+		{"consumer", []string{"--esm", "--topic", "orders", "--group", "billing", "--on-failure-topic", "orders-dlt"},
+			[]string{"--esm", "--topic", "orders", "--group", "billing", "--on-failure-topic", "orders-dlt", "--function-name", "msklink-billing"}},
+		{"consumer named", []string{"--esm", "--topic", "orders", "--group", "billing", "--function-name", "orders-consumer", "--format", "cloudformation"},
+			[]string{"--esm", "--topic", "orders", "--group", "billing", "--function-name", "orders-consumer"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, errOut, code := runCLI(t, "", append([]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", bootstrap}, c.deploy...)...)
+			if code != 0 {
+				t.Fatalf("deploy template: exit %d: %s", code, errOut)
+			}
+			tpl := testutil.ParseTemplate(t, []byte(out))
+			var doc any
+			role := tpl.Properties("FunctionRole")
+			pols, _ := role["Policies"].([]any)
+			for _, p := range pols {
+				if m := p.(map[string]any); m["PolicyName"] == "kafka-cluster" || m["PolicyName"] == "msk-event-source-mapping" {
+					doc = m["PolicyDocument"]
+				}
+			}
+			if doc == nil {
+				t.Fatalf("no kafka-cluster policy in the role: %v", role)
+			}
+			gen, errOut, code := runCLI(t, "", append([]string{"policy", "generate", "--cluster-arn", testClusterARN}, c.policy...)...)
+			if code != 0 {
+				t.Fatalf("policy generate: exit %d: %s", code, errOut)
+			}
+			var want any
+			if err := json.Unmarshal([]byte(gen), &want); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := canonicalJSON(t, doc), canonicalJSON(t, want); got != want {
+				t.Errorf("template policy:\n%s\nmsklink policy generate:\n%s", got, want)
+			}
+			// The text itself is there too, verbatim.
+			if !strings.Contains(out, strings.ReplaceAll(strings.TrimSpace(gen), "\n", "\n            ")) {
+				t.Errorf("the template does not hold policy generate's text verbatim:\n%s", gen)
+			}
+		})
+	}
+}
+
+// TestDeployTemplateFile writes a template with -o and checks the usage
+// errors: each bad value is one line naming it, exit 2.
+func TestDeployTemplateFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "orders.yaml")
+	_, errOut, code := runCLI(t, "", "deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", "b-1.demo.abc.c2.kafka.us-east-1.amazonaws.com:9096",
+		"--topic", "orders", "--auth", "scram", "-o", f)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := testutil.ParseTemplate(t, b)
+	if _, ok := tpl.Default("AuthMode"); !ok || !strings.Contains(string(b), "-o "+f) || !strings.Contains(string(b), "ScramCredentialsArn") {
+		t.Errorf("template:\n%s", b)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deploy"}, "want a subcommand"},
+		{[]string{"deploy", "frobnicate"}, `unknown subcommand "frobnicate"`},
+		{[]string{"deploy", "template", "--bootstrap", "h:9098", "--topic", "t"}, "--cluster-arn: required"},
+		{[]string{"deploy", "template", "--cluster-arn", "arn:aws:kafka:us-east-1:123456789012:demo", "--bootstrap", "h:9098", "--topic", "t"}, `--cluster-arn "arn:aws:kafka:us-east-1:123456789012:demo": not an MSK cluster ARN`},
+		{[]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", "h:9098", "--topic", "bad/topic"}, `--topic "bad/topic": Kafka would refuse it`},
+		{[]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", "h:9092", "--topic", "t", "--auth", "plaintext"}, `--auth "plaintext": MSK's plaintext listener (9092)`},
+		{[]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", "h:9094", "--topic", "t"}, `--bootstrap "h:9094": port 9094 is MSK's tls port, but --auth is iam`},
+		{[]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", "h:9098", "--topic", "t", "extra"}, `unexpected argument "extra"`},
+		{[]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", "h:9098", "--topic", "t", "--group", "g"}, "--group, --on-failure-topic and --function-name go with --esm"},
+		{[]string{"deploy", "template", "--esm", "--cluster-arn", testClusterARN, "--topic", "t"}, "--group: required with --esm"},
+	} {
+		_, errOut, code := runCLI(t, "", c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 2 {
+			t.Errorf("%v: exit %d, want 2 and one line with %q:\n%s", c.args, code, c.want, errOut)
+		}
+	}
+}

@@ -1,0 +1,523 @@
+package deploytmpl
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/msklink/msklink/iampolicy"
+	"github.com/msklink/msklink/internal/testutil"
+	"github.com/msklink/msklink/kafkaconn"
+	"github.com/msklink/msklink/lambdafn"
+	"github.com/msklink/msklink/lambdafn/kafkaesm"
+)
+
+var update = flag.Bool("update", false, "rewrite deploy/*.yaml from Render")
+
+// The example cluster of docs/DEPLOYMENT.md and deploy/*.yaml.
+const (
+	exampleARN = "arn:aws:kafka:us-east-1:123456789012:cluster/demo/11111111-2222-3333-4444-555555555555-3"
+	exampleB1  = "b-1.demo.abc123.c3.kafka.us-east-1.amazonaws.com"
+	exampleB2  = "b-2.demo.abc123.c3.kafka.us-east-1.amazonaws.com"
+)
+
+func exampleParams(auth kafkaconn.Auth, f Format) Params {
+	port, _ := Port(auth)
+	if auth == "" {
+		port = 9098
+	}
+	return Params{
+		ClusterARN: exampleARN,
+		Bootstrap:  []string{fmt.Sprintf("%s:%d", exampleB1, port), fmt.Sprintf("%s:%d", exampleB2, port)},
+		Topics:     []string{"orders", "payments"},
+		Auth:       auth,
+		Format:     f,
+	}
+}
+
+// variants are the templates the tests render: every format and auth
+// mode, with and without idempotence.
+func variants() map[string]Params {
+	out := map[string]Params{}
+	for _, f := range []Format{FormatSAM, FormatCloudFormation} {
+		for _, a := range []kafkaconn.Auth{kafkaconn.AuthIAM, kafkaconn.AuthSCRAM, kafkaconn.AuthTLS} {
+			out[fmt.Sprintf("%s-%s", f, a)] = exampleParams(a, f)
+		}
+		p := exampleParams(kafkaconn.AuthIAM, f)
+		p.DisableIdempotence = true
+		out[fmt.Sprintf("%s-iam-not-idempotent", f)] = p
+		out[fmt.Sprintf("%s-consumer", f)] = consumerParams(f, "")
+		out[fmt.Sprintf("%s-consumer-on-failure-topic", f)] = consumerParams(f, "orders-dlt")
+	}
+	return out
+}
+
+// consumerParams is the consumer template (--esm) for the example cluster.
+func consumerParams(f Format, onFailure string) Params {
+	p := exampleParams(kafkaconn.AuthIAM, f)
+	p.Topics = []string{"orders"}
+	p.Bootstrap = nil // the mapping finds the brokers itself
+	p.ESM = &ESM{Group: "billing", OnFailureTopic: onFailure}
+	return p
+}
+
+func render(t *testing.T, p Params) (testutil.Template, []byte) {
+	t.Helper()
+	b, err := Render(p)
+	if err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	return testutil.ParseTemplate(t, b), b
+}
+
+// goldens are the checked-in templates and what renders them.
+var goldens = map[string]Params{
+	"publisher.yaml":     exampleParams(kafkaconn.AuthIAM, FormatSAM),
+	"publisher-cfn.yaml": exampleParams(kafkaconn.AuthIAM, FormatCloudFormation),
+	"consumer.yaml":      consumerParams(FormatSAM, "orders-dlt"),
+	"consumer-cfn.yaml":  consumerParams(FormatCloudFormation, "orders-dlt"),
+}
+
+// TestCheckedInTemplates checks that deploy/*.yaml are Render's output for
+// the example cluster, so what a user deploys by hand is what the
+// generator writes (go test -run CheckedIn -update rewrites them).
+func TestCheckedInTemplates(t *testing.T) {
+	for name, p := range goldens {
+		p.Path = "deploy/" + name
+		want, err := Render(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("..", "..", "deploy", name)
+		if *update {
+			if err := os.WriteFile(path, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from Render's output: run go test ./internal/deploytmpl -run CheckedIn -update", path)
+		}
+	}
+}
+
+// sgRule is a security-group rule in a comparable form.
+type sgRule struct {
+	Direction string // ingress, egress
+	Group     string // the group the rule belongs to (a Ref)
+	Peer      string // the other group (a Ref), or a CIDR
+	Protocol  string
+	From, To  int
+}
+
+// sgRules collects every security-group rule of the template: the inline
+// rules of AWS::EC2::SecurityGroup resources and the standalone
+// SecurityGroupIngress / SecurityGroupEgress resources. A rule with a
+// CIDR, a prefix list or an unresolvable group fails the test.
+func sgRules(t *testing.T, tpl testutil.Template) []sgRule {
+	t.Helper()
+	ref := func(v any) string {
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("security-group rule peer %v is not a Ref", v)
+		}
+		r, _ := m["Ref"].(string)
+		return r
+	}
+	rule := func(dir, group string, p map[string]any) sgRule {
+		r := sgRule{Direction: dir, Group: group, Protocol: fmt.Sprint(p["IpProtocol"])}
+		r.From, _ = p["FromPort"].(int)
+		r.To, _ = p["ToPort"].(int)
+		for _, k := range []string{"CidrIp", "CidrIpv6", "DestinationPrefixListId", "SourcePrefixListId"} {
+			if v, ok := p[k]; ok {
+				r.Peer = fmt.Sprintf("%s %v", k, v)
+			}
+		}
+		for _, k := range []string{"DestinationSecurityGroupId", "SourceSecurityGroupId"} {
+			if v, ok := p[k]; ok {
+				r.Peer = ref(v)
+			}
+		}
+		return r
+	}
+	var out []sgRule
+	for id, r := range tpl.Resources() {
+		p, _ := r["Properties"].(map[string]any)
+		switch r["Type"] {
+		case "AWS::EC2::SecurityGroup":
+			for dir, key := range map[string]string{"egress": "SecurityGroupEgress", "ingress": "SecurityGroupIngress"} {
+				list, present := p[key].([]any)
+				if dir == "egress" && !present {
+					t.Errorf("%s has no SecurityGroupEgress: CloudFormation then keeps the default allow-all egress rule", id)
+				}
+				for _, x := range list {
+					out = append(out, rule(dir, id, x.(map[string]any)))
+				}
+			}
+		case "AWS::EC2::SecurityGroupIngress":
+			out = append(out, rule("ingress", ref(p["GroupId"]), p))
+		case "AWS::EC2::SecurityGroupEgress":
+			out = append(out, rule("egress", ref(p["GroupId"]), p))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Direction < out[j].Direction })
+	return out
+}
+
+// TestSecurityGroupRules renders every variant and checks that the
+// security-group rules open exactly the auth mode's port between the
+// function's group and the cluster's, in both directions, and nothing else,
+// and that the function uses that group only. The consumer's function is
+// not in the VPC: its event source mapping carries the cluster's group,
+// which then admits itself on the port, and nothing else.
+func TestSecurityGroupRules(t *testing.T) {
+	for name, p := range variants() {
+		t.Run(name, func(t *testing.T) {
+			tpl, _ := render(t, p)
+			port, ok := Port(p.Auth)
+			if !ok {
+				t.Fatalf("no port for %s", p.Auth)
+			}
+			want := []sgRule{
+				{Direction: "egress", Group: "FunctionSecurityGroup", Peer: "ClusterSecurityGroupId", Protocol: "tcp", From: port, To: port},
+				{Direction: "ingress", Group: "ClusterSecurityGroupId", Peer: "FunctionSecurityGroup", Protocol: "tcp", From: port, To: port},
+			}
+			if p.ESM != nil {
+				want = []sgRule{{Direction: "ingress", Group: "ClusterSecurityGroupId", Peer: "ClusterSecurityGroupId", Protocol: "tcp", From: port, To: port}}
+			}
+			if got := sgRules(t, tpl); !reflect.DeepEqual(got, want) {
+				t.Errorf("security-group rules:\n got %+v\nwant %+v", got, want)
+			}
+			if p.ESM != nil {
+				if _, ok := tpl.Properties(ConsumerFunctionID)["VpcConfig"]; ok {
+					t.Error("the consumer function is in the VPC: it does not connect to Kafka")
+				}
+				return
+			}
+			vpc, _ := tpl.Properties(FunctionID)["VpcConfig"].(map[string]any)
+			if got := fmt.Sprint(vpc["SecurityGroupIds"]); got != "[map[Ref:FunctionSecurityGroup]]" {
+				t.Errorf("function security groups %s, want the function's own only", got)
+			}
+			if got, _ := tpl.Default("BootstrapServers"); !strings.HasSuffix(got, fmt.Sprintf(":%d", port)) {
+				t.Errorf("BootstrapServers default %q is not on port %d", got, port)
+			}
+		})
+	}
+}
+
+// policies returns every IAM policy document the template gives the
+// function's role (inline and AWS::IAM::RolePolicy / Policy resources).
+func policies(tpl testutil.Template) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range tpl.Resources() {
+		p, _ := r["Properties"].(map[string]any)
+		switch r["Type"] {
+		case "AWS::IAM::Role":
+			list, _ := p["Policies"].([]any)
+			for _, x := range list {
+				m := x.(map[string]any)
+				out[id+"/"+fmt.Sprint(m["PolicyName"])], _ = m["PolicyDocument"].(map[string]any)
+			}
+		case "AWS::IAM::RolePolicy", "AWS::IAM::Policy":
+			out[id], _ = p["PolicyDocument"].(map[string]any)
+		}
+	}
+	return out
+}
+
+func strs(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, x := range v {
+			out = append(out, fmt.Sprint(x))
+		}
+		return out
+	}
+	return []string{fmt.Sprint(v)}
+}
+
+// TestRolePolicy checks the role of every variant: no action with a
+// wildcard (kafka-cluster or other), no kafka-cluster action on resource
+// "*", only AWSLambdaVPCAccessExecutionRole as a managed policy, and for
+// IAM auth the kafka-cluster policy equal to iampolicy.Generate's for the
+// workload (and none for SCRAM and TLS, which MSK does not authorize
+// with IAM).
+func TestRolePolicy(t *testing.T) {
+	for name, p := range variants() {
+		t.Run(name, func(t *testing.T) {
+			tpl, _ := render(t, p)
+			pols := policies(tpl)
+			for id, doc := range pols {
+				sts, _ := doc["Statement"].([]any)
+				for i, s := range sts {
+					st := s.(map[string]any)
+					if _, ok := st["NotAction"]; ok {
+						t.Errorf("%s statement %d uses NotAction", id, i)
+					}
+					for _, a := range strs(st["Action"]) {
+						if strings.Contains(a, "*") {
+							t.Errorf("%s statement %d allows the wildcard action %q", id, i, a)
+						}
+						if strings.HasPrefix(a, "kafka-cluster:") && slices.Contains(strs(st["Resource"]), "*") {
+							t.Errorf("%s statement %d allows %s on every resource", id, i, a)
+						}
+					}
+				}
+			}
+			role := tpl.Properties("FunctionRole")
+			arn, err := iampolicy.ParseClusterARN(p.ClusterARN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.ESM != nil {
+				if m, ok := role["ManagedPolicyArns"]; ok {
+					t.Errorf("the consumer's role has managed policies %v", m)
+				}
+				doc, ok := pols["FunctionRole/msk-event-source-mapping"]
+				if !ok || len(pols) != 1 {
+					t.Fatalf("policies %v, want msk-event-source-mapping only", pols)
+				}
+				w := iampolicy.ESMWorkload{Topics: p.Topics, Group: p.ESM.Group, OnFailureTopic: p.ESM.OnFailureTopic, FunctionName: "msklink-" + p.ESM.Group}
+				if got, want := jsonOf(t, doc), jsonOf(t, iampolicy.GenerateESM(arn, w)); got != want {
+					t.Errorf("event source mapping policy:\n got %s\nwant %s", got, want)
+				}
+				if name := tpl.Properties(ConsumerFunctionID)["FunctionName"]; name != w.FunctionName {
+					t.Errorf("function name %v, the policy's logs statement names %s", name, w.FunctionName)
+				}
+				return
+			}
+			if got := fmt.Sprint(role["ManagedPolicyArns"]); got != "[map[Fn::Sub:arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]]" {
+				t.Errorf("managed policies %s", got)
+			}
+			doc, ok := pols["FunctionRole/kafka-cluster"]
+			if p.Auth != kafkaconn.AuthIAM {
+				if ok {
+					t.Errorf("%s auth has a kafka-cluster policy: MSK authorizes it with Kafka ACLs, not IAM", p.Auth)
+				}
+				return
+			}
+			if !ok {
+				t.Fatalf("no kafka-cluster policy; policies: %v", pols)
+			}
+			want := iampolicy.Generate(arn, iampolicy.Workload{Produce: p.Topics, Idempotent: !p.DisableIdempotence, DescribeTopicConfig: true})
+			if got, want := jsonOf(t, doc), jsonOf(t, want); got != want {
+				t.Errorf("kafka-cluster policy:\n got %s\nwant %s", got, want)
+			}
+			// And it suffices for the workload: nothing missing.
+			parsed, err := iampolicy.Parse([]byte(jsonOf(t, doc)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f := iampolicy.Check([]*iampolicy.Policy{parsed}, arn, iampolicy.Workload{Produce: p.Topics, Idempotent: !p.DisableIdempotence, DescribeTopicConfig: true}); len(f) > 0 {
+				t.Errorf("the policy lacks %v", f)
+			}
+		})
+	}
+}
+
+// jsonOf is v's JSON with map keys sorted, for comparing documents.
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x any
+	if err := json.Unmarshal(b, &x); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = json.Marshal(x)
+	return string(b)
+}
+
+// functionEnvNames returns the MSK_* variables the function reads, from
+// the code itself: every name kafkaconn.FromEnv and lambdafn.New ask
+// getenv for (Lambda sets the AWS_* ones).
+func functionEnvNames(t *testing.T) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	rec := func(k string) string { seen[k] = true; return "" }
+	if _, err := kafkaconn.FromEnv(rec); err != nil {
+		t.Fatal(err)
+	}
+	n := len(seen)
+	// lambdafn.New reads its own variables, then FromEnv, then fails
+	// validating the empty configuration.
+	if _, err := lambdafn.New(context.Background(), lambdafn.WithGetenv(rec), lambdafn.WithWarmTimeout(0)); err == nil {
+		t.Fatal("lambdafn.New without brokers succeeded")
+	}
+	if len(seen) <= n {
+		t.Fatalf("lambdafn.New read no variable of its own: %v", seen)
+	}
+	var out []string
+	for k := range seen {
+		if strings.HasPrefix(k, "MSK_") {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	if len(out) < 20 {
+		t.Fatalf("only %d MSK_ variables found: %v", len(out), out)
+	}
+	return out
+}
+
+// consumerEnvNames returns the MSK_* variables the consumer function
+// reads: every name kafkaesm.New asks getenv for.
+func consumerEnvNames(t *testing.T) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	if _, err := kafkaesm.New(func(context.Context, kafkaesm.Record) error { return nil }, kafkaesm.WithGetenv(func(k string) string { seen[k] = true; return "" })); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for k := range seen {
+		if strings.HasPrefix(k, "MSK_") {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		t.Fatalf("kafkaesm read no MSK_ variable: %v", seen)
+	}
+	return out
+}
+
+// TestEnvironmentMatchesFromEnv checks the function's environment in every
+// variant: each variable the function reads is set, none it does not
+// read, and kafkaconn takes the values (FromEnv, Validate) as they are.
+func TestEnvironmentMatchesFromEnv(t *testing.T) {
+	publisher, consumer := functionEnvNames(t), consumerEnvNames(t)
+	for name, p := range variants() {
+		t.Run(name, func(t *testing.T) {
+			tpl, _ := render(t, p)
+			id, want := FunctionID, publisher
+			if p.ESM != nil {
+				id, want = ConsumerFunctionID, consumer
+			}
+			env, _ := tpl.Properties(id)["Environment"].(map[string]any)
+			vars, _ := env["Variables"].(map[string]any)
+			var got []string
+			values := map[string]string{}
+			for k, v := range vars {
+				got = append(got, k)
+				s, ok := tpl.ResolveString(v)
+				if !ok {
+					if p.Auth == kafkaconn.AuthSCRAM && strings.HasPrefix(k, "MSK_SCRAM_") {
+						s = "from-the-secret" // a dynamic reference, resolved by CloudFormation
+					} else {
+						t.Errorf("%s = %v: not a literal or a parameter", k, v)
+					}
+				}
+				values[k] = s
+			}
+			sort.Strings(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("environment variables:\n got %v\nwant %v (what the function's packages read)", got, want)
+			}
+			if p.ESM != nil {
+				if values[kafkaesm.EnvReportBatchItemFailures] != "true" {
+					t.Errorf("%s = %q: the mapping reports batch item failures", kafkaesm.EnvReportBatchItemFailures, values[kafkaesm.EnvReportBatchItemFailures])
+				}
+				if _, err := kafkaesm.New(func(context.Context, kafkaesm.Record) error { return nil }, kafkaesm.WithGetenv(func(k string) string { return values[k] })); err != nil {
+					t.Errorf("kafkaesm.New with the template's environment: %v", err)
+				}
+				return
+			}
+			cfg, err := kafkaconn.FromEnv(func(k string) string { return values[k] })
+			if err != nil {
+				t.Fatalf("FromEnv: %v", err)
+			}
+			if _, err := cfg.Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+			if cfg.Auth != p.Auth || cfg.Topic != p.Topics[0] || cfg.DisableIdempotence != p.DisableIdempotence || strings.Join(cfg.Brokers, ",") != strings.Join(p.Bootstrap, ",") {
+				t.Errorf("config %+v does not match %+v", cfg, p)
+			}
+		})
+	}
+}
+
+// TestBadParams checks that each input that cannot make a working
+// template is refused with one line naming the value and the fix.
+func TestBadParams(t *testing.T) {
+	ok := exampleParams(kafkaconn.AuthIAM, FormatSAM)
+	with := func(f func(*Params)) Params { p := ok; f(&p); return p }
+	for _, c := range []struct {
+		name string
+		p    Params
+		want []string // substrings of the error
+	}{
+		{"no cluster", with(func(p *Params) { p.ClusterARN = "" }), []string{"--cluster-arn", "required", "list-clusters-v2"}},
+		{"ARN of another service", with(func(p *Params) { p.ClusterARN = "arn:aws:kinesis:us-east-1:123456789012:stream/orders" }), []string{`--cluster-arn "arn:aws:kinesis:`, `service is "kinesis"`, "arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID"}},
+		{"ARN without uuid", with(func(p *Params) { p.ClusterARN = "arn:aws:kafka:us-east-1:123456789012:cluster/demo" }), []string{`"arn:aws:kafka:us-east-1:123456789012:cluster/demo"`, "cluster/<name>/<uuid>"}},
+		{"short account", with(func(p *Params) { p.ClusterARN = "arn:aws:kafka:us-east-1:1234:cluster/demo/u-1" }), []string{`"1234" is not a 12-digit account ID`}},
+		{"topic with a space", with(func(p *Params) { p.Topics = []string{"orders", "new orders"} }), []string{`--topic "new orders"`, "Kafka would refuse it", "ASCII letters"}},
+		{"topic with a wildcard", with(func(p *Params) { p.Topics = []string{"orders-*"} }), []string{`--topic "orders-*"`, "exact name"}},
+		{"topic too long", with(func(p *Params) { p.Topics = []string{strings.Repeat("t", 250)} }), []string{"250 characters", "249"}},
+		{"topic ..", with(func(p *Params) { p.Topics = []string{".."} }), []string{`--topic ".."`}},
+		{"no topic", with(func(p *Params) { p.Topics = nil }), []string{"--topic", "required"}},
+		{"plaintext", with(func(p *Params) { p.Auth = kafkaconn.AuthPlaintext }), []string{`--auth "plaintext"`, "9092", "use iam (9098)"}},
+		{"mtls", with(func(p *Params) { p.Auth = kafkaconn.AuthMTLS }), []string{`--auth "mtls"`, "client certificate", "use iam"}},
+		{"unknown auth", with(func(p *Params) { p.Auth = "sasl" }), []string{`--auth "sasl"`, "use iam (port 9098), scram (9096) or tls (9094)"}},
+		{"scram port with iam", with(func(p *Params) { p.Bootstrap = []string{exampleB1 + ":9096"} }), []string{`--bootstrap "` + exampleB1 + `:9096"`, "scram port", "BootstrapBrokerStringSaslIam (port 9098), or --auth scram"}},
+		{"public iam port", with(func(p *Params) { p.Bootstrap = []string{exampleB1 + ":9198"} }), []string{":9198", "public-access", "BootstrapBrokerStringSaslIam, port 9098"}},
+		{"not an MSK port", with(func(p *Params) { p.Bootstrap = []string{exampleB1 + ":9093"} }), []string{":9093", "not MSK's iam port", "open 9098 only"}},
+		{"no port", with(func(p *Params) { p.Bootstrap = []string{exampleB1} }), []string{`--bootstrap "` + exampleB1 + `"`, "add the port", exampleB1 + ":9098"}},
+		{"scheme", with(func(p *Params) { p.Bootstrap = []string{"SASL_SSL://" + exampleB1 + ":9098"} }), []string{"remove the scheme SASL_SSL://"}},
+		{"other region", with(func(p *Params) { p.Bootstrap = []string{"b-1.demo.abc123.c3.kafka.eu-west-1.amazonaws.com:9098"} }), []string{"eu-west-1", "another region than the cluster ARN (us-east-1)"}},
+		{"serverless with scram", with(func(p *Params) {
+			p.Auth = kafkaconn.AuthSCRAM
+			p.Bootstrap = []string{"boot-abcd.c1.kafka-serverless.us-east-1.amazonaws.com:9096"}
+		}), []string{"MSK Serverless", "iam"}},
+		{"no bootstrap", with(func(p *Params) { p.Bootstrap = nil }), []string{"--bootstrap", "required", "BootstrapBrokerStringSaslIam", "get-bootstrap-brokers --cluster-arn " + exampleARN}},
+		{"bad format", with(func(p *Params) { p.Format = "terraform" }), []string{`--format "terraform"`, "use sam", "cloudformation"}},
+		{"esm without group", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{} }), []string{"--group: required with --esm", "ConsumerGroupId"}},
+		{"esm two topics", with(func(p *Params) { p.ESM = &ESM{Group: "g"} }), []string{`--topic "orders,payments"`, "one topic"}},
+		{"esm loop", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{Group: "g", OnFailureTopic: "orders"} }), []string{`--on-failure-topic "orders"`, "loop"}},
+		{"esm bad destination", with(func(p *Params) {
+			p.Topics = []string{"orders"}
+			p.ESM = &ESM{Group: "g", OnFailureTopic: "kafka://dlt"}
+		}), []string{`--on-failure-topic "kafka://dlt"`, "exact name"}},
+		{"esm scram", with(func(p *Params) {
+			p.Topics = []string{"orders"}
+			p.Auth = kafkaconn.AuthSCRAM
+			p.ESM = &ESM{Group: "g"}
+		}), []string{`--auth "scram"`, "--esm", "use --auth iam"}},
+		{"esm function name", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{Group: "g", FunctionName: "my fn"} }), []string{`--function-name "my fn"`, "64 letters"}},
+		{"esm starting position", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{Group: "g", StartingPosition: "EARLIEST"} }), []string{`--starting-position "EARLIEST"`, "TRIM_HORIZON"}},
+		{"esm batch size", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{Group: "g", BatchSize: 20000} }), []string{`--batch-size "20000"`, "1 to 10000"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Render(c.p)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error spans lines: %q", msg)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q lacks %q", msg, w)
+				}
+			}
+		})
+	}
+}
