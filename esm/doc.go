@@ -100,8 +100,9 @@
 //     infinite retries and an on-failure destination, 10 retries apply. An
 //     attempt is charged to each record the function failed (every record
 //     of an event that failed, the reported ones of a partial response); a
-//     record past its retries is given up, and the records after it that
-//     the function did not report are accepted (it processed them). The
+//     record past its retries is given up; the records after it that the
+//     function did not report are sent again without an attempt charged
+//     (past the checkpoint, the function may not have processed them). The
 //     retries of a partition run until its failing record succeeds or is
 //     given up; with infinite retries and no destination a record that
 //     always fails holds its partition (and, one batch at a time, the

@@ -272,6 +272,54 @@ func TestPartialBatchResponse(t *testing.T) {
 	}
 }
 
+// TestPartialResponseGiveUpResends: a function that stops a partition at
+// its first failure (kafkaesm does, as the checkpoint rule allows) reports
+// only that record; when it is given up, the records after it were never
+// processed, so they are sent again, not taken as done.
+func TestPartialResponseGiveUpResends(t *testing.T) {
+	t.Parallel()
+	c := startEmulator(t, map[string]int32{"orders": 1, "dlt": 1})
+	cfg := iamConfig(c, "orders")
+	produceTo(t, cfg, values(0, "r0", "r1", "poison", "r3", "r4")...)
+	var (
+		mu        sync.Mutex
+		processed = map[string]int{}
+	)
+	f := newFnServer(t, func(ev *testEvent, n int) reply {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, rec := range ev.list() {
+			if rec.value() == "poison" {
+				return partial(ItemIdentifier{fmt.Sprintf("%s-%d", rec.Topic, rec.Partition), rec.Offset})
+			}
+			processed[rec.value()]++
+		}
+		return reply{body: "null"}
+	})
+	r := startESM(t, cfg, WithFunction(f.function(t)), WithReportBatchItemFailures(true), WithMaximumRetryAttempts(1),
+		WithOnFailureTopic("dlt"), WithBatchingWindow(time.Second))
+	dlt, _ := onFailureMessages(t, iamConfig(c, "dlt"), "dlt", 1)
+	waitFor(t, 30*time.Second, "all committed", func() bool { return committed(t, cfg, r.m.GroupID())[0] == 5 })
+	if len(dlt) != 1 || string(dlt[0].Key) != "poison" {
+		t.Errorf("on-failure messages %v, want the poison record alone", dlt)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, v := range []string{"r0", "r1", "r3", "r4"} {
+		if processed[v] == 0 {
+			t.Errorf("%s was committed but never processed (processed: %v)", v, processed)
+		}
+	}
+	var got [][]string
+	for _, ev := range f.got() {
+		got = append(got, ev.values())
+	}
+	want := [][]string{{"r0", "r1", "poison", "r3", "r4"}, {"poison", "r3", "r4"}, {"r3", "r4"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+}
+
 // TestPartialResponseRules: without ReportBatchItemFailures a response is
 // not read; with it, an identifier not in the event fails the whole batch.
 func TestPartialResponseRules(t *testing.T) {

@@ -168,12 +168,18 @@ func (r *runner) backoff() time.Duration {
 // (services-kinesis-batchfailurereporting.html: "Lambda uses the record
 // with the lowest sequence number as the checkpoint. Lambda then retries
 // all records starting from that checkpoint"), with Kafka's per-partition
-// offsets.
+// offsets. A function may therefore stop a partition at its first failure
+// (kafkaesm does): records after a reported record that is given up are
+// not taken as processed but sent again, without an attempt charged.
 func (r *runner) settle(ctx context.Context, sub []*record, failed map[*record]bool, inv *Invocation) ([]*record, error) {
 	limit := r.e.c.retryLimit()
 	var rest []*record
 	for _, group := range groupByPartition(sub) {
-		blocked := false
+		// blocked: an earlier record is sent again, so is everything
+		// after it. pastCheckpoint: an earlier record was reported (and
+		// given up); what the function did not report after it may not
+		// have been processed.
+		blocked, pastCheckpoint := false, false
 		for _, rec := range group {
 			if failed[rec] {
 				rec.retries++
@@ -182,17 +188,18 @@ func (r *runner) settle(ctx context.Context, sub []*record, failed map[*record]b
 			switch {
 			case blocked:
 				rest = append(rest, rec)
-			case !failed[rec]:
-				r.accept(rec)
-				inv.Accepted++
-			case limit >= 0 && rec.retries > limit:
+			case failed[rec] && limit >= 0 && rec.retries > limit:
 				if err := r.giveUp(ctx, rec, ConditionRetriesExhausted, rec.lastError); err != nil {
 					return nil, err
 				}
 				inv.GivenUp++
-			default:
+				pastCheckpoint = true
+			case failed[rec], pastCheckpoint:
 				blocked = true
 				rest = append(rest, rec)
+			default:
+				r.accept(rec)
+				inv.Accepted++
 			}
 		}
 	}
