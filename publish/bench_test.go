@@ -2,13 +2,20 @@ package publish
 
 import (
 	"context"
+	"encoding/binary"
+	"flag"
+	"fmt"
 	"net"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -111,52 +118,230 @@ func BenchmarkColdStart(b *testing.B) {
 	})
 }
 
+var throughputRecords = flag.Int("throughput-records", 300_000, "records per side and round of BenchmarkThroughput")
+
 // BenchmarkThroughput compares records/s through a Publisher with a bare
-// franz-go client built from the same Config, against the same emulator
-// (IAM listener), in batches of 1,000 records of 100 bytes.
+// franz-go client built with the same options (kafkaconn's, the same
+// sticky key partitioner), on one emulator (IAM listener: TLS and
+// OAUTHBEARER), records of 100 bytes. Each iteration is a round: both
+// sides publish -throughput-records records, each to a fresh topic that is
+// then read back (a record missing or duplicated fails the benchmark),
+// the side going first alternating between rounds so that a change in the
+// machine's load hits both. It reports each side's median records/s and
+// the median of the rounds' ratios.
+//
+//   - stream: one Stream fed every record, against franz-go's
+//     asynchronous Produce of every record, then waiting for the promises.
+//   - publish: Publish of 1,000 records at a time, against ProduceSync of
+//     1,000 records at a time.
+//
+// Run with -benchtime Nx for N rounds.
 func BenchmarkThroughput(b *testing.B) {
-	c := startEmulator(b, emulator.WithKfakeOpts())
+	c := startEmulator(b)
 	cfg := iamConfig(c)
-	batch := func() []*kgo.Record {
-		recs := make([]*kgo.Record, 1000)
-		for i := range recs {
-			recs[i] = &kgo.Record{Value: make([]byte, 100)}
-		}
-		return recs
-	}
 	ctx := context.Background()
-	b.Run("publisher", func(b *testing.B) {
+	n := *throughputRecords
+	value := func(i int) []byte {
+		v := make([]byte, 100)
+		binary.BigEndian.PutUint64(v, uint64(i))
+		return v
+	}
+	// franz-go with the Publisher's options: kafkaconn's and a sticky
+	// key partitioner; warmed with one record (-1) as Warm warms.
+	franz := func(b *testing.B, topic string) *kgo.Client {
+		cfg := cfg
+		cfg.Topic = topic
+		cl, err := kafkaconn.NewClient(ctx, cfg, kafkaconn.WithClientOpts(kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil))))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: value(-1)}).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+		return cl
+	}
+	publisher := func(b *testing.B, topic string) *Publisher {
+		cfg := cfg
+		cfg.Topic = topic
 		p, err := New(ctx, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer p.Close()
 		if err := p.Warm(ctx); err != nil {
 			b.Fatal(err)
 		}
-		for b.Loop() {
-			for _, o := range p.Publish(ctx, batch()) {
+		return p
+	}
+	// side publishes n records to a fresh topic, timing only the
+	// publishing, and checks the topic.
+	type side struct {
+		name string
+		run  func(b *testing.B, topic string) time.Duration
+	}
+	streamSide := side{"stream", func(b *testing.B, topic string) time.Duration {
+		p := publisher(b, topic)
+		defer p.Close()
+		var bad atomic.Int64
+		start := time.Now()
+		s := p.Stream(ctx, func(_ int, o Outcome) {
+			if o.Status != Acked {
+				bad.Add(1)
+			}
+		})
+		for i := range n {
+			s.Send(&kgo.Record{Value: value(i)})
+		}
+		s.Close()
+		el := time.Since(start)
+		if bad.Load() > 0 {
+			b.Fatalf("%d records not acked", bad.Load())
+		}
+		return el
+	}}
+	asyncSide := side{"franz-go-async", func(b *testing.B, topic string) time.Duration {
+		cl := franz(b, topic)
+		defer cl.Close()
+		var bad atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		wg.Add(n)
+		for i := range n {
+			cl.Produce(ctx, &kgo.Record{Value: value(i)}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					bad.Add(1)
+				}
+				wg.Done()
+			})
+		}
+		wg.Wait()
+		el := time.Since(start)
+		if bad.Load() > 0 {
+			b.Fatalf("%d records not acked", bad.Load())
+		}
+		return el
+	}}
+	// batches publishes n records 1,000 at a time.
+	batches := func(publish func([]*kgo.Record)) time.Duration {
+		start := time.Now()
+		for i := 0; i < n; i += 1000 {
+			recs := make([]*kgo.Record, min(1000, n-i))
+			for j := range recs {
+				recs[j] = &kgo.Record{Value: value(i + j)}
+			}
+			publish(recs)
+		}
+		return time.Since(start)
+	}
+	publishSide := side{"publish", func(b *testing.B, topic string) time.Duration {
+		p := publisher(b, topic)
+		defer p.Close()
+		return batches(func(recs []*kgo.Record) {
+			for _, o := range p.Publish(ctx, recs) {
 				if o.Status != Acked {
 					b.Fatal(o)
 				}
 			}
-		}
-		b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "records/s")
-	})
-	b.Run("franz-go", func(b *testing.B) {
-		cl, err := kafkaconn.NewClient(ctx, cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
+		})
+	}}
+	syncSide := side{"franz-go-sync", func(b *testing.B, topic string) time.Duration {
+		cl := franz(b, topic)
 		defer cl.Close()
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("warm")}).FirstErr(); err != nil {
-			b.Fatal(err)
-		}
-		for b.Loop() {
-			if err := cl.ProduceSync(ctx, batch()...).FirstErr(); err != nil {
+		return batches(func(recs []*kgo.Record) {
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 				b.Fatal(err)
 			}
+		})
+	}}
+
+	// Warm the emulator (and the heap) up first: the first round would
+	// otherwise pay for it.
+	asyncSide.run(b, createTopic(b, c, "warm-up"))
+
+	for _, pair := range [][2]side{{streamSide, asyncSide}, {publishSide, syncSide}} {
+		ours, theirs := pair[0], pair[1]
+		b.Run(ours.name+"-vs-"+theirs.name, func(b *testing.B) {
+			var oursRates, theirRates, ratios []float64
+			round := 0
+			for b.Loop() {
+				rates := map[string]float64{}
+				order := []side{ours, theirs}
+				if round%2 == 1 {
+					order[0], order[1] = theirs, ours
+				}
+				for _, sd := range order {
+					topic := createTopic(b, c, sd.name)
+					el := sd.run(b, topic)
+					checkTopic(b, c, topic, n)
+					rates[sd.name] = float64(n) / el.Seconds()
+				}
+				oursRates = append(oursRates, rates[ours.name])
+				theirRates = append(theirRates, rates[theirs.name])
+				ratios = append(ratios, rates[ours.name]/rates[theirs.name])
+				round++
+			}
+			b.ReportMetric(median(oursRates), ours.name+"-rec/s")
+			b.ReportMetric(median(theirRates), theirs.name+"-rec/s")
+			b.ReportMetric(median(ratios), "ratio")
+			b.Logf("%s rec/s %.0f, %s rec/s %.0f, ratios %.2f", ours.name, oursRates, theirs.name, theirRates, ratios)
+		})
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// createTopic creates a topic of 6 partitions named after name.
+func createTopic(b *testing.B, c *emulator.Cluster, name string) string {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.BootstrapAddrs(emulator.Plaintext)...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topic := fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 6, 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return topic
+}
+
+// checkTopic reads topic back and fails b unless it holds records 0..n-1
+// exactly once (and the warm-up record -1 at most once).
+func checkTopic(b *testing.B, c *emulator.Cluster, topic string, n int) {
+	b.Helper()
+	got := testutil.ConsumeN(b, []kgo.Opt{kgo.SeedBrokers(c.BootstrapAddrs(emulator.Plaintext)...), kgo.ConsumeTopics(topic),
+		kgo.FetchMaxWait(100 * time.Millisecond)}, n, 2*time.Minute, 500*time.Millisecond)
+	seen := make([]bool, n)
+	warm := 0
+	for _, r := range got {
+		i := int64(binary.BigEndian.Uint64(r.Value))
+		switch {
+		case i == -1:
+			warm++
+		case i < 0 || i >= int64(n):
+			b.Fatalf("record %d: not one of the %d produced", i, n)
+		case seen[i]:
+			b.Fatalf("record %d written twice", i)
+		default:
+			seen[i] = true
 		}
-		b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "records/s")
-	})
+	}
+	if len(got)-warm != n || warm > 1 {
+		b.Fatalf("read back %d records (%d warm-up), want %d", len(got)-warm, warm, n)
+	}
 }

@@ -14,6 +14,13 @@
 // fate, so ProduceSync can outlive its context): such records come back
 // Unconfirmed, and their late outcome is logged for reconciliation.
 //
+// Publish takes a batch of records; a Stream takes records as they come
+// (Send), with a bound on the records and bytes in flight: at the bound
+// Send blocks until earlier records are answered, so a fast source
+// cannot buffer without limit. Both keep the same deadline rules and give
+// each record exactly one outcome, a Stream through a function called in
+// input order with the record's index. Publish is a Stream fed one batch.
+//
 // A Publisher owns its franz-go client, built from a kafkaconn.Config. In
 // AWS Lambda, build it and call Warm during Init: Warm opens and
 // authenticates the produce connections to every partition leader, loads

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/msklink/msklink/kafkaconn"
@@ -58,12 +57,33 @@ type Opt func(*config)
 
 type config struct {
 	margin     time.Duration
+	maxRecords int
+	maxBytes   int64
 	logger     *slog.Logger
 	clientOpts []kafkaconn.Opt
 }
 
 // DefaultSafetyMargin is the default of WithSafetyMargin.
 const DefaultSafetyMargin = 200 * time.Millisecond
+
+// The defaults of WithMaxInFlightRecords and WithMaxInFlightBytes:
+// franz-go's own default buffer (10,000 records), and 16 MiB.
+const (
+	DefaultMaxInFlightRecords = 10_000
+	DefaultMaxInFlightBytes   = 16 << 20
+)
+
+// WithMaxInFlightRecords bounds the records each Stream (and each Publish)
+// has sent and not yet reported: at the bound, Send blocks until the
+// oldest record's outcome is delivered. Default DefaultMaxInFlightRecords.
+func WithMaxInFlightRecords(n int) Opt { return func(c *config) { c.maxRecords = n } }
+
+// WithMaxInFlightBytes bounds the bytes (keys, values, headers) of the
+// records each Stream (and each Publish) has handed to the producer and
+// the producer still holds: at the bound, Send blocks until records are
+// answered. A record larger than the bound is sent alone. Default
+// DefaultMaxInFlightBytes.
+func WithMaxInFlightBytes(n int64) Opt { return func(c *config) { c.maxBytes = n } }
 
 // WithSafetyMargin sets how long before the context's deadline Publish
 // stops waiting for answers (it returns within this margin, leaving the
@@ -87,17 +107,25 @@ type Publisher struct {
 	margin     time.Duration
 	log        *slog.Logger
 	idempotent bool
+	maxRecords int64 // per Stream
+	maxBytes   int64 // per Stream
 }
 
 // New validates cfg and returns a Publisher with its own client. It does
 // not connect: call Warm, or the first Publish will.
 func New(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Publisher, error) {
-	c := config{margin: DefaultSafetyMargin}
+	c := config{margin: DefaultSafetyMargin, maxRecords: DefaultMaxInFlightRecords, maxBytes: DefaultMaxInFlightBytes}
 	for _, o := range opts {
 		o(&c)
 	}
 	if c.margin < 0 {
 		return nil, fmt.Errorf("publish: safety margin %s is negative: pass 0 or more to WithSafetyMargin (default %s)", c.margin, DefaultSafetyMargin)
+	}
+	if c.maxRecords < 1 {
+		return nil, fmt.Errorf("publish: WithMaxInFlightRecords(%d): pass 1 or more (default %d)", c.maxRecords, DefaultMaxInFlightRecords)
+	}
+	if c.maxBytes < 1 {
+		return nil, fmt.Errorf("publish: WithMaxInFlightBytes(%d): pass 1 or more (default %d)", c.maxBytes, DefaultMaxInFlightBytes)
 	}
 	log := c.logger
 	if log == nil {
@@ -113,7 +141,8 @@ func New(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Publisher, er
 	if err != nil {
 		return nil, err
 	}
-	return &Publisher{client: client, topic: cfg.Topic, margin: c.margin, log: log, idempotent: !cfg.DisableIdempotence}, nil
+	return &Publisher{client: client, topic: cfg.Topic, margin: c.margin, log: log, idempotent: !cfg.DisableIdempotence,
+		maxRecords: int64(c.maxRecords), maxBytes: c.maxBytes}, nil
 }
 
 // Client returns the Publisher's franz-go client, for requests Publish
@@ -132,92 +161,18 @@ func (p *Publisher) Close() { p.client.Close() }
 // deadline less the safety margin is near: records failed by then because
 // they were never sent are Failed (retriable); records still in flight
 // are Unconfirmed. Without a deadline, Publish waits for every outcome.
+// Publish is a Stream fed with records: it holds at most the Publisher's
+// in-flight limits at a time.
 func (p *Publisher) Publish(ctx context.Context, records []*kgo.Record) []Outcome {
 	out := make([]Outcome, len(records))
 	if len(records) == 0 {
 		return out
 	}
-	pctx, cancel := ctx, context.CancelFunc(func() {})
-	var grace time.Duration
-	if deadline, ok := ctx.Deadline(); ok {
-		// Stop waiting at deadline - margin; then give franz-go half of
-		// what is left to fail the records it never sent, so that they
-		// are reported Failed rather than Unconfirmed.
-		pctx, cancel = context.WithDeadline(ctx, deadline.Add(-p.margin))
-		grace = p.margin / 2
+	s := p.stream(ctx, func(i int, o Outcome) { out[i] = o }, int64(len(records)))
+	for _, r := range records {
+		s.Send(r)
 	}
-	defer cancel()
-
-	// Records without a topic fail before anything is produced: the
-	// promises of produced records may run (and count down) while this
-	// loop is still producing, so the count must be final before the
-	// first Produce.
-	remaining := len(records)
-	for i, r := range records {
-		if r.Topic == "" && p.topic == "" {
-			out[i] = Outcome{Status: Failed, Err: errors.New("publish: record has no topic and there is no default topic: set the record's topic or MSK_TOPIC")}
-			remaining--
-		}
-	}
-	if remaining == 0 {
-		return out
-	}
-	if err := pctx.Err(); err != nil {
-		// No time left: nothing is sent, so nothing can be written.
-		for i, r := range records {
-			if out[i].Status != 0 {
-				continue
-			}
-			topic := r.Topic
-			if topic == "" {
-				topic = p.topic
-			}
-			out[i] = Outcome{Status: Failed, Topic: topic, Retriable: true,
-				Err: fmt.Errorf("publish: not sent: no time left before the deadline (the safety margin is %s): %w", p.margin, err)}
-		}
-		return out
-	}
-	var (
-		mu       sync.Mutex
-		returned bool
-		done     = make(chan struct{})
-	)
-	for i, r := range records {
-		if out[i].Status != 0 {
-			continue
-		}
-		p.client.Produce(pctx, r, func(r *kgo.Record, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if returned {
-				p.logLate(r, err)
-				return
-			}
-			out[i] = p.outcome(r, err)
-			if remaining--; remaining == 0 {
-				close(done)
-			}
-		})
-	}
-	select {
-	case <-done:
-	case <-pctx.Done():
-		t := time.NewTimer(grace)
-		select {
-		case <-done:
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	returned = true
-	for i, o := range out {
-		if o.Status == 0 {
-			out[i] = Outcome{Status: Unconfirmed, Topic: records[i].Topic, Err: ErrUnconfirmed, Retriable: true}
-		}
-	}
+	s.Close()
 	return out
 }
 
@@ -251,8 +206,8 @@ func (p *Publisher) outcome(r *kgo.Record, err error) Outcome {
 
 func (p *Publisher) logLate(r *kgo.Record, err error) {
 	if err != nil {
-		p.log.Warn("record failed after Publish returned it as unconfirmed", "topic", r.Topic, "error", err)
+		p.log.Warn("record failed after it was reported unconfirmed", "topic", r.Topic, "error", err)
 		return
 	}
-	p.log.Info("record acked after Publish returned it as unconfirmed: a retry may duplicate it", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
+	p.log.Info("record acked after it was reported unconfirmed: a retry may duplicate it", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
 }

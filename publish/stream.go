@@ -1,0 +1,351 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Stream publishes records as they come. Send hands each record to the
+// producer and returns at once while the Stream holds fewer records and
+// bytes than the Publisher's limits (WithMaxInFlightRecords,
+// WithMaxInFlightBytes); at a limit it blocks until earlier records have
+// their outcomes: back-pressure, never unbounded buffering.
+//
+// Every record given to Send gets exactly one Outcome, passed to the
+// Stream's function with the record's index (0 for the first Send, 1 for
+// the next, ...) in that order: outcome i is delivered before outcome i+1.
+//
+// The Stream keeps Publish's deadline rules, with its context's deadline:
+// it stops sending at the deadline less the safety margin (or when the
+// context is canceled), then gives franz-go half of the margin to fail the
+// records it never sent (Failed, retriable: they cannot be written), and
+// reports the records still in flight after that Unconfirmed (their late
+// outcome is logged). Records given to Send after that point are Failed
+// at once, without being sent. Neither Send nor Close blocks past the
+// deadline less half the margin.
+//
+// Send and Close are called from one goroutine at a time (one feeder);
+// Stats may be called from any goroutine. Create a Stream with
+// Publisher.Stream.
+type Stream struct {
+	p     *Publisher
+	fn    func(int, Outcome)
+	ctx   context.Context // the caller's
+	pctx  context.Context // the records' context: ctx's deadline less the margin
+	stop  context.CancelFunc
+	grace time.Duration
+
+	maxRecords int64
+	maxBytes   int64
+
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when a waiter (Send or Close) may proceed
+	waiters int
+	ring    []slot // records sent and not yet delivered, at index & mask
+	mask    int64
+	head    int64 // index of the next outcome to deliver
+	tail    int64 // index of the next record sent
+	bytes   int64 // bytes of the records the producer holds for the stream
+	// expired: the context is done (or its deadline less the margin
+	// passed); nothing more is sent. finished: the grace after that is
+	// over, every record sent has been delivered (the rest Unconfirmed),
+	// and later records are failed at once.
+	expired, finished, closed bool
+	graceTimer                *time.Timer
+	afterCtx                  func() bool
+	acked, failed, unconf     int64
+}
+
+type slot struct {
+	o    Outcome
+	done bool
+}
+
+// StreamStats is a snapshot of a Stream's progress.
+type StreamStats struct {
+	// Sent counts the records given to Send.
+	Sent int64
+	// Acked, Failed and Unconfirmed count the outcomes delivered so far.
+	Acked, Failed, Unconfirmed int64
+	// InFlight counts the records sent whose outcome is not delivered
+	// yet; at most the Publisher's WithMaxInFlightRecords.
+	InFlight int64
+	// InFlightBytes is the size (key, value, headers) of the records the
+	// producer still holds for the Stream; at most the Publisher's
+	// WithMaxInFlightBytes, or one record's size if that is larger.
+	InFlightBytes int64
+}
+
+// Stream starts a Stream publishing records under ctx: its deadline (less
+// the safety margin) bounds every record sent, and canceling it stops the
+// Stream as the deadline would. fn gets each record's outcome with its
+// index, in the order the records were sent; nil discards them (Stats still
+// counts them). fn is called one outcome at a time, from franz-go's promise
+// goroutine or from Send or Close: it must be quick and must not call the
+// Stream's methods. Call Close when done sending.
+func (p *Publisher) Stream(ctx context.Context, fn func(i int, o Outcome)) *Stream {
+	return p.stream(ctx, fn, p.maxRecords)
+}
+
+// stream starts a Stream whose ring first holds up to sizeHint records.
+func (p *Publisher) stream(ctx context.Context, fn func(int, Outcome), sizeHint int64) *Stream {
+	s := &Stream{p: p, fn: fn, ctx: ctx, grace: p.margin / 2, maxRecords: p.maxRecords, maxBytes: p.maxBytes}
+	s.cond.L = &s.mu
+	if deadline, ok := ctx.Deadline(); ok {
+		s.pctx, s.stop = context.WithDeadline(ctx, deadline.Add(-p.margin))
+	} else {
+		s.pctx, s.stop = context.WithCancel(ctx)
+	}
+	n := max(1, min(sizeHint, p.maxRecords, 1024))
+	s.ring = make([]slot, 1<<bits.Len64(uint64(n-1)))
+	s.mask = int64(len(s.ring) - 1)
+	if s.pctx.Err() != nil {
+		// No time left: nothing is sent; say so without a goroutine.
+		s.expired, s.finished = true, true
+	} else {
+		s.afterCtx = context.AfterFunc(s.pctx, s.expire)
+	}
+	return s
+}
+
+// recordSize is what the Stream counts of a record against
+// WithMaxInFlightBytes: key, value and headers.
+func recordSize(r *kgo.Record) int64 {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
+}
+
+// Send publishes r, blocking while the Stream is at its limits (never past
+// the context's deadline less half the safety margin). r's Topic defaults
+// to the Config's Topic; a record pinned with Pin goes to its partition.
+// Do not modify r until its outcome is delivered. Send panics after Close.
+func (s *Stream) Send(r *kgo.Record) {
+	size := recordSize(r)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		panic("publish: Send on a closed Stream")
+	}
+	for !s.finished && (s.tail-s.head >= s.maxRecords || (s.bytes > 0 && s.bytes+size > s.maxBytes)) {
+		s.wait()
+	}
+	i := s.tail
+	topic := r.Topic
+	if topic == "" {
+		topic = s.p.topic
+	}
+	var early *Outcome // decided without sending
+	switch {
+	case topic == "":
+		early = &Outcome{Status: Failed, Err: errNoTopic}
+	case s.expired || s.pctx.Err() != nil:
+		early = &Outcome{Status: Failed, Topic: topic, Retriable: true, Err: s.notSent()}
+	}
+	if s.finished {
+		// Nothing is in flight: deliver at once.
+		s.tail++
+		s.head++
+		s.deliver(i, *early)
+		s.mu.Unlock()
+		return
+	}
+	if s.tail-s.head == int64(len(s.ring)) {
+		s.grow()
+	}
+	sl := &s.ring[i&s.mask]
+	s.tail++
+	if early != nil {
+		*sl = slot{o: *early, done: true}
+		s.deliverReady()
+		s.mu.Unlock()
+		return
+	}
+	sl.o.Topic = topic
+	s.bytes += size
+	s.mu.Unlock()
+
+	if pc, ok := r.Context.(pinCtx); ok && pc.Context == context.Background() {
+		// Pin could not know the deadline: give the record the
+		// Stream's, so that franz-go fails it unsent when time is up.
+		r.Context = pinCtx{s.pctx}
+	}
+	s.p.client.Produce(s.pctx, r, func(r *kgo.Record, err error) { s.promise(i, size, r, err) })
+}
+
+var errNoTopic = errors.New("publish: record has no topic and there is no default topic: set the record's topic or MSK_TOPIC")
+
+// notSent is the error of a record the Stream did not send because its
+// time was up.
+func (s *Stream) notSent() error {
+	err := s.pctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("publish: not sent: no time left before the deadline (the safety margin is %s): %w", s.p.margin, err)
+	}
+	if err == nil {
+		err = context.Canceled
+	}
+	return fmt.Errorf("publish: not sent: publishing was stopped: %w", err)
+}
+
+// wait waits on cond; s.mu is held.
+func (s *Stream) wait() {
+	s.waiters++
+	s.cond.Wait()
+	s.waiters--
+}
+
+func (s *Stream) wake() {
+	if s.waiters > 0 {
+		s.cond.Broadcast()
+	}
+}
+
+// grow doubles the ring, keeping each index's slot at index & mask.
+func (s *Stream) grow() {
+	ring := make([]slot, 2*len(s.ring))
+	mask := int64(len(ring) - 1)
+	for i := s.head; i < s.tail; i++ {
+		ring[i&mask] = s.ring[i&s.mask]
+	}
+	s.ring, s.mask = ring, mask
+}
+
+// promise records franz-go's answer for record i.
+func (s *Stream) promise(i, size int64, r *kgo.Record, err error) {
+	o := s.p.outcome(r, err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bytes -= size
+	if i < s.head {
+		// Already reported Unconfirmed when time was up (the caller
+		// may be publishing it again: leave it alone).
+		s.p.logLate(r, err)
+		return
+	}
+	// Give the caller its record as it gave it, so that publishing it
+	// again does not carry this Stream's (by then done) context.
+	switch c := r.Context.(type) {
+	case pinCtx:
+		if c.Context == s.pctx {
+			r.Context = pinCtx{context.Background()}
+		}
+	default:
+		if r.Context == s.pctx {
+			r.Context = nil
+		}
+	}
+	s.ring[i&s.mask] = slot{o: o, done: true}
+	s.deliverReady()
+	s.wake()
+}
+
+// deliverReady delivers the outcomes that are in, in order; s.mu is held.
+func (s *Stream) deliverReady() {
+	for s.head < s.tail {
+		sl := &s.ring[s.head&s.mask]
+		if !sl.done {
+			break
+		}
+		o := sl.o
+		*sl = slot{}
+		i := s.head
+		s.head++
+		s.deliver(i, o)
+	}
+	s.wake()
+}
+
+func (s *Stream) deliver(i int64, o Outcome) {
+	switch o.Status {
+	case Acked:
+		s.acked++
+	case Failed:
+		s.failed++
+	default:
+		s.unconf++
+	}
+	if s.fn != nil {
+		s.fn(int(i), o)
+	}
+}
+
+// expire runs when the records' context is done: nothing more is sent,
+// and franz-go has the grace to fail what it never sent.
+func (s *Stream) expire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.expired {
+		return
+	}
+	s.expired = true
+	if s.head == s.tail {
+		s.finishLocked()
+		return
+	}
+	s.graceTimer = time.AfterFunc(s.grace, s.finish)
+}
+
+func (s *Stream) finish() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finishLocked()
+}
+
+// finishLocked reports every record still in flight Unconfirmed.
+func (s *Stream) finishLocked() {
+	if s.finished {
+		return
+	}
+	s.expired, s.finished = true, true
+	for ; s.head < s.tail; s.head++ {
+		sl := &s.ring[s.head&s.mask]
+		o := sl.o
+		if !sl.done {
+			o = Outcome{Status: Unconfirmed, Topic: o.Topic, Err: ErrUnconfirmed, Retriable: true}
+		}
+		*sl = slot{}
+		s.deliver(s.head, o)
+	}
+	s.wake()
+}
+
+// Close waits until every record sent has its outcome (or, once the
+// Stream's time is up, the grace is over and the rest are Unconfirmed),
+// and releases the Stream. fn is not called after Close returns; Send must
+// not be called. Close is safe to call more than once.
+func (s *Stream) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for s.head < s.tail {
+		s.wait()
+	}
+	s.mu.Unlock()
+	if s.afterCtx != nil {
+		s.afterCtx()
+	}
+	s.mu.Lock()
+	if s.graceTimer != nil {
+		s.graceTimer.Stop()
+	}
+	// Later Sends (a bug) panic; late answers are logged.
+	s.expired, s.finished = true, true
+	s.mu.Unlock()
+	s.stop()
+}
+
+// Stats returns the Stream's counts so far. Safe for concurrent use.
+func (s *Stream) Stats() StreamStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return StreamStats{Sent: s.tail, Acked: s.acked, Failed: s.failed, Unconfirmed: s.unconf,
+		InFlight: s.tail - s.head, InFlightBytes: s.bytes}
+}
