@@ -178,23 +178,23 @@ func decodeREST(body []byte, topic string, binary bool) ([]item, error) {
 			return nil, inputErrorf(k, "schemas are not supported: send %s or %s without schema fields", ContentTypeKafkaJSON, ContentTypeKafkaBinary)
 		}
 	}
-	dec := decodeJSONValue
+	dec := appendJSONValue
 	if binary {
-		dec = decodeBase64Field
+		dec = appendBase64Field
 	}
 	return decodeRecords(top, `{"records": [{"value": ...}]}`, topic, dec, false)
 }
 
-// decodeJSONValue encodes a REST Proxy JSON-format key or value as its JSON
-// text, as REST Proxy's JSON serializer does (a string keeps its quotes).
-func decodeJSONValue(raw json.RawMessage, field string) ([]byte, error) {
-	raw = []byte(strings.TrimSpace(string(raw)))
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+// appendJSONValue appends a REST Proxy JSON-format key or value to dst as
+// its JSON text, as REST Proxy's JSON serializer does (a string keeps its
+// quotes).
+func appendJSONValue(dst []byte, raw json.RawMessage, field string) ([]byte, error) {
+	if isNull(raw) {
+		return dst, nil
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return nil, inputErrorf(field, "invalid JSON: %v", err)
+	buf := bytes.NewBuffer(dst)
+	if err := json.Compact(buf, bytes.TrimSpace(raw)); err != nil {
+		return dst, inputErrorf(field, "invalid JSON: %v", err)
 	}
 	return buf.Bytes(), nil
 }

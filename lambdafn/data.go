@@ -14,56 +14,117 @@ import (
 // is its UTF-8 bytes, {"base64": "..."} the decoded bytes, null no bytes,
 // and any other JSON its compact JSON text. field names it in errors.
 func decodeData(raw json.RawMessage, field string) ([]byte, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	return appendData([]byte{}, raw, field)
+}
+
+// isNull reports whether a field is null or absent: no bytes (nil), as
+// opposed to empty bytes ("").
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
+}
+
+// appendData appends the bytes decodeData decodes from raw to dst. They
+// are never longer than raw: a slab of len(event) bytes holds every value
+// of an event.
+func appendData(dst []byte, raw json.RawMessage, field string) ([]byte, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, nil
+		return dst, nil
 	}
 	switch raw[0] {
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, inputErrorf(field, "invalid JSON string: %v", err)
-		}
-		return []byte(s), nil
+		return appendJSONString(dst, raw, field, "invalid JSON string: %v")
 	case '{':
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &obj); err == nil && len(obj) == 1 {
-			if b64, ok := obj["base64"]; ok {
-				var s string
-				if err := json.Unmarshal(b64, &s); err != nil {
-					return nil, inputErrorf(field+".base64", "must be a string of standard base64: %v", err)
-				}
-				b, err := base64.StdEncoding.DecodeString(s)
-				if err != nil {
-					return nil, inputErrorf(field+".base64", "invalid standard base64 (RFC 4648 with padding): %v", err)
-				}
-				return b, nil
+		if b64, ok := onlyMember(raw, "base64"); ok {
+			start := len(dst)
+			dst, err := appendJSONString(dst, b64, field+".base64", "must be a string of standard base64: %v")
+			if err != nil {
+				return dst, err
 			}
+			// Decode in place: base64 is longer than what it encodes.
+			n, err := base64.StdEncoding.Decode(dst[start:], dst[start:])
+			if err != nil {
+				return dst[:start], inputErrorf(field+".base64", "invalid standard base64 (RFC 4648 with padding): %v", err)
+			}
+			return dst[:start+n], nil
 		}
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return nil, inputErrorf(field, "invalid JSON: %v", err)
+	buf := bytes.NewBuffer(dst)
+	if err := json.Compact(buf, raw); err != nil {
+		return dst, inputErrorf(field, "invalid JSON: %v", err)
 	}
 	return buf.Bytes(), nil
 }
 
-// decodeBase64Field decodes a REST Proxy binary-format key or value: a
-// base64 string or null.
-func decodeBase64Field(raw json.RawMessage, field string) ([]byte, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, nil
+// appendJSONString appends the text of the JSON string raw to dst. Plain
+// ASCII without escapes (the common case) is copied as is; anything else
+// goes through encoding/json, which also replaces invalid UTF-8 as
+// json.Unmarshal always has. errFormat words the error for field.
+func appendJSONString(dst []byte, raw []byte, field, errFormat string) ([]byte, error) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && plainASCII(raw[1:len(raw)-1]) {
+		return append(dst, raw[1:len(raw)-1]...), nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, inputErrorf(field, "must be a base64 string with content type application/vnd.kafka.binary.v2+json (use application/vnd.kafka.json.v2+json for JSON values)")
+		return dst, inputErrorf(field, errFormat, err)
 	}
-	b, err := base64.StdEncoding.DecodeString(s)
+	return append(dst, s...), nil
+}
+
+// plainASCII reports whether the inside of a JSON string is printable
+// ASCII without escapes: its text is its bytes.
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x80 || c == '\\' || c == '"' {
+			return false
+		}
+	}
+	return true
+}
+
+// onlyMember returns the value of the object obj's member name when the
+// object has no other.
+func onlyMember(obj []byte, name string) ([]byte, bool) {
+	if !json.Valid(obj) {
+		return nil, false
+	}
+	var val []byte
+	other := false
+	members(obj, func(key, v []byte) error {
+		if string(key) == name {
+			val = v // the last one, as json.Unmarshal keeps
+		} else {
+			other = true
+		}
+		return nil
+	})
+	return val, !other && val != nil
+}
+
+// appendBase64Field appends a REST Proxy binary-format key or value (a
+// base64 string, or null for no bytes) decoded to dst.
+func appendBase64Field(dst []byte, raw json.RawMessage, field string) ([]byte, error) {
+	raw = bytes.TrimSpace(raw)
+	if isNull(raw) {
+		return dst, nil
+	}
+	if raw[0] != '"' {
+		return dst, inputErrorf(field, "must be a base64 string with content type application/vnd.kafka.binary.v2+json (use application/vnd.kafka.json.v2+json for JSON values)")
+	}
+	start := len(dst)
+	dst, err := appendJSONString(dst, raw, field, "must be a base64 string: %v")
 	if err != nil {
-		return nil, inputErrorf(field, "invalid standard base64: %v", err)
+		return dst, err
 	}
-	return b, nil
+	n, err := base64.StdEncoding.Decode(dst[start:], dst[start:])
+	if err != nil {
+		return dst[:start], inputErrorf(field, "invalid standard base64: %v", err)
+	}
+	return dst[:start+n], nil
 }
 
 // decodePartition reads an optional partition number.
@@ -79,28 +140,166 @@ func decodePartition(raw json.RawMessage, field string) (int32, bool, error) {
 	return int32(n), true, nil
 }
 
-// decodeObject unmarshals raw into a JSON object and rejects fields not in
-// allowed, naming them (a typo such as "val" is caught, not ignored).
+// decodeObject reads raw as a JSON object and rejects fields not in
+// allowed, naming them (a typo such as "val" is caught, not ignored). The
+// values are sub-slices of raw, not copies.
 func decodeObject(raw json.RawMessage, field string, allowed ...string) (map[string]json.RawMessage, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		what := "an object"
-		if field == "" {
-			return nil, &InputError{Msg: "the payload must be a JSON object: " + errText(err), Syntax: err != nil}
-		}
-		return nil, inputErrorf(field, "must be %s (got %s)", what, truncate(string(raw), 40))
-	}
-	var unknown []string
-	for k := range obj {
-		if !contains(allowed, k) {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, inputErrorf(join(field, unknown[0]), "unknown field; the fields are %s", strings.Join(allowed, ", "))
+	obj := make(map[string]json.RawMessage, len(allowed))
+	if err := eachField(raw, field, allowed, func(k int, val []byte) { obj[allowed[k]] = val }); err != nil {
+		return nil, err
 	}
 	return obj, nil
+}
+
+// eachField calls fn with the index in allowed and the value (a sub-slice
+// of raw) of each member of the JSON object raw, the last one when a name
+// repeats (as json.Unmarshal keeps). A member not in allowed is an
+// error naming it; so is raw not being an object (field "" is the whole
+// payload).
+func eachField(raw json.RawMessage, field string, allowed []string, fn func(k int, val []byte)) error {
+	return eachFieldOf(raw, json.Valid(raw), field, allowed, fn)
+}
+
+// eachFieldOf is eachField for raw known to be valid JSON (a value of an
+// event already checked) when valid is true.
+func eachFieldOf(raw json.RawMessage, valid bool, field string, allowed []string, fn func(k int, val []byte)) error {
+	trimmed := raw[skipSpace(raw, 0):]
+	if !valid || len(trimmed) == 0 || trimmed[0] != '{' {
+		if field == "" {
+			// json.Unmarshal words what is wrong (only on this path).
+			var obj map[string]json.RawMessage
+			err := json.Unmarshal(raw, &obj)
+			return &InputError{Msg: "the payload must be a JSON object: " + errText(err), Syntax: err != nil}
+		}
+		return inputErrorf(field, "must be an object (got %s)", truncate(string(raw), 40))
+	}
+	var unknown []string
+	members(trimmed, func(key, val []byte) error {
+		for k, name := range allowed {
+			if string(key) == name {
+				fn(k, val)
+				return nil
+			}
+		}
+		unknown = append(unknown, string(key))
+		return nil
+	})
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return inputErrorf(join(field, unknown[0]), "unknown field; the fields are %s", strings.Join(allowed, ", "))
+	}
+	return nil
+}
+
+// topLevel reads the members of a JSON object as json.Unmarshal into a
+// map[string]json.RawMessage would, without copying them: the values are
+// sub-slices of payload. A payload that is not an object gets
+// json.Unmarshal's error; null gets a nil map.
+func topLevel(payload []byte) (map[string]json.RawMessage, error) {
+	i := skipSpace(payload, 0)
+	if !json.Valid(payload) || i == len(payload) || payload[i] != '{' {
+		var top map[string]json.RawMessage
+		err := json.Unmarshal(payload, &top)
+		return top, err
+	}
+	top := map[string]json.RawMessage{}
+	members(payload[i:], func(key, val []byte) error {
+		top[string(key)] = val
+		return nil
+	})
+	return top, nil
+}
+
+// The scanner below walks JSON already checked by json.Valid: it finds
+// where values start and end, so that an event's members and elements are
+// read as sub-slices of it, without copying or a map per record.
+
+// members calls fn with the name (unescaped) and the value of each member
+// of the valid JSON object obj, stopping at fn's first error.
+func members(obj []byte, fn func(key, val []byte) error) error {
+	i := skipSpace(obj, 1) // after '{'
+	for i < len(obj) && obj[i] != '}' {
+		end := skipValue(obj, i)
+		key := obj[i+1 : end-1]
+		if !plainASCII(key) {
+			var s string
+			json.Unmarshal(obj[i:end], &s)
+			key = []byte(s)
+		}
+		i = skipSpace(obj, end)
+		i = skipSpace(obj, i+1) // after ':'
+		end = skipValue(obj, i)
+		if err := fn(key, obj[i:end]); err != nil {
+			return err
+		}
+		i = skipSpace(obj, end)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return nil
+}
+
+// elements calls fn with each element of the valid JSON array arr,
+// stopping at fn's first error.
+func elements(arr []byte, fn func(i int, val []byte) error) error {
+	i := skipSpace(arr, 1) // after '['
+	for n := 0; i < len(arr) && arr[i] != ']'; n++ {
+		end := skipValue(arr, i)
+		if err := fn(n, arr[i:end]); err != nil {
+			return err
+		}
+		i = skipSpace(arr, end)
+		if i < len(arr) && arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+	}
+	return nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the valid JSON value starting at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for i++; i < len(b); i++ {
+			switch b[i] {
+			case '\\':
+				i++
+			case '"':
+				return i + 1
+			}
+		}
+		return i
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipValue(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	}
+	for ; i < len(b); i++ { // a number, true, false or null
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
 }
 
 // decodeHeaders reads {"name": value, ...} into Kafka headers, sorted by

@@ -1,9 +1,11 @@
 package lambdafn
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/msklink/msklink/publish"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -31,105 +33,315 @@ type DirectResult struct {
 	Unconfirmed bool `json:"unconfirmed,omitempty"`
 }
 
-// decodeDirect parses a direct invoke into items, validating every field.
-func (h *Handler) decodeDirect(payload []byte) ([]item, error) {
+// directExample is the form of a direct invoke's records, for errors.
+const directExample = `"records": [{"value": ...}, ...]`
+
+// directTop reads a direct invoke's top-level object and its topic.
+func (h *Handler) directTop(payload []byte) (map[string]json.RawMessage, string, error) {
 	top, err := decodeObject(payload, "", "topic", "records")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	topic, err := jsonString(top["topic"], "topic")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if topic == "" {
 		topic = h.topic
 	}
 	if topic == "" {
-		return nil, inputErrorf("topic", "missing: give \"topic\" in the event or set MSK_TOPIC")
+		return nil, "", inputErrorf("topic", "missing: give \"topic\" in the event or set MSK_TOPIC")
 	}
-	return decodeRecords(top, `"records": [{"value": ...}, ...]`, topic, decodeData, true)
+	return top, topic, nil
 }
 
-// decodeRecords decodes the "records" array of top, a direct invoke or a
-// REST Proxy v2 body (example shows its form in errors): each record an
-// object with a key and a value decoded by dec, headers when withHeaders,
-// and an optional partition, every field validated and named in errors.
-func decodeRecords(top map[string]json.RawMessage, example, topic string, dec func(json.RawMessage, string) ([]byte, error), withHeaders bool) ([]item, error) {
-	rawRecs, ok := top["records"]
-	if !ok {
-		return nil, inputErrorf("records", "missing: give %s", example)
+// decodeDirect parses a direct invoke into items, validating every field.
+func (h *Handler) decodeDirect(payload []byte) ([]item, error) {
+	top, topic, err := h.directTop(payload)
+	if err != nil {
+		return nil, err
 	}
-	var recs []json.RawMessage
-	if err := json.Unmarshal(rawRecs, &recs); err != nil {
-		return nil, inputErrorf("records", "must be an array of records (got %s)", truncate(string(rawRecs), 40))
-	}
-	if len(recs) == 0 {
-		return nil, inputErrorf("records", "empty: give at least one record")
-	}
-	fields := []string{"key", "value", "partition"}
+	return decodeRecords(top, directExample, topic, appendData, true)
+}
+
+// appendFunc appends a key or value decoded from raw to dst (field names
+// it in errors). A null or absent raw appends nothing.
+type appendFunc func(dst []byte, raw json.RawMessage, field string) ([]byte, error)
+
+// recordDecoder decodes the record objects of an event: {"key", "value",
+// "partition"}, and "headers" when withHeaders, keys and values decoded by
+// dec, every field validated and named in errors.
+type recordDecoder struct {
+	topic       string
+	dec         appendFunc
+	withHeaders bool
+	fields      []string // in the order errors list them; the partition last
+	vals        [4][]byte
+}
+
+func newRecordDecoder(topic string, dec appendFunc, withHeaders bool) *recordDecoder {
+	d := &recordDecoder{topic: topic, dec: dec, withHeaders: withHeaders, fields: []string{"key", "value", "partition"}}
 	if withHeaders {
-		fields = []string{"key", "value", "headers", "partition"}
+		d.fields = []string{"key", "value", "headers", "partition"}
 	}
-	items := make([]item, 0, len(recs))
-	for i, raw := range recs {
-		field := fmt.Sprintf("records[%d]", i)
-		obj, err := decodeObject(raw, field, fields...)
-		if err != nil {
-			return nil, err
+	return d
+}
+
+// decode decodes the record object raw (valid JSON when valid is set, a
+// sub-slice of an event checked by json.Valid) into r, its key and value
+// appended to slab, and returns slab. field is the record's path in
+// errors ("" for a record on its own).
+func (d *recordDecoder) decode(raw []byte, valid bool, field string, r *kgo.Record, slab []byte) ([]byte, bool, error) {
+	d.vals = [4][]byte{}
+	if err := eachFieldOf(raw, valid, field, d.fields, func(k int, v []byte) { d.vals[k] = v }); err != nil {
+		return slab, false, err
+	}
+	r.Topic = d.topic
+	var err error
+	for k, dst := range [2]*[]byte{&r.Key, &r.Value} {
+		if isNull(d.vals[k]) {
+			continue
 		}
-		r := &kgo.Record{Topic: topic}
-		if r.Key, err = dec(obj["key"], field+".key"); err != nil {
-			return nil, err
+		start := len(slab)
+		if slab, err = d.dec(slab, d.vals[k], join(field, d.fields[k])); err != nil {
+			return slab, false, err
 		}
-		if r.Value, err = dec(obj["value"], field+".value"); err != nil {
-			return nil, err
+		*dst = slab[start:len(slab):len(slab)]
+	}
+	if d.withHeaders {
+		if r.Headers, err = decodeHeaders(d.vals[2], join(field, "headers")); err != nil {
+			return slab, false, err
 		}
-		if withHeaders {
-			if r.Headers, err = decodeHeaders(obj["headers"], field+".headers"); err != nil {
-				return nil, err
-			}
+	}
+	p, pinned, err := decodePartition(d.vals[len(d.fields)-1], join(field, "partition"))
+	if err != nil {
+		return slab, false, err
+	}
+	if pinned {
+		publish.Pin(r, p)
+	}
+	return slab, pinned, nil
+}
+
+// recordsArray returns the "records" array of top and its length.
+func recordsArray(top map[string]json.RawMessage, example string) ([]byte, int, error) {
+	raw, ok := top["records"]
+	if !ok {
+		return nil, 0, inputErrorf("records", "missing: give %s", example)
+	}
+	raw = bytes.TrimSpace(raw)
+	if isNull(raw) {
+		return nil, 0, inputErrorf("records", "empty: give at least one record")
+	}
+	if raw[0] != '[' {
+		return nil, 0, inputErrorf("records", "must be an array of records (got %s)", truncate(string(raw), 40))
+	}
+	n := 0
+	elements(raw, func(int, []byte) error { n++; return nil })
+	if n == 0 {
+		return nil, 0, inputErrorf("records", "empty: give at least one record")
+	}
+	return raw, n, nil
+}
+
+func recordField(i int) string { return "records[" + strconv.Itoa(i) + "]" }
+
+// decodeRecords decodes the "records" array of top, a direct invoke or a
+// REST Proxy v2 body (example shows its form in errors), with a
+// recordDecoder. top's values are sub-slices of an event checked by
+// json.Valid (see decodeObject). The records are allocated together, and
+// their keys and values share one buffer: an event of 10,000 records
+// costs a handful of allocations, not tens of thousands.
+func decodeRecords(top map[string]json.RawMessage, example, topic string, dec appendFunc, withHeaders bool) ([]item, error) {
+	raw, n, err := recordsArray(top, example)
+	if err != nil {
+		return nil, err
+	}
+	d := newRecordDecoder(topic, dec, withHeaders)
+	recs := make([]kgo.Record, n)
+	items := make([]item, n)
+	// Decoded keys and values are never longer than their JSON.
+	slab := make([]byte, 0, len(raw))
+	err = elements(raw, func(i int, rec []byte) error {
+		field := recordField(i)
+		var pinned bool
+		var err error
+		if slab, pinned, err = d.decode(rec, true, field, &recs[i], slab); err != nil {
+			return err
 		}
-		p, pinned, err := decodePartition(obj["partition"], field+".partition")
-		if err != nil {
-			return nil, err
-		}
-		if pinned {
-			publish.Pin(r, p)
-		}
-		items = append(items, item{rec: r, field: field, pinned: pinned})
+		items[i] = item{rec: &recs[i], field: field, pinned: pinned}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return items, nil
 }
 
-func (h *Handler) invokeDirect(ctx context.Context, inv *invocation, payload []byte) ([]byte, error) {
-	items, err := h.decodeDirect(payload)
+// DecodeRecord decodes one record in the form of a direct invoke's
+// records, {"key": K, "value": V, "headers": {"name": H, ...},
+// "partition": N}, as the handler does: a key, value or header value is
+// a JSON string's text, the bytes of {"base64": "..."}, no bytes for null
+// (or absent), and the compact text of any other JSON; a partition pins
+// the record (publish.Pin). The record has no topic. An error is an
+// *InputError naming the field ("value.base64"). `msklink produce --json`
+// reads its lines with it.
+func DecodeRecord(data []byte) (*kgo.Record, error) {
+	i := skipSpace(data, 0)
+	if !json.Valid(data) || i == len(data) || data[i] != '{' {
+		var obj map[string]json.RawMessage
+		err := json.Unmarshal(data, &obj)
+		return nil, &InputError{Msg: `a record is a JSON object {"key", "value", "headers", "partition"}: ` + errText(err), Syntax: err != nil}
+	}
+	r := new(kgo.Record)
+	_, _, err := newRecordDecoder("", appendData, true).decode(data, true, "", r, make([]byte, 0, len(data)))
 	if err != nil {
 		return nil, err
 	}
-	inv.records = len(items)
-	if err := h.prepare(ctx, items, func(int) string { return "topic" }, nil); err != nil {
+	return r, nil
+}
+
+// invokeDirect validates every record of a direct invoke, then decodes
+// them again one by one as it sends them through a Stream, writing each
+// outcome into the answer as it comes: the records held at once are the
+// Publisher's in-flight limit, not the whole event (a 6 MB event would
+// otherwise be held three times over: the payload, the decoded records,
+// franz-go's requests).
+func (h *Handler) invokeDirect(ctx context.Context, inv *invocation, payload []byte) ([]byte, error) {
+	top, topic, err := h.directTop(payload)
+	if err != nil {
 		return nil, err
 	}
-	outs := h.publish(ctx, inv, items)
-	resp := DirectResponse{Results: make([]DirectResult, len(outs))}
-	for i, o := range outs {
-		res := DirectResult{Topic: items[i].rec.Topic}
-		switch o.Status {
-		case publish.Acked:
-			p, off := o.Partition, o.Offset
-			res.Partition, res.Offset = &p, &off
-			resp.Acked++
-		case publish.Failed:
-			res.Error, res.Retriable = errString(o.Err), o.Retriable
-			resp.Failed++
-		default:
-			res.Error, res.Retriable, res.Unconfirmed = errString(o.Err), true, true
-			resp.Unconfirmed++
+	raw, n, err := recordsArray(top, directExample)
+	if err != nil {
+		return nil, err
+	}
+	inv.records = n
+	d := newRecordDecoder(topic, appendData, true)
+
+	// Pass 1: every field, and the records against their topic, before
+	// anything is sent. One record and one buffer, reused.
+	var scratch kgo.Record
+	buf := make([]byte, 0, 4096)
+	infos := map[string]topicInfo{}
+	err = elements(raw, func(i int, rec []byte) error {
+		scratch = kgo.Record{}
+		field := recordField(i)
+		pinned, err := false, error(nil)
+		if buf, pinned, err = d.decode(rec, true, field, &scratch, buf[:0]); err != nil {
+			return err
 		}
-		resp.Results[i] = res
+		it := []item{{rec: &scratch, field: field, pinned: pinned}}
+		return h.prepare(ctx, it, func(int) string { return "topic" }, infos)
+	})
+	if err != nil {
+		return nil, err
 	}
-	if h.directErrors && resp.Acked < len(outs) {
-		return nil, publishError(items[0].rec.Topic, outs)
+
+	// Pass 2: decode and send.
+	resp := newDirectResponse(topic, n)
+	pstart := time.Now()
+	s := h.pub.Stream(ctx, resp.add)
+	elements(raw, func(i int, rec []byte) error {
+		r := new(kgo.Record)
+		d.decode(rec, true, "", r, make([]byte, 0, len(rec))) // valid: checked above
+		s.Send(r)
+		return nil
+	})
+	s.Close()
+	inv.latency = time.Since(pstart)
+	inv.published = true
+	inv.acked, inv.failed, inv.unconfirmed, inv.firstErr = resp.acked, resp.failed, resp.unconfirmed, resp.firstErr
+	if h.directErrors && resp.acked < n {
+		return nil, resp.publishError()
 	}
-	return json.Marshal(resp)
+	return resp.finish(), nil
+}
+
+// directResponse writes a DirectResponse as the outcomes come, in order.
+type directResponse struct {
+	b           []byte
+	quotedTopic []byte
+	n           int
+	acked       int
+	failed      int
+	unconfirmed int
+	firstErr    error
+	retriable   bool // every record not acked is
+}
+
+func newDirectResponse(topic string, n int) *directResponse {
+	q, _ := json.Marshal(topic)
+	r := &directResponse{b: make([]byte, 0, 64+n*(40+len(q))), quotedTopic: q, retriable: true}
+	r.b = append(r.b, `{"results":[`...)
+	return r
+}
+
+// add appends outcome i (called in order, as publish.Stream promises).
+func (r *directResponse) add(i int, o publish.Outcome) {
+	if i > 0 {
+		r.b = append(r.b, ',')
+	}
+	b := append(r.b, `{"topic":`...)
+	b = append(b, r.quotedTopic...)
+	switch o.Status {
+	case publish.Acked:
+		r.acked++
+		b = append(b, `,"partition":`...)
+		b = strconv.AppendInt(b, int64(o.Partition), 10)
+		b = append(b, `,"offset":`...)
+		b = strconv.AppendInt(b, o.Offset, 10)
+	default:
+		retriable, unconf := o.Retriable, false
+		if o.Status == publish.Failed {
+			r.failed++
+			r.retriable = r.retriable && o.Retriable
+		} else {
+			r.unconfirmed++
+			retriable, unconf = true, true
+		}
+		if r.firstErr == nil {
+			r.firstErr = o.Err
+		}
+		if msg := errString(o.Err); msg != "" {
+			q, _ := json.Marshal(msg)
+			b = append(b, `,"error":`...)
+			b = append(b, q...)
+		}
+		if retriable {
+			b = append(b, `,"retriable":true`...)
+		}
+		if unconf {
+			b = append(b, `,"unconfirmed":true`...)
+		}
+	}
+	r.b = append(b, '}')
+}
+
+// finish closes the JSON: the counts after the results.
+func (r *directResponse) finish() []byte {
+	b := append(r.b, `],"acked":`...)
+	b = strconv.AppendInt(b, int64(r.acked), 10)
+	b = append(b, `,"failed":`...)
+	b = strconv.AppendInt(b, int64(r.failed), 10)
+	b = append(b, `,"unconfirmed":`...)
+	b = strconv.AppendInt(b, int64(r.unconfirmed), 10)
+	return append(b, '}')
+}
+
+// publishError is publishError's summary of the records not acked.
+func (r *directResponse) publishError() *PublishError {
+	var topic string
+	json.Unmarshal(r.quotedTopic, &topic)
+	return &PublishError{Topic: topic, Failed: r.failed, Unconfirmed: r.unconfirmed, Retriable: r.retriable, Reason: errString(r.firstErr)}
+}
+
+// appendDirectResponse returns the DirectResponse of outs (records of
+// topic) as json.Marshal writes it.
+func appendDirectResponse(topic string, outs []publish.Outcome) []byte {
+	r := newDirectResponse(topic, len(outs))
+	for i, o := range outs {
+		r.add(i, o)
+	}
+	return r.finish()
 }

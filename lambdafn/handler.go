@@ -356,8 +356,8 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 
 // detect finds the event source from the payload's top-level fields.
 func detect(payload []byte) (Source, map[string]json.RawMessage, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &top); err != nil || top == nil {
+	top, err := topLevel(payload) // values not copied: events are large
+	if err != nil || top == nil {
 		if err == nil {
 			err = errors.New("got null")
 		}

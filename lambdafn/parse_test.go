@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/msklink/msklink/publish"
 )
 
 func TestDetect(t *testing.T) {
@@ -140,4 +142,39 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAppendDirectResponse: the response written by hand is byte for byte
+// what json.Marshal makes of a DirectResponse.
+func TestAppendDirectResponse(t *testing.T) {
+	outs := []publish.Outcome{
+		{Status: publish.Acked, Topic: "t", Partition: 2, Offset: 1 << 40},
+		{Status: publish.Failed, Topic: "t", Err: errors.New(`no <such> "topic" & é`)},
+		{Status: publish.Failed, Topic: "t", Err: errors.New("retry"), Retriable: true},
+		{Status: publish.Unconfirmed, Topic: "t", Err: publish.ErrUnconfirmed, Retriable: true},
+		{Status: publish.Failed, Topic: "t"},
+	}
+	for _, n := range []int{0, 1, len(outs)} {
+		want := DirectResponse{Results: []DirectResult{}}
+		for _, o := range outs[:n] {
+			res := DirectResult{Topic: "t.v-1_x"}
+			switch o.Status {
+			case publish.Acked:
+				p, off := o.Partition, o.Offset
+				res.Partition, res.Offset = &p, &off
+				want.Acked++
+			case publish.Failed:
+				res.Error, res.Retriable = errString(o.Err), o.Retriable
+				want.Failed++
+			default:
+				res.Error, res.Retriable, res.Unconfirmed = errString(o.Err), true, true
+				want.Unconfirmed++
+			}
+			want.Results = append(want.Results, res)
+		}
+		wantJSON, _ := json.Marshal(want)
+		if got := appendDirectResponse("t.v-1_x", outs[:n]); string(got) != string(wantJSON) {
+			t.Errorf("%d outcomes:\ngot  %s\nwant %s", n, got, wantJSON)
+		}
+	}
 }

@@ -9,20 +9,37 @@
 //
 // Configuration is the MSK_* environment (see package kafkaconn's FromEnv
 // and package lambdafn); docs/DEPLOYMENT.md has the whole list.
+//
+// Memory: unless GOMEMLIMIT is set, the Go runtime's soft memory limit is
+// derived from the function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), so
+// that the garbage collector works harder before Lambda would kill the
+// function for running out of memory; and a direct invoke holds at most
+// 1 MiB of record bytes in flight (lambdafn streams its records), so a
+// large event costs its own size once, not three times.
 package main
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/msklink/msklink/doctor"
 	"github.com/msklink/msklink/lambdafn"
+	"github.com/msklink/msklink/publish"
 )
 
+// maxInFlightBytes bounds the record bytes a direct invoke has in flight.
+const maxInFlightBytes = 1 << 20
+
 func main() {
-	h, err := lambdafn.New(context.Background(), lambdafn.WithDoctor(doctor.Lambda))
+	if limit, ok := memoryLimit(os.Getenv); ok {
+		debug.SetMemoryLimit(limit)
+	}
+	h, err := lambdafn.New(context.Background(), lambdafn.WithDoctor(doctor.Lambda),
+		lambdafn.WithPublishOpts(publish.WithMaxInFlightBytes(maxInFlightBytes)))
 	if err != nil {
 		// Failing Init makes Lambda report the error (Runtime.ExitError)
 		// with this message in the function's log.
@@ -36,4 +53,26 @@ func main() {
 		h.Close()
 		os.Exit(0)
 	}))
+}
+
+// memoryLimit derives the Go runtime's soft memory limit from the
+// function's memory size in MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): the
+// function's memory less an eighth of it, and at least 20 MiB, for what
+// the runtime does not count (the binary's pages, about 12 MiB resident).
+// ok is false when GOMEMLIMIT is set (the runtime has read it) or the size
+// is missing or not a number.
+func memoryLimit(getenv func(string) string) (int64, bool) {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0, false
+	}
+	mb, err := strconv.ParseInt(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), 10, 64)
+	if err != nil || mb <= 0 {
+		return 0, false
+	}
+	total := mb << 20
+	limit := total - max(total/8, 20<<20)
+	if limit <= 0 {
+		return 0, false
+	}
+	return limit, true
 }

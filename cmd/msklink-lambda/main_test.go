@@ -435,3 +435,25 @@ func TestRIEPeakRSS(t *testing.T) {
 		t.Errorf("consumed %d records, want %d", len(got), n+1)
 	}
 }
+
+func TestMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want int64 // 0: none
+	}{
+		{map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"}, 108 << 20},
+		{map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}, 896 << 20},
+		{map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "GOMEMLIMIT": "100MiB"}, 0}, // the user's wins
+		{map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "lots"}, 0},
+		{map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "16"}, 0},
+		{map[string]string{}, 0},
+	} {
+		got, ok := memoryLimit(func(k string) string { return tc.env[k] })
+		if !ok {
+			got = 0
+		}
+		if got != tc.want {
+			t.Errorf("%v: limit %d, want %d", tc.env, got, tc.want)
+		}
+	}
+}
