@@ -122,7 +122,7 @@ var throughputRecords = flag.Int("throughput-records", 300_000, "records per sid
 
 // BenchmarkThroughput compares records/s through a Publisher with a bare
 // franz-go client built with the same options (kafkaconn's, the same
-// sticky key partitioner), on one emulator (IAM listener: TLS and
+// partitioner), on one emulator (IAM listener: TLS and
 // OAUTHBEARER), records of 100 bytes. Each iteration is a round: both
 // sides publish -throughput-records records, each to a fresh topic that is
 // then read back (a record missing or duplicated fails the benchmark),
@@ -146,12 +146,12 @@ func BenchmarkThroughput(b *testing.B) {
 		binary.BigEndian.PutUint64(v, uint64(i))
 		return v
 	}
-	// franz-go with the Publisher's options: kafkaconn's and a sticky
-	// key partitioner; warmed with one record (-1) as Warm warms.
+	// franz-go with the Publisher's options: kafkaconn's and the same
+	// partitioner; warmed with one record (-1) as Warm warms.
 	franz := func(b *testing.B, topic string) *kgo.Client {
 		cfg := cfg
 		cfg.Topic = topic
-		cl, err := kafkaconn.NewClient(ctx, cfg, kafkaconn.WithClientOpts(kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil))))
+		cl, err := kafkaconn.NewClient(ctx, cfg, kafkaconn.WithClientOpts(kgo.RecordPartitioner(newPartitioner())))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -49,13 +49,36 @@ func probePartitioned(r *kgo.Record) bool {
 	return ok && pc.partitioned.Load()
 }
 
+// newPartitioner is the partitioner of records that are not pinned:
+// franz-go's default (see Publish).
+func newPartitioner() kgo.Partitioner { return kgo.UniformBytesPartitioner(64<<10, true, true, nil) }
+
 // partitioner honours Pin and Warm's probe, and otherwise defers to inner.
 type partitioner struct{ inner kgo.Partitioner }
 
 func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
 	tp := &topicPartitioner{inner: p.inner.ForTopic(topic)}
 	tp.onNewBatch, _ = tp.inner.(kgo.TopicPartitionerOnNewBatch)
+	if backup, ok := tp.inner.(kgo.TopicBackupPartitioner); ok {
+		// franz-go calls PartitionByBackup, not Partition, on a
+		// partitioner that has it (the uniform bytes one does).
+		return &backupTopicPartitioner{tp, backup}
+	}
 	return tp
+}
+
+// backupTopicPartitioner is a topicPartitioner over a
+// kgo.TopicBackupPartitioner.
+type backupTopicPartitioner struct {
+	*topicPartitioner
+	backup kgo.TopicBackupPartitioner
+}
+
+func (t *backupTopicPartitioner) PartitionByBackup(r *kgo.Record, n int, it kgo.TopicBackupIter) int {
+	if p, ok := t.fixed(r); ok {
+		return p
+	}
+	return t.backup.PartitionByBackup(r, n, it)
 }
 
 type topicPartitioner struct {
@@ -70,14 +93,23 @@ func (t *topicPartitioner) RequiresConsistency(r *kgo.Record) bool {
 }
 
 func (t *topicPartitioner) Partition(r *kgo.Record, n int) int {
+	if p, ok := t.fixed(r); ok {
+		return p
+	}
+	return t.inner.Partition(r, n)
+}
+
+// fixed returns the partition of a pinned record, or -1 (refused) for
+// Warm's probe.
+func (t *topicPartitioner) fixed(r *kgo.Record) (int, bool) {
 	switch {
 	case isProbe(r):
 		r.Context.(probeCtx).partitioned.Store(true)
-		return -1
+		return -1, true
 	case pinned(r):
-		return int(r.Partition)
+		return int(r.Partition), true
 	}
-	return t.inner.Partition(r, n)
+	return 0, false
 }
 
 func (t *topicPartitioner) OnNewBatch() {

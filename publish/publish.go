@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Publisher, er
 		log = slog.New(slog.DiscardHandler)
 	}
 	clientOpts := append([]kafkaconn.Opt{
-		kafkaconn.WithClientOpts(kgo.RecordPartitioner(partitioner{kgo.StickyKeyPartitioner(nil)})),
+		kafkaconn.WithClientOpts(kgo.RecordPartitioner(partitioner{newPartitioner()})),
 	}, c.clientOpts...)
 	if c.logger != nil {
 		clientOpts = append(clientOpts, kafkaconn.WithLogger(c.logger))
@@ -155,20 +155,23 @@ func (p *Publisher) Close() { p.client.Close() }
 // Publish produces records and returns one outcome per record, in order.
 // Each record's Topic defaults to the Config's Topic; a record pinned with
 // Pin goes to its partition, others are partitioned by key (murmur2, as
-// the Java client), or spread when they have none.
+// the Java client), or, when they have none, 64 KiB at a time to one
+// partition, favouring the partitions with the least waiting (the Java
+// client's default since Kafka 3.3, KIP-794; franz-go's default too).
 //
 // Publish returns when every record has an outcome, or when the context's
 // deadline less the safety margin is near: records failed by then because
 // they were never sent are Failed (retriable); records still in flight
 // are Unconfirmed. Without a deadline, Publish waits for every outcome.
-// Publish is a Stream fed with records: it holds at most the Publisher's
-// in-flight limits at a time.
+// Canceling the context stops Publish as the deadline would: half the
+// safety margin later at most, it returns. Publish is a Stream fed with
+// records: it holds at most the Publisher's in-flight limits at a time.
 func (p *Publisher) Publish(ctx context.Context, records []*kgo.Record) []Outcome {
 	out := make([]Outcome, len(records))
 	if len(records) == 0 {
 		return out
 	}
-	s := p.stream(ctx, func(i int, o Outcome) { out[i] = o }, int64(len(records)))
+	s := p.stream(ctx, nil, out, true) // each outcome lands in out
 	for _, r := range records {
 		s.Send(r)
 	}
@@ -193,6 +196,9 @@ func (p *Publisher) outcome(r *kgo.Record, err error) Outcome {
 			return Outcome{Status: Unconfirmed, Topic: r.Topic, Err: fmt.Errorf("%w (%v)", ErrUnconfirmed, err), Retriable: true}
 		}
 		o.Err = fmt.Errorf("publish: not written before the deadline: %w", err)
+		if errors.Is(err, context.Canceled) {
+			o.Err = fmt.Errorf("publish: not written: publishing was stopped before it was sent: %w", err)
+		}
 		o.Retriable = true
 	case errors.Is(err, kgo.ErrClientClosed):
 		// Close fails records in flight too: one may have been written.

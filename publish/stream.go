@@ -47,11 +47,15 @@ type Stream struct {
 	mu      sync.Mutex
 	cond    sync.Cond // signalled when a waiter (Send or Close) may proceed
 	waiters int
-	ring    []slot // records sent and not yet delivered, at index & mask
-	mask    int64
-	head    int64 // index of the next outcome to deliver
-	tail    int64 // index of the next record sent
-	bytes   int64 // bytes of the records the producer holds for the stream
+	// ring holds the outcomes of the records sent and not yet delivered,
+	// record i's at i & mask; Status 0 until it is in. Publish's ring is
+	// its result (mask all ones), kept as delivered (keep).
+	ring  []Outcome
+	mask  int64
+	keep  bool
+	head  int64 // index of the next outcome to deliver
+	tail  int64 // index of the next record sent
+	bytes int64 // bytes of the records the producer holds for the stream
 	// expired: the context is done (or its deadline less the margin
 	// passed); nothing more is sent. finished: the grace after that is
 	// over, every record sent has been delivered (the rest Unconfirmed),
@@ -60,11 +64,6 @@ type Stream struct {
 	graceTimer                *time.Timer
 	afterCtx                  func() bool
 	acked, failed, unconf     int64
-}
-
-type slot struct {
-	o    Outcome
-	done bool
 }
 
 // StreamStats is a snapshot of a Stream's progress.
@@ -90,21 +89,24 @@ type StreamStats struct {
 // goroutine or from Send or Close: it must be quick and must not call the
 // Stream's methods. Call Close when done sending.
 func (p *Publisher) Stream(ctx context.Context, fn func(i int, o Outcome)) *Stream {
-	return p.stream(ctx, fn, p.maxRecords)
+	n := min(p.maxRecords, 1024)
+	return p.stream(ctx, fn, make([]Outcome, 1<<bits.Len64(uint64(n-1))), false)
 }
 
-// stream starts a Stream whose ring first holds up to sizeHint records.
-func (p *Publisher) stream(ctx context.Context, fn func(int, Outcome), sizeHint int64) *Stream {
-	s := &Stream{p: p, fn: fn, ctx: ctx, grace: p.margin / 2, maxRecords: p.maxRecords, maxBytes: p.maxBytes}
+// stream starts a Stream with ring (a power of two long, or every outcome's
+// place when keep).
+func (p *Publisher) stream(ctx context.Context, fn func(int, Outcome), ring []Outcome, keep bool) *Stream {
+	s := &Stream{p: p, fn: fn, ctx: ctx, grace: p.margin / 2, maxRecords: p.maxRecords, maxBytes: p.maxBytes,
+		ring: ring, mask: int64(len(ring) - 1), keep: keep}
+	if keep {
+		s.mask = -1
+	}
 	s.cond.L = &s.mu
 	if deadline, ok := ctx.Deadline(); ok {
 		s.pctx, s.stop = context.WithDeadline(ctx, deadline.Add(-p.margin))
 	} else {
 		s.pctx, s.stop = context.WithCancel(ctx)
 	}
-	n := max(1, min(sizeHint, p.maxRecords, 1024))
-	s.ring = make([]slot, 1<<bits.Len64(uint64(n-1)))
-	s.mask = int64(len(s.ring) - 1)
 	if s.pctx.Err() != nil {
 		// No time left: nothing is sent; say so without a goroutine.
 		s.expired, s.finished = true, true
@@ -154,6 +156,9 @@ func (s *Stream) Send(r *kgo.Record) {
 		// Nothing is in flight: deliver at once.
 		s.tail++
 		s.head++
+		if s.keep {
+			s.ring[i&s.mask] = *early
+		}
 		s.deliver(i, *early)
 		s.mu.Unlock()
 		return
@@ -164,12 +169,12 @@ func (s *Stream) Send(r *kgo.Record) {
 	sl := &s.ring[i&s.mask]
 	s.tail++
 	if early != nil {
-		*sl = slot{o: *early, done: true}
+		*sl = *early
 		s.deliverReady()
 		s.mu.Unlock()
 		return
 	}
-	sl.o.Topic = topic
+	*sl = Outcome{Topic: topic}
 	s.bytes += size
 	s.mu.Unlock()
 
@@ -211,7 +216,7 @@ func (s *Stream) wake() {
 
 // grow doubles the ring, keeping each index's slot at index & mask.
 func (s *Stream) grow() {
-	ring := make([]slot, 2*len(s.ring))
+	ring := make([]Outcome, 2*len(s.ring))
 	mask := int64(len(ring) - 1)
 	for i := s.head; i < s.tail; i++ {
 		ring[i&mask] = s.ring[i&s.mask]
@@ -243,7 +248,7 @@ func (s *Stream) promise(i, size int64, r *kgo.Record, err error) {
 			r.Context = nil
 		}
 	}
-	s.ring[i&s.mask] = slot{o: o, done: true}
+	s.ring[i&s.mask] = o
 	s.deliverReady()
 	s.wake()
 }
@@ -252,11 +257,13 @@ func (s *Stream) promise(i, size int64, r *kgo.Record, err error) {
 func (s *Stream) deliverReady() {
 	for s.head < s.tail {
 		sl := &s.ring[s.head&s.mask]
-		if !sl.done {
+		if sl.Status == 0 {
 			break
 		}
-		o := sl.o
-		*sl = slot{}
+		o := *sl
+		if !s.keep {
+			*sl = Outcome{}
+		}
 		i := s.head
 		s.head++
 		s.deliver(i, o)
@@ -308,11 +315,13 @@ func (s *Stream) finishLocked() {
 	s.expired, s.finished = true, true
 	for ; s.head < s.tail; s.head++ {
 		sl := &s.ring[s.head&s.mask]
-		o := sl.o
-		if !sl.done {
-			o = Outcome{Status: Unconfirmed, Topic: o.Topic, Err: ErrUnconfirmed, Retriable: true}
+		if sl.Status == 0 {
+			*sl = Outcome{Status: Unconfirmed, Topic: sl.Topic, Err: ErrUnconfirmed, Retriable: true}
 		}
-		*sl = slot{}
+		o := *sl
+		if !s.keep {
+			*sl = Outcome{}
+		}
 		s.deliver(s.head, o)
 	}
 	s.wake()
