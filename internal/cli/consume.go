@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,11 +13,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-const consumeUsage = connFlagsUsage + ` --topic T [--from-beginning] [--max N] [--group G] [--json] [--timeout D]
+const consumeUsage = connFlagsUsage + ` --topic T [--from-beginning] [--max N] [--group G] [--format LAYOUT | --json] [--timeout D]
 
-Prints each record's value on a line, or with --json an object
-{"topic","partition","offset","timestamp","key","value","headers"}.
-Stops after --max records, after --timeout, or on Ctrl-C.`
+Prints each record's value on a line; with --format, as LAYOUT says, in
+franz-go's record format (kcl's): %v value, %k key, %t topic, %p partition,
+%o offset, %d timestamp (ms; %d{go#RFC3339#} as a date), %V and %K
+lengths, %h{...} each header (%k and %v inside), \n \t escapes; kcat -f's
+%s is %v, %S is %V, %T is %d and %h is %h{%k=%v,}. For example
+--format '%t [%p] at offset %o: key %k: %v\n'. With --json, an object
+{"topic","partition","offset","timestamp","key","value","headers"} per
+line. Records are written in batches, as they are fetched. Stops after
+--max records, after --timeout, or on Ctrl-C.`
 
 func runConsume(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "consume", consumeUsage)
@@ -26,6 +33,7 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	max := fs.Int("max", 0, "stop after this many records (default: no limit)")
 	group := fs.String("group", "", "consume in this consumer group, committing offsets (default: no group)")
 	asJSON := fs.Bool("json", false, "print records as JSON lines")
+	format := fs.String("format", "", "print each record as this layout (franz-go's record format, like kcat -f)")
 	timeout := fs.Duration("timeout", 0, "stop after this long (default: no limit)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -47,6 +55,19 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	if *timeout < 0 {
 		return usagef("consume: --timeout must not be negative (got %s): omit it to consume until --max or Ctrl-C", *timeout)
 	}
+	write := writeValue
+	switch {
+	case *format != "" && *asJSON:
+		return usagef("consume: --format and --json do not go together: pick one")
+	case *format != "":
+		f, err := kgo.NewRecordFormatter(*format)
+		if err != nil {
+			return usagef("consume: --format %q: %v", *format, err)
+		}
+		write = func(b []byte, r *kgo.Record) []byte { return f.AppendRecord(b, r) }
+	case *asJSON:
+		write = appendRecordJSON
+	}
 	if *timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
@@ -66,8 +87,20 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	}
 	defer cl.Close()
 
+	// One buffered writer, flushed after each batch: a write per batch of
+	// fetched records, not per record, and nothing held back while
+	// waiting for more.
+	out := bufio.NewWriterSize(e.stdout, 256<<10)
+	var buf []byte
 	n := 0
-	for *max == 0 || n < *max {
+	var prog *progress
+	if !isTerminal(e.stdout) { // records on the screen: no progress line over them
+		prog = startProgress(e.stderr, func(el time.Duration) string {
+			return fmt.Sprintf("msklink: %s records, %s/s", count(int64(n)), count(int64(float64(n)/el.Seconds())))
+		})
+	}
+	var werr error
+	for (*max == 0 || n < *max) && werr == nil {
 		fs := cl.PollRecords(ctx, *max-n)
 		if ctx.Err() != nil {
 			break
@@ -76,12 +109,26 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
 				continue
 			}
+			out.Flush()
 			return fmt.Errorf("consuming %s partition %d: %w", fe.Topic, fe.Partition, fe.Err)
 		}
-		for _, r := range fs.Records() {
-			printRecord(e, r, *asJSON)
+		fs.EachRecord(func(r *kgo.Record) {
+			if werr != nil {
+				return
+			}
+			buf = write(buf[:0], r)
+			_, werr = out.Write(buf)
 			n++
+		})
+		if werr == nil {
+			werr = out.Flush()
 		}
+	}
+	if prog != nil {
+		prog.Stop()
+	}
+	if werr != nil {
+		return fmt.Errorf("writing records: %w", werr)
 	}
 	if *group != "" {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -97,16 +144,18 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func printRecord(e *env, r *kgo.Record, asJSON bool) {
-	if !asJSON {
-		fmt.Fprintf(e.stdout, "%s\n", r.Value)
-		return
-	}
+// writeValue appends the record's value and a newline.
+func writeValue(b []byte, r *kgo.Record) []byte {
+	return append(append(b, r.Value...), '\n')
+}
+
+// appendRecordJSON appends the record as a JSON line.
+func appendRecordJSON(b []byte, r *kgo.Record) []byte {
 	headers := map[string]string{}
 	for _, h := range r.Headers {
 		headers[h.Key] = string(h.Value)
 	}
-	b, _ := json.Marshal(struct {
+	j, _ := json.Marshal(struct {
 		Topic     string            `json:"topic"`
 		Partition int32             `json:"partition"`
 		Offset    int64             `json:"offset"`
@@ -115,7 +164,7 @@ func printRecord(e *env, r *kgo.Record, asJSON bool) {
 		Value     any               `json:"value"`
 		Headers   map[string]string `json:"headers,omitempty"`
 	}{r.Topic, r.Partition, r.Offset, r.Timestamp, bytesJSON(r.Key), bytesJSON(r.Value), headers})
-	fmt.Fprintf(e.stdout, "%s\n", b)
+	return append(append(b, j...), '\n')
 }
 
 // bytesJSON shows bytes as a string when they are UTF-8, else as

@@ -2,27 +2,37 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"io"
+	"sort"
+	"sync"
 	"time"
 
+	"github.com/msklink/msklink/lambdafn"
 	"github.com/msklink/msklink/publish"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const produceUsage = connFlagsUsage + ` --topic T [--key-delimiter D] [--json] [--partition N] [--timeout 30s]
 
-Reads records from stdin, one per line: the line is the value, or
-KEY<D>VALUE with --key-delimiter, or with --json an object
-{"key": "...", "value": ..., "headers": {"k": "v"}, "partition": N}
-(value: a string or any JSON; {"base64": "..."} for bytes).`
+Reads records from stdin, one per line, and publishes each as soon as it
+is read, with at most 10,000 records (16 MiB) waiting for their answer:
+the line is the value, or KEY<D>VALUE with --key-delimiter, or with
+--json an object {"key": K, "value": V, "headers": {"name": H}, "partition": N}
+read as the records of a direct Lambda invoke are (a string is its text,
+{"base64": "..."} bytes, null no bytes, other JSON its compact text).
+Blank lines are skipped. Each line not acked is reported on stderr with
+its number; a line that cannot be read stops the run once the lines before
+it are answered. On a terminal, stderr shows progress.`
 
-// produceBatch is how many lines make one Publish.
-const produceBatch = 1000
+// maxLine bounds an input line.
+const maxLine = 16 << 20
+
+// errStalled stops a run whose records get no answer for --timeout.
+var errStalled = errors.New("no answer from the cluster")
 
 func runProduce(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "produce", produceUsage)
@@ -31,7 +41,7 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	keyDelim := fs.String("key-delimiter", "", "split each line into KEY<delimiter>VALUE")
 	asJSON := fs.Bool("json", false, "each line is a JSON record object")
 	partition := fs.Int("partition", -1, "write every record to this partition (default: by key)")
-	timeout := fs.Duration("timeout", 30*time.Second, "deadline for each batch of 1000 records")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up when the cluster answers none of the records in flight for this long; they are reported unconfirmed, or failed if never sent")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -40,10 +50,13 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 		return usagef("produce: unexpected argument %q: records come from stdin", pos[0])
 	}
 	if *timeout <= 0 {
-		return usagef("produce: --timeout must be positive (got %s): it is each batch's deadline", *timeout)
+		return usagef("produce: --timeout must be positive (got %s): it is how long to wait for an answer", *timeout)
 	}
 	if *partition < -1 {
 		return usagef("produce: --partition must be a partition number >= 0 (got %d), or omitted to partition by key", *partition)
+	}
+	if *asJSON && *keyDelim != "" {
+		return usagef("produce: --json and --key-delimiter do not go together: a JSON record has its own \"key\"")
 	}
 	cfg, err := cf.config(e)
 	if err != nil {
@@ -58,135 +71,278 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	}
 	defer p.Close()
 
-	sc := bufio.NewScanner(e.stdin)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	var (
-		recs         []*kgo.Record
-		lines        []int
-		line         int
-		acked, total int
-		problems     int
+		lines lineNumbers
+		prog  *progress
 	)
-	flush := func() {
-		if len(recs) == 0 {
-			return
+	sctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	s := p.Stream(sctx, func(i int, o publish.Outcome) {
+		if o.Status != publish.Acked {
+			prog.Printf("line %d: %s: %v\n", lines.of(int64(i)), o.Status, o.Err)
 		}
-		bctx, cancel := context.WithTimeout(ctx, *timeout)
-		out := p.Publish(bctx, recs)
-		cancel()
-		for i, o := range out {
-			total++
-			switch o.Status {
-			case publish.Acked:
-				acked++
-			default:
-				problems++
-				fmt.Fprintf(e.stderr, "line %d: %s: %v\n", lines[i], o.Status, o.Err)
+	})
+	prog = startProgress(e.stderr, func(el time.Duration) string {
+		st := s.Stats()
+		return fmt.Sprintf("msklink: %s records, %s/s, %s acked, %s in flight",
+			count(st.Sent), count(int64(float64(st.Sent)/el.Seconds())), count(st.Acked), count(st.InFlight))
+	})
+	watchDone := make(chan struct{})
+	go watchStall(s, *timeout, func() { stop(errStalled) }, watchDone)
+
+	parse := lineParser(*keyDelim, *asJSON)
+	batches := make(chan lineBatch, 4)
+	quit := make(chan struct{})
+	go readLines(e.stdin, parse, int32(*partition), &lines, batches, quit)
+	var bad error
+	sent := int64(0)
+feed:
+	for {
+		select {
+		case <-sctx.Done():
+			break feed
+		case b, ok := <-batches:
+			if !ok {
+				break feed
+			}
+			for _, r := range b.recs {
+				if sctx.Err() != nil {
+					break feed
+				}
+				s.Send(r)
+				sent++
+			}
+			if b.err != nil {
+				bad = b.err
+				break feed
 			}
 		}
-		recs, lines = recs[:0], lines[:0]
 	}
-	for sc.Scan() {
-		line++
-		text := sc.Text()
-		if strings.TrimSpace(text) == "" {
-			continue
+	close(quit)
+	s.Close()
+	close(watchDone)
+	prog.Stop()
+	st := s.Stats()
+	if cause := context.Cause(sctx); cause != nil && !errors.Is(cause, context.Canceled) || ctx.Err() != nil {
+		why := "interrupted"
+		if errors.Is(cause, errStalled) {
+			why = fmt.Sprintf("no answer from the cluster for %s (--timeout)", *timeout)
 		}
-		r, err := parseProduceLine(text, *keyDelim, *asJSON)
-		if err != nil {
-			// Publish what came before, then stop: nothing after a bad
-			// line is sent, and the error says which line.
-			flush()
-			return fmt.Errorf("line %d: %w (%d records before it were acked)", line, err, acked)
+		last := "before the first line"
+		if sent > 0 {
+			last = fmt.Sprintf("after line %d", lines.of(sent-1))
 		}
-		if *partition >= 0 {
-			publish.Pin(r, int32(*partition))
-		}
-		recs = append(recs, r)
-		lines = append(lines, line)
-		if len(recs) == produceBatch {
-			flush()
-		}
+		fmt.Fprintf(e.stderr, "msklink: stopped %s: %s; the lines after it were not sent\n", last, why)
 	}
-	if err := sc.Err(); err != nil {
-		flush()
-		return fmt.Errorf("reading stdin after line %d: %w", line, err)
+	if bad != nil {
+		return fmt.Errorf("%w (%d records before it were acked)", bad, st.Acked)
 	}
-	flush()
-	fmt.Fprintf(e.stderr, "msklink: %d of %d records acked\n", acked, total)
-	if problems > 0 {
+	fmt.Fprintf(e.stderr, "msklink: %d of %d records acked\n", st.Acked, st.Sent)
+	if st.Acked < st.Sent || sctx.Err() != nil {
 		return errProblem
 	}
 	return nil
 }
 
-// parseProduceLine turns one input line into a record.
-func parseProduceLine(text, keyDelim string, asJSON bool) (*kgo.Record, error) {
-	if !asJSON {
-		r := &kgo.Record{Value: []byte(text)}
-		if keyDelim != "" {
-			k, v, ok := strings.Cut(text, keyDelim)
+// watchStall calls stop when records are in flight and none has been
+// answered for timeout.
+func watchStall(s *publish.Stream, timeout time.Duration, stop func(), done <-chan struct{}) {
+	tick := time.NewTicker(min(timeout/4, time.Second))
+	defer tick.Stop()
+	last, answered := time.Now(), int64(0)
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		st := s.Stats()
+		if n := st.Acked + st.Failed + st.Unconfirmed; n != answered || st.InFlight == 0 {
+			last, answered = time.Now(), n
+			continue
+		}
+		if time.Since(last) >= timeout {
+			stop()
+			return
+		}
+	}
+}
+
+// lineBatch is records read in a row, then the error of the line that
+// could not be read, if any.
+type lineBatch struct {
+	recs []*kgo.Record
+	err  error
+}
+
+// readLines reads records from r and sends them in batches: a batch goes
+// as soon as no more input is buffered, so a record never waits for
+// later lines. It ends after a line that cannot be read (the batch's
+// err), or at the end of r, or when quit is closed, and closes out.
+func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error), partition int32, lines *lineNumbers, out chan<- lineBatch, quit <-chan struct{}) {
+	defer close(out)
+	br := bufio.NewReaderSize(r, 64<<10)
+	var (
+		batch lineBatch
+		alloc recordAlloc
+		long  []byte
+		line  int64
+		recs  int64
+	)
+	send := func() bool {
+		if len(batch.recs) == 0 && batch.err == nil {
+			return true
+		}
+		select {
+		case out <- batch:
+			batch = lineBatch{}
+			return true
+		case <-quit:
+			return false
+		}
+	}
+	for {
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if long = append(long, b...); len(long) > maxLine {
+				batch.err = fmt.Errorf("line %d: longer than %d MiB: split it, or publish it from a file another way", line+1, maxLine>>20)
+				send()
+				return
+			}
+			continue
+		}
+		if long != nil {
+			b, long = append(long, b...), nil
+		}
+		if len(b) > 0 {
+			line++
+			b = bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
+			if len(bytes.TrimSpace(b)) == 0 {
+				lines.skip(recs)
+			} else {
+				rec, perr := parse(&alloc, b)
+				if perr != nil {
+					batch.err = fmt.Errorf("line %d: %w", line, perr)
+					send()
+					return
+				}
+				if partition >= 0 {
+					publish.Pin(rec, partition)
+				}
+				batch.recs = append(batch.recs, rec)
+				recs++
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				batch.err = fmt.Errorf("reading stdin after line %d: %w", line, err)
+			}
+			send()
+			return
+		}
+		if len(batch.recs) >= 256 || br.Buffered() == 0 {
+			if !send() {
+				return
+			}
+		}
+	}
+}
+
+// lineParser returns how a line becomes a record.
+func lineParser(keyDelim string, asJSON bool) func(*recordAlloc, []byte) (*kgo.Record, error) {
+	switch {
+	case asJSON:
+		return func(_ *recordAlloc, line []byte) (*kgo.Record, error) {
+			r, err := lambdafn.DecodeRecord(line)
+			var ie *lambdafn.InputError
+			if errors.As(err, &ie) {
+				if ie.Field == "" {
+					return nil, errors.New(ie.Msg)
+				}
+				return nil, fmt.Errorf("%s: %s", ie.Field, ie.Msg)
+			}
+			return r, err
+		}
+	case keyDelim != "":
+		return func(a *recordAlloc, line []byte) (*kgo.Record, error) {
+			k, v, ok := bytes.Cut(line, []byte(keyDelim))
 			if !ok {
 				return nil, fmt.Errorf("no key delimiter %q in the line", keyDelim)
 			}
-			r.Key, r.Value = []byte(k), []byte(v)
+			r := a.record()
+			r.Key, r.Value = a.bytes(k), a.bytes(v)
+			return r, nil
 		}
+	}
+	return func(a *recordAlloc, line []byte) (*kgo.Record, error) {
+		r := a.record()
+		r.Value = a.bytes(line)
 		return r, nil
 	}
-	var in struct {
-		Key       json.RawMessage   `json:"key"`
-		Value     json.RawMessage   `json:"value"`
-		Headers   map[string]string `json:"headers"`
-		Partition *int32            `json:"partition"`
-	}
-	dec := json.NewDecoder(strings.NewReader(text))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return nil, fmt.Errorf("not a JSON record object {\"key\", \"value\", \"headers\", \"partition\"}: %v", err)
-	}
-	if in.Value == nil {
-		return nil, errors.New(`"value" is missing`)
-	}
-	r := &kgo.Record{}
-	var err error
-	if r.Key, err = jsonBytes(in.Key); err != nil {
-		return nil, fmt.Errorf("key: %w", err)
-	}
-	if r.Value, err = jsonBytes(in.Value); err != nil {
-		return nil, fmt.Errorf("value: %w", err)
-	}
-	for k, v := range in.Headers {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-	}
-	if in.Partition != nil {
-		publish.Pin(r, *in.Partition)
-	}
-	return r, nil
 }
 
-// jsonBytes decodes a JSON key or value: a string is its text,
-// {"base64": "..."} is bytes, null or absent is nil, anything else is its
-// JSON text.
-func jsonBytes(raw json.RawMessage) ([]byte, error) {
-	s := strings.TrimSpace(string(raw))
-	switch {
-	case s == "" || s == "null":
-		return nil, nil
-	case s[0] == '"':
-		var str string
-		err := json.Unmarshal(raw, &str)
-		return []byte(str), err
-	case s[0] == '{':
-		var b64 struct {
-			Base64 *string `json:"base64"`
-		}
-		if json.Unmarshal(raw, &b64) == nil && b64.Base64 != nil && strings.Count(s, ":") == 1 {
-			b, err := base64.StdEncoding.DecodeString(*b64.Base64)
-			if err != nil {
-				return nil, fmt.Errorf(`"base64" is not standard base64: %v`, err)
-			}
-			return b, nil
-		}
+// recordAlloc hands out records and copies of bytes from larger blocks:
+// two allocations per few hundred lines instead of two per line.
+type recordAlloc struct {
+	recs []kgo.Record
+	buf  []byte
+}
+
+func (a *recordAlloc) record() *kgo.Record {
+	if len(a.recs) == 0 {
+		a.recs = make([]kgo.Record, 256)
 	}
-	return []byte(s), nil
+	r := &a.recs[0]
+	a.recs = a.recs[1:]
+	return r
+}
+
+// bytes returns a copy of b (never nil: an empty value is not a null one).
+func (a *recordAlloc) bytes(b []byte) []byte {
+	if len(b) > 4<<10 {
+		return append([]byte{}, b...)
+	}
+	if cap(a.buf)-len(a.buf) < len(b) || a.buf == nil {
+		a.buf = make([]byte, 0, 64<<10)
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.buf[start:len(a.buf):len(a.buf)]
+}
+
+// lineNumbers maps a record's index to its input line: they differ by the
+// blank lines skipped before it. Safe for concurrent use.
+type lineNumbers struct {
+	mu   sync.Mutex
+	gaps []lineGap // by index
+}
+
+// lineGap: from record index on, skipped blank lines came before.
+type lineGap struct{ index, skipped int64 }
+
+// skip records a blank line before record index.
+func (l *lineNumbers) skip(index int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.gaps)
+	if n > 0 && l.gaps[n-1].index == index {
+		l.gaps[n-1].skipped++
+		return
+	}
+	prev := int64(0)
+	if n > 0 {
+		prev = l.gaps[n-1].skipped
+	}
+	l.gaps = append(l.gaps, lineGap{index, prev + 1})
+}
+
+// of returns the line number (from 1) of record i.
+func (l *lineNumbers) of(i int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := sort.Search(len(l.gaps), func(j int) bool { return l.gaps[j].index > i })
+	if k == 0 {
+		return i + 1
+	}
+	return i + 1 + l.gaps[k-1].skipped
 }

@@ -3,11 +3,17 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/internal/testutil"
+	"github.com/msklink/msklink/kafkaconn"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // useEmulator starts an emulator and points the MSK_* and AWS_*
@@ -95,5 +101,144 @@ func TestProduceErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut, tc.code, tc.want)
 			}
 		})
+	}
+}
+
+// TestProduceStreams feeds produce through a pipe, a few lines at a time:
+// the records of the first lines are in the topic while stdin is still
+// open (nothing waits for a batch), and each line not acked (a partition
+// the topic does not have) is reported on stderr by its number, in order,
+// blank lines counted.
+func TestProduceStreams(t *testing.T) {
+	c := useEmulator(t, "lines")
+	pr, pw := io.Pipe()
+	errOut := &testutil.SyncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), []string{"produce", "--topic", "lines", "--json"}, pr, io.Discard, errOut)
+	}()
+	write := func(lines ...string) {
+		t.Helper()
+		if _, err := io.WriteString(pw, strings.Join(lines, "\n")+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"value": "one"}`, ``, `{"value": "lost", "partition": 7}`, `{"value": "two"}`)
+	opts, err := kafkaconn.ClientOpts(context.Background(), kafkaconn.Config{Brokers: c.BootstrapAddrs(emulator.IAM), Region: c.Region(), TLSCAFile: c.CAFile(),
+		Credentials: credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := testutil.ConsumeN(t, append(opts, kgo.ConsumeTopics("lines")), 2, 30*time.Second, 0)
+	if len(got) != 2 {
+		t.Fatalf("read %d records while stdin is open, want 2", len(got))
+	}
+	for wait := time.Now().Add(10 * time.Second); !strings.Contains(errOut.String(), "line 3: failed") && time.Now().Before(wait); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(errOut.String(), "line 3: failed") {
+		t.Fatalf("line 3 not reported while stdin is open: %q", errOut.String())
+	}
+	write(`{"value": "three"}`, `{"value": "lost again", "partition": 9}`)
+	pw.Close()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("produce did not return after stdin closed")
+	}
+	if ExitCode(err) != 1 {
+		t.Errorf("exit %d (%v), want 1: two lines were not acked", ExitCode(err), err)
+	}
+	text := errOut.String()
+	i3, i6 := strings.Index(text, "line 3: failed"), strings.Index(text, "line 6: failed")
+	if i3 < 0 || i6 < i3 || strings.Count(text, ": failed") != 2 || !strings.Contains(text, "msklink: 3 of 5 records acked") {
+		t.Errorf("stderr:\n%s\nwant lines 3 and 6 failed, in order, and 3 of 5 acked", text)
+	}
+	got = testutil.ConsumeN(t, append(opts, kgo.ConsumeTopics("lines")), 3, 30*time.Second, 300*time.Millisecond)
+	var values []string
+	for _, r := range got {
+		values = append(values, string(r.Value))
+	}
+	sort.Strings(values)
+	if strings.Join(values, ",") != "one,three,two" {
+		t.Errorf("topic holds %v", values)
+	}
+}
+
+// TestProduceStall: the cluster stops answering (3 s added to every
+// response) after the first record, and --timeout is 1 s: produce stops,
+// reports the records in flight unconfirmed and says that the later
+// lines were not sent.
+func TestProduceStall(t *testing.T) {
+	c := useEmulator(t, "lines")
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	errOut := &testutil.SyncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), []string{"produce", "--topic", "lines", "--timeout", "1s"}, pr, io.Discard, errOut)
+	}()
+	if _, err := io.WriteString(pw, "a\n"); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := kafkaconn.ClientOpts(context.Background(), kafkaconn.Config{Brokers: c.BootstrapAddrs(emulator.IAM), Region: c.Region(), TLSCAFile: c.CAFile(),
+		Credentials: credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.ConsumeN(t, append(opts, kgo.ConsumeTopics("lines")), 1, 30*time.Second, 0) // "a" is acked: connected
+	for id := int32(0); c.Broker(id) != nil; id++ {
+		c.Listener(id, emulator.IAM).SetFaults(emulator.Faults{ResponseLatency: 3 * time.Second})
+	}
+	go io.WriteString(pw, "b\nc\n") // then stdin stays open
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("produce did not stop")
+	}
+	text := errOut.String()
+	if ExitCode(err) != 1 || strings.Contains(text, "line 1:") || !strings.Contains(text, "line 2: unconfirmed") || !strings.Contains(text, "line 3: unconfirmed") ||
+		!strings.Contains(text, "stopped after line 3: no answer from the cluster for 1s (--timeout)") || !strings.Contains(text, "1 of 3 records acked") {
+		t.Errorf("exit %d (%v), stderr:\n%s", ExitCode(err), err, text)
+	}
+}
+
+func TestLineNumbers(t *testing.T) {
+	var l lineNumbers
+	// lines: 1 rec0, 2 blank, 3 blank, 4 rec1, 5 rec2, 6 blank, 7 rec3
+	l.skip(1)
+	l.skip(1)
+	l.skip(3)
+	for i, want := range []int64{1, 4, 5, 7} {
+		if got := l.of(int64(i)); got != want {
+			t.Errorf("record %d: line %d, want %d", i, got, want)
+		}
+	}
+}
+
+// TestConsumeFormat prints records with --format, kcat -f's counterpart:
+// key, value, headers, topic, partition and offset, in partition order.
+func TestConsumeFormat(t *testing.T) {
+	useEmulator(t, "fmt")
+	in := `{"key": "k1", "value": "v1", "headers": {"h": "x", "g": "y"}, "partition": 1}` + "\n" + `{"key": "k2", "value": {"n": 2}, "partition": 1}` + "\n"
+	if _, errOut, code := runCLI(t, in, "produce", "--topic", "fmt", "--json"); code != 0 {
+		t.Fatalf("produce exit %d: %s", code, errOut)
+	}
+	out, errOut, code := runCLI(t, "", "consume", "--topic", "fmt", "--from-beginning", "--max", "2", "--timeout", "20s",
+		"--format", `%t [%p] at offset %o: key %k: %v {%h{%k=%v,}}\n`)
+	if code != 0 {
+		t.Fatalf("consume exit %d: %s", code, errOut)
+	}
+	want := "fmt [1] at offset 0: key k1: v1 {g=y,h=x,}\nfmt [1] at offset 1: key k2: {\"n\":2} {}\n"
+	if out != want {
+		t.Errorf("got\n%q\nwant\n%q", out, want)
+	}
+	for _, args := range [][]string{
+		{"--format", "%v", "--json"},
+		{"--format", "%v{nope}"},
+	} {
+		if _, errOut, code := runCLI(t, "", append([]string{"consume", "--topic", "fmt"}, args...)...); code != 2 || !strings.Contains(errOut, "--format") {
+			t.Errorf("%v: exit %d, stderr %q; want a usage error naming --format", args, code, errOut)
+		}
 	}
 }

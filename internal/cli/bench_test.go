@@ -1,0 +1,356 @@
+package cli
+
+// Side-by-side benchmarks of the msklink command against other Kafka
+// clients on one emulator: whole processes timed, start-up included, the
+// same input, and the topic read back after each run (a record missing or
+// duplicated fails the benchmark). docs/BENCHMARKS.md has the commands and
+// the figures.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/msklink/msklink/emulator"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var (
+	benchRecords    = flag.Int("bench-records", 300_000, "records per side-by-side CLI benchmark run")
+	benchPartitions = flag.Int("bench-partitions", 6, "partitions of each CLI benchmark topic")
+)
+
+// benchValueSize is the size of each benchmark record (the line, without
+// its newline).
+const benchValueSize = 100
+
+// benchBinary builds cmd/msklink once per test binary.
+var benchBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "msklink-bench")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "msklink")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/msklink/msklink/cmd/msklink").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func msklinkBin(b *testing.B) string {
+	b.Helper()
+	bin, err := benchBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return bin
+}
+
+// benchTool returns the path of a third-party client or skips.
+func benchTool(b *testing.B, path string) string {
+	b.Helper()
+	if _, err := os.Stat(path); err != nil {
+		b.Skipf("%s is not installed (apt-get install kcat python3-kafka python3-botocore)", path)
+	}
+	return path
+}
+
+func benchEmulator(b *testing.B) *emulator.Cluster {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := emulator.Start(ctx, emulator.Ephemeral())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+// benchTopic creates a fresh topic of *benchPartitions partitions.
+func benchTopic(b *testing.B, c *emulator.Cluster, name string) string {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.BootstrapAddrs(emulator.Plaintext)...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name = fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(*benchPartitions), 1, nil, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		b.Fatalf("creating topic %s: %v", name, err)
+	}
+	return name
+}
+
+// benchInput writes n lines of benchValueSize bytes, line i starting with
+// its number, and returns the file's path.
+func benchInput(b *testing.B, n int) string {
+	b.Helper()
+	p := filepath.Join(b.TempDir(), "records.txt")
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	pad := bytes.Repeat([]byte("x"), benchValueSize)
+	for i := range n {
+		s := strconv.AppendInt(nil, int64(i), 10)
+		s = append(s, ' ')
+		w.Write(s)
+		w.Write(pad[:benchValueSize-len(s)])
+		w.WriteByte('\n')
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// benchEnv is a process environment with nothing of the caller's: the
+// emulator's default identity, no AWS config files, no metadata service.
+func benchEnv() []string {
+	return []string{
+		"PATH=/usr/bin:/bin", "HOME=" + os.TempDir(),
+		"AWS_ACCESS_KEY_ID=" + emulator.DefaultAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + emulator.DefaultSecretAccessKey,
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+	}
+}
+
+// runTimed runs a whole process with stdin from a file and stdout to
+// stdoutPath ("" discards it), and returns how long it took.
+func runTimed(b *testing.B, stdinPath, stdoutPath string, name string, args ...string) time.Duration {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = benchEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if stdinPath != "" {
+		f, err := os.Open(stdinPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		cmd.Stdin = f
+	}
+	if stdoutPath != "" {
+		f, err := os.Create(stdoutPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		cmd.Stdout = f
+	}
+	start := time.Now()
+	err := cmd.Run()
+	el := time.Since(start)
+	if err != nil {
+		b.Fatalf("%s %v: %v\n%s", filepath.Base(name), args, err, stderr.String())
+	}
+	return el
+}
+
+// checkValues fails b unless values holds each record number 0..n-1
+// exactly once (what benchInput wrote, a line each).
+func checkValues(b *testing.B, who string, n int, values func(yield func([]byte) bool)) {
+	b.Helper()
+	seen := make([]bool, n)
+	got := 0
+	for v := range values {
+		sp := bytes.IndexByte(v, ' ')
+		i, err := strconv.Atoi(string(v[:max(sp, 0)]))
+		if sp < 0 || err != nil || i < 0 || i >= n || len(v) != benchValueSize {
+			b.Fatalf("%s: record %.40q is not one of the input's", who, v)
+		}
+		if seen[i] {
+			b.Fatalf("%s: record %d is duplicated", who, i)
+		}
+		seen[i] = true
+		got++
+	}
+	if got != n {
+		b.Fatalf("%s: %d of %d records", who, got, n)
+	}
+}
+
+// readBack consumes topic from the start through the plaintext listener
+// and checks it holds exactly the n input records.
+func readBack(b *testing.B, c *emulator.Cluster, who, topic string, n int) {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.BootstrapAddrs(emulator.Plaintext)...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	var recs [][]byte
+	deadline := time.Now().Add(2 * time.Minute)
+	idle := 0
+	for idle < 3 { // three empty polls in a row after the last record: nothing more
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		got := 0
+		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r.Value); got++ })
+		if got == 0 && len(recs) >= n {
+			idle++
+		} else if got > 0 {
+			idle = 0
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	checkValues(b, who+" (read back)", n, func(yield func([]byte) bool) {
+		for _, v := range recs {
+			if !yield(v) {
+				return
+			}
+		}
+	})
+}
+
+// lines yields the lines of the file at path.
+func lines(b *testing.B, path string) func(yield func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if !yield(sc.Bytes()) {
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// side is one client's figure in a side-by-side run.
+type side struct {
+	name string
+	took time.Duration
+}
+
+// report logs and reports both sides' records/s and their ratio.
+func report(b *testing.B, n int, ours, theirs side) {
+	b.Helper()
+	rate := func(s side) float64 { return float64(n) / s.took.Seconds() }
+	b.ReportMetric(rate(ours), ours.name+"-rec/s")
+	b.ReportMetric(rate(theirs), theirs.name+"-rec/s")
+	b.ReportMetric(rate(ours)/rate(theirs), "ratio")
+	b.Logf("%d records of %d bytes: %s %v (%.0f rec/s), %s %v (%.0f rec/s): %.2fx", n, benchValueSize,
+		ours.name, ours.took.Round(time.Millisecond), rate(ours), theirs.name, theirs.took.Round(time.Millisecond), rate(theirs), rate(ours)/rate(theirs))
+}
+
+// BenchmarkCLIProduceTLS: `msklink produce` against `kcat -P` (librdkafka
+// 2.0.2), both over the emulator's TLS listener with acks=all and
+// idempotence, the same input file on stdin.
+func BenchmarkCLIProduceTLS(b *testing.B) {
+	kcat := benchTool(b, "/usr/bin/kcat")
+	bin := msklinkBin(b)
+	c := benchEmulator(b)
+	n := *benchRecords
+	in := benchInput(b, n)
+	for b.Loop() {
+		topic := benchTopic(b, c, "tls-msklink")
+		ours := side{"msklink", runTimed(b, in, "", bin, "produce", "--auth", "tls", "--bootstrap", c.Bootstrap(emulator.TLS),
+			"--ca-file", c.CAFile(), "--topic", topic)}
+		readBack(b, c, "msklink", topic, n)
+
+		topic = benchTopic(b, c, "tls-kcat")
+		theirs := side{"kcat", runTimed(b, in, "", kcat, "-P", "-b", c.Bootstrap(emulator.TLS), "-t", topic,
+			"-X", "security.protocol=SSL", "-X", "ssl.ca.location="+c.CAFile(), "-X", "acks=all", "-X", "enable.idempotence=true")}
+		readBack(b, c, "kcat", topic, n)
+		report(b, n, ours, theirs)
+	}
+}
+
+// BenchmarkCLIProduceIAM: `msklink produce` against kafka-python 2.0.2's
+// KafkaProducer (acks=all, linger 5 ms), both over the emulator's IAM
+// listener with OAUTHBEARER, the Python side signing its token with
+// botocore (testdata/kafka_python_produce.py).
+func BenchmarkCLIProduceIAM(b *testing.B) {
+	py := benchTool(b, "/usr/bin/python3")
+	if out, err := exec.Command(py, "-c", "import kafka, botocore").CombinedOutput(); err != nil {
+		b.Skipf("python3-kafka or python3-botocore is not installed: %s", out)
+	}
+	bin := msklinkBin(b)
+	c := benchEmulator(b)
+	n := *benchRecords
+	in := benchInput(b, n)
+	for b.Loop() {
+		topic := benchTopic(b, c, "iam-msklink")
+		ours := side{"msklink", runTimed(b, in, "", bin, "produce", "--bootstrap", c.Bootstrap(emulator.IAM),
+			"--ca-file", c.CAFile(), "--region", c.Region(), "--topic", topic)}
+		readBack(b, c, "msklink", topic, n)
+
+		topic = benchTopic(b, c, "iam-kafka-python")
+		out := filepath.Join(b.TempDir(), "python.json")
+		theirs := side{"kafka-python", runTimed(b, in, out, py, "testdata/kafka_python_produce.py", "--bootstrap", c.Bootstrap(emulator.IAM),
+			"--cafile", c.CAFile(), "--region", c.Region(), "--topic", topic)}
+		var res struct {
+			Sent, Acked, Failed int
+			FirstError          *string `json:"first_error"`
+		}
+		raw, _ := os.ReadFile(out)
+		if err := json.Unmarshal(raw, &res); err != nil || res.Acked != n {
+			b.Fatalf("kafka-python: %s (%v)", raw, err)
+		}
+		readBack(b, c, "kafka-python", topic, n)
+		report(b, n, ours, theirs)
+	}
+}
+
+// BenchmarkCLIConsume: `msklink consume` against `kcat -C`, both reading
+// the same topic of n records from the start over the TLS listener and
+// writing each value on a line to a file, which is then checked.
+func BenchmarkCLIConsume(b *testing.B) {
+	kcat := benchTool(b, "/usr/bin/kcat")
+	bin := msklinkBin(b)
+	c := benchEmulator(b)
+	n := *benchRecords
+	in := benchInput(b, n)
+	topic := benchTopic(b, c, "consume")
+	runTimed(b, in, "", bin, "produce", "--auth", "tls", "--bootstrap", c.Bootstrap(emulator.TLS), "--ca-file", c.CAFile(), "--topic", topic)
+	readBack(b, c, "msklink produce", topic, n)
+	dir := b.TempDir()
+	for b.Loop() {
+		out := filepath.Join(dir, "msklink.out")
+		ours := side{"msklink", runTimed(b, "", out, bin, "consume", "--auth", "tls", "--bootstrap", c.Bootstrap(emulator.TLS),
+			"--ca-file", c.CAFile(), "--topic", topic, "--from-beginning", "--max", strconv.Itoa(n))}
+		checkValues(b, "msklink consume", n, lines(b, out))
+
+		out = filepath.Join(dir, "kcat.out")
+		theirs := side{"kcat", runTimed(b, "", out, kcat, "-C", "-b", c.Bootstrap(emulator.TLS), "-t", topic,
+			"-X", "security.protocol=SSL", "-X", "ssl.ca.location="+c.CAFile(), "-o", "beginning", "-c", strconv.Itoa(n), "-e", "-q")}
+		checkValues(b, "kcat -C", n, lines(b, out))
+		report(b, n, ours, theirs)
+	}
+}
