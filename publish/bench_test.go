@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"flag"
-	"fmt"
 	"net"
 	"slices"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -302,22 +300,7 @@ func median(xs []float64) float64 {
 // createTopic creates a topic of 6 partitions named after name.
 func createTopic(b *testing.B, c *emulator.Cluster, name string) string {
 	b.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.BootstrapAddrs(emulator.Plaintext)...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	topic := fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 6, 1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	return topic
+	return testutil.CreateTopic(b, c.BootstrapAddrs(emulator.Plaintext), name, 6)
 }
 
 // checkTopic reads topic back and fails b unless it holds records 0..n-1

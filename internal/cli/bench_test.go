@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/msklink/msklink/emulator"
-	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/msklink/msklink/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -82,22 +82,7 @@ func benchEmulator(b *testing.B) *emulator.Cluster {
 // benchTopic creates a fresh topic of *benchPartitions partitions.
 func benchTopic(b *testing.B, c *emulator.Cluster, name string) string {
 	b.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.BootstrapAddrs(emulator.Plaintext)...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	name = fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(*benchPartitions), 1, nil, name)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		b.Fatalf("creating topic %s: %v", name, err)
-	}
-	return name
+	return testutil.CreateTopic(b, c.BootstrapAddrs(emulator.Plaintext), name, int32(*benchPartitions))
 }
 
 // benchInput writes n lines of benchValueSize bytes, line i starting with
@@ -199,33 +184,11 @@ func checkValues(b *testing.B, who string, n int, values func(yield func([]byte)
 // and checks it holds exactly the n input records.
 func readBack(b *testing.B, c *emulator.Cluster, who, topic string, n int) {
 	b.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.BootstrapAddrs(emulator.Plaintext)...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	var recs [][]byte
-	deadline := time.Now().Add(2 * time.Minute)
-	idle := 0
-	for idle < 3 { // three empty polls in a row after the last record: nothing more
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		got := 0
-		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r.Value); got++ })
-		if got == 0 && len(recs) >= n {
-			idle++
-		} else if got > 0 {
-			idle = 0
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-	}
+	recs := testutil.ConsumeN(b, []kgo.Opt{kgo.SeedBrokers(c.BootstrapAddrs(emulator.Plaintext)...), kgo.ConsumeTopics(topic),
+		kgo.FetchMaxWait(100 * time.Millisecond)}, n, 2*time.Minute, 500*time.Millisecond)
 	checkValues(b, who+" (read back)", n, func(yield func([]byte) bool) {
-		for _, v := range recs {
-			if !yield(v) {
+		for _, r := range recs {
+			if !yield(r.Value) {
 				return
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -241,4 +243,27 @@ func KcatRoundTrip(t testing.TB, bootstrap, topic, tag string, args ...string) [
 		}
 	}
 	return brokers
+}
+
+// CreateTopic creates a topic of partitions partitions (replication 1)
+// named name and a unique suffix through the brokers seeds (a plaintext
+// listener), and returns its name.
+func CreateTopic(t testing.TB, seeds []string, name string, partitions int32) string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topic := fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("creating topic %s: %v", topic, err)
+	}
+	return topic
 }
