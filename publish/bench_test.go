@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"flag"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -277,24 +276,12 @@ func BenchmarkThroughput(b *testing.B) {
 				ratios = append(ratios, rates[ours.name]/rates[theirs.name])
 				round++
 			}
-			b.ReportMetric(median(oursRates), ours.name+"-rec/s")
-			b.ReportMetric(median(theirRates), theirs.name+"-rec/s")
-			b.ReportMetric(median(ratios), "ratio")
+			b.ReportMetric(testutil.Median(oursRates), ours.name+"-rec/s")
+			b.ReportMetric(testutil.Median(theirRates), theirs.name+"-rec/s")
+			b.ReportMetric(testutil.Median(ratios), "ratio")
 			b.Logf("%s rec/s %.0f, %s rec/s %.0f, ratios %.2f", ours.name, oursRates, theirs.name, theirRates, ratios)
 		})
 	}
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // createTopic creates a topic of 6 partitions named after name.

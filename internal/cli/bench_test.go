@@ -215,50 +215,70 @@ func lines(b *testing.B, path string) func(yield func([]byte) bool) {
 	}
 }
 
-// side is one client's figure in a side-by-side run.
+// side is one client of a side-by-side benchmark: run runs it once on
+// the input, its process timed whole, checks what it did (the topic read
+// back, or its output), and returns the time.
 type side struct {
 	name string
-	took time.Duration
+	run  func(b *testing.B) time.Duration
 }
 
-// report logs and reports both sides' records/s and their ratio.
-func report(b *testing.B, n int, ours, theirs side) {
+// sideBySide runs ours and theirs once per iteration (a round), the side
+// going first alternating between rounds so that a change in the shared
+// machine's load hits both, and reports each side's median records/s and
+// the median of the rounds' ratios.
+func sideBySide(b *testing.B, n int, ours, theirs side) {
 	b.Helper()
-	rate := func(s side) float64 { return float64(n) / s.took.Seconds() }
-	b.ReportMetric(rate(ours), ours.name+"-rec/s")
-	b.ReportMetric(rate(theirs), theirs.name+"-rec/s")
-	b.ReportMetric(rate(ours)/rate(theirs), "ratio")
-	b.Logf("%d records of %d bytes: %s %v (%.0f rec/s), %s %v (%.0f rec/s): %.2fx", n, benchValueSize,
-		ours.name, ours.took.Round(time.Millisecond), rate(ours), theirs.name, theirs.took.Round(time.Millisecond), rate(theirs), rate(ours)/rate(theirs))
+	var oursRates, theirRates, ratios []float64
+	for round := 0; b.Loop(); round++ {
+		order := []side{ours, theirs}
+		if round%2 == 1 {
+			order[0], order[1] = theirs, ours
+		}
+		rates := map[string]float64{}
+		for _, sd := range order {
+			rates[sd.name] = float64(n) / sd.run(b).Seconds()
+		}
+		oursRates = append(oursRates, rates[ours.name])
+		theirRates = append(theirRates, rates[theirs.name])
+		ratios = append(ratios, rates[ours.name]/rates[theirs.name])
+	}
+	b.ReportMetric(testutil.Median(oursRates), ours.name+"-rec/s")
+	b.ReportMetric(testutil.Median(theirRates), theirs.name+"-rec/s")
+	b.ReportMetric(testutil.Median(ratios), "ratio")
+	b.Logf("%d records of %d bytes, whole processes: %s rec/s %.0f, %s rec/s %.0f, ratios %.2f",
+		n, benchValueSize, ours.name, oursRates, theirs.name, theirRates, ratios)
 }
 
 // BenchmarkCLIProduceTLS: `msklink produce` against `kcat -P` (librdkafka
 // 2.0.2), both over the emulator's TLS listener with acks=all and
-// idempotence, the same input file on stdin.
+// idempotence, the same input file on stdin, each to a fresh topic read
+// back after the run.
 func BenchmarkCLIProduceTLS(b *testing.B) {
 	kcat := benchTool(b, "/usr/bin/kcat")
 	bin := msklinkBin(b)
 	c := benchEmulator(b)
 	n := *benchRecords
 	in := benchInput(b, n)
-	for b.Loop() {
+	sideBySide(b, n, side{"msklink", func(b *testing.B) time.Duration {
 		topic := benchTopic(b, c, "tls-msklink")
-		ours := side{"msklink", runTimed(b, in, "", bin, "produce", "--auth", "tls", "--bootstrap", c.Bootstrap(emulator.TLS),
-			"--ca-file", c.CAFile(), "--topic", topic)}
+		el := runTimed(b, in, "", bin, "produce", "--auth", "tls", "--bootstrap", c.Bootstrap(emulator.TLS), "--ca-file", c.CAFile(), "--topic", topic)
 		readBack(b, c, "msklink", topic, n)
-
-		topic = benchTopic(b, c, "tls-kcat")
-		theirs := side{"kcat", runTimed(b, in, "", kcat, "-P", "-b", c.Bootstrap(emulator.TLS), "-t", topic,
-			"-X", "security.protocol=SSL", "-X", "ssl.ca.location="+c.CAFile(), "-X", "acks=all", "-X", "enable.idempotence=true")}
+		return el
+	}}, side{"kcat", func(b *testing.B) time.Duration {
+		topic := benchTopic(b, c, "tls-kcat")
+		el := runTimed(b, in, "", kcat, "-P", "-b", c.Bootstrap(emulator.TLS), "-t", topic,
+			"-X", "security.protocol=SSL", "-X", "ssl.ca.location="+c.CAFile(), "-X", "acks=all", "-X", "enable.idempotence=true")
 		readBack(b, c, "kcat", topic, n)
-		report(b, n, ours, theirs)
-	}
+		return el
+	}})
 }
 
 // BenchmarkCLIProduceIAM: `msklink produce` against kafka-python 2.0.2's
 // KafkaProducer (acks=all, linger 5 ms), both over the emulator's IAM
 // listener with OAUTHBEARER, the Python side signing its token with
-// botocore (testdata/kafka_python_produce.py).
+// botocore (testdata/kafka_python_produce.py), each to a fresh topic read
+// back after the run.
 func BenchmarkCLIProduceIAM(b *testing.B) {
 	py := benchTool(b, "/usr/bin/python3")
 	if out, err := exec.Command(py, "-c", "import kafka, botocore").CombinedOutput(); err != nil {
@@ -268,16 +288,16 @@ func BenchmarkCLIProduceIAM(b *testing.B) {
 	c := benchEmulator(b)
 	n := *benchRecords
 	in := benchInput(b, n)
-	for b.Loop() {
+	sideBySide(b, n, side{"msklink", func(b *testing.B) time.Duration {
 		topic := benchTopic(b, c, "iam-msklink")
-		ours := side{"msklink", runTimed(b, in, "", bin, "produce", "--bootstrap", c.Bootstrap(emulator.IAM),
-			"--ca-file", c.CAFile(), "--region", c.Region(), "--topic", topic)}
+		el := runTimed(b, in, "", bin, "produce", "--bootstrap", c.Bootstrap(emulator.IAM), "--ca-file", c.CAFile(), "--region", c.Region(), "--topic", topic)
 		readBack(b, c, "msklink", topic, n)
-
-		topic = benchTopic(b, c, "iam-kafka-python")
+		return el
+	}}, side{"kafka-python", func(b *testing.B) time.Duration {
+		topic := benchTopic(b, c, "iam-kafka-python")
 		out := filepath.Join(b.TempDir(), "python.json")
-		theirs := side{"kafka-python", runTimed(b, in, out, py, "testdata/kafka_python_produce.py", "--bootstrap", c.Bootstrap(emulator.IAM),
-			"--cafile", c.CAFile(), "--region", c.Region(), "--topic", topic)}
+		el := runTimed(b, in, out, py, "testdata/kafka_python_produce.py", "--bootstrap", c.Bootstrap(emulator.IAM),
+			"--cafile", c.CAFile(), "--region", c.Region(), "--topic", topic)
 		var res struct {
 			Sent, Acked, Failed int
 			FirstError          *string `json:"first_error"`
@@ -287,8 +307,8 @@ func BenchmarkCLIProduceIAM(b *testing.B) {
 			b.Fatalf("kafka-python: %s (%v)", raw, err)
 		}
 		readBack(b, c, "kafka-python", topic, n)
-		report(b, n, ours, theirs)
-	}
+		return el
+	}})
 }
 
 // BenchmarkCLIConsume: `msklink consume` against `kcat -C`, both reading
@@ -304,16 +324,17 @@ func BenchmarkCLIConsume(b *testing.B) {
 	runTimed(b, in, "", bin, "produce", "--auth", "tls", "--bootstrap", c.Bootstrap(emulator.TLS), "--ca-file", c.CAFile(), "--topic", topic)
 	readBack(b, c, "msklink produce", topic, n)
 	dir := b.TempDir()
-	for b.Loop() {
+	sideBySide(b, n, side{"msklink", func(b *testing.B) time.Duration {
 		out := filepath.Join(dir, "msklink.out")
-		ours := side{"msklink", runTimed(b, "", out, bin, "consume", "--auth", "tls", "--bootstrap", c.Bootstrap(emulator.TLS),
-			"--ca-file", c.CAFile(), "--topic", topic, "--from-beginning", "--max", strconv.Itoa(n))}
+		el := runTimed(b, "", out, bin, "consume", "--auth", "tls", "--bootstrap", c.Bootstrap(emulator.TLS),
+			"--ca-file", c.CAFile(), "--topic", topic, "--from-beginning", "--max", strconv.Itoa(n))
 		checkValues(b, "msklink consume", n, lines(b, out))
-
-		out = filepath.Join(dir, "kcat.out")
-		theirs := side{"kcat", runTimed(b, "", out, kcat, "-C", "-b", c.Bootstrap(emulator.TLS), "-t", topic,
-			"-X", "security.protocol=SSL", "-X", "ssl.ca.location="+c.CAFile(), "-o", "beginning", "-c", strconv.Itoa(n), "-e", "-q")}
+		return el
+	}}, side{"kcat", func(b *testing.B) time.Duration {
+		out := filepath.Join(dir, "kcat.out")
+		el := runTimed(b, "", out, kcat, "-C", "-b", c.Bootstrap(emulator.TLS), "-t", topic,
+			"-X", "security.protocol=SSL", "-X", "ssl.ca.location="+c.CAFile(), "-o", "beginning", "-c", strconv.Itoa(n), "-e", "-q")
 		checkValues(b, "kcat -C", n, lines(b, out))
-		report(b, n, ours, theirs)
-	}
+		return el
+	}})
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -266,4 +267,18 @@ func CreateTopic(t testing.TB, seeds []string, name string, partitions int32) st
 		t.Fatalf("creating topic %s: %v", topic, err)
 	}
 	return topic
+}
+
+// Median returns the median of xs (0 for none), for benchmarks that
+// report the middle of several rounds.
+func Median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	switch {
+	case len(s) == 0:
+		return 0
+	case len(s)%2 == 1:
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
