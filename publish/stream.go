@@ -132,6 +132,10 @@ func recordSize(r *kgo.Record) int64 {
 // Do not modify r until its outcome is delivered. Send panics after Close.
 func (s *Stream) Send(r *kgo.Record) {
 	size := recordSize(r)
+	topic := r.Topic
+	if topic == "" {
+		topic = s.p.topic
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -141,10 +145,6 @@ func (s *Stream) Send(r *kgo.Record) {
 		s.wait()
 	}
 	i := s.tail
-	topic := r.Topic
-	if topic == "" {
-		topic = s.p.topic
-	}
 	var early *Outcome // decided without sending
 	switch {
 	case topic == "":

@@ -29,6 +29,7 @@ import (
 var (
 	benchRecords    = flag.Int("bench-records", 300_000, "records per side-by-side CLI benchmark run")
 	benchPartitions = flag.Int("bench-partitions", 6, "partitions of each CLI benchmark topic")
+	benchMsklink    = flag.String("bench-msklink", "", "msklink binary to benchmark (default: built from this tree), e.g. an older build to compare")
 )
 
 // benchValueSize is the size of each benchmark record (the line, without
@@ -51,6 +52,9 @@ var benchBinary = sync.OnceValues(func() (string, error) {
 
 func msklinkBin(b *testing.B) string {
 	b.Helper()
+	if *benchMsklink != "" {
+		return *benchMsklink
+	}
 	bin, err := benchBinary()
 	if err != nil {
 		b.Fatal(err)
