@@ -130,8 +130,8 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	out := &esmOutput{w: e.stdout, status: e.stderr, tty: isTerminal(e.stderr), json: *asJSON}
-	logger := slog.New(slog.NewTextHandler(out.logWriter(), &slog.HandlerOptions{Level: level}))
+	out := &esmOutput{w: e.stdout, status: newProgress(e.stderr, isTerminal(e.stderr)), json: *asJSON}
+	logger := slog.New(slog.NewTextHandler(out.status, &slog.HandlerOptions{Level: level}))
 	opts := []esm.Opt{
 		esm.WithFunction(fn), esm.WithBatchSize(*batchSize), esm.WithBatchingWindow(*window), esm.WithStartingPosition(position),
 		esm.WithReportBatchItemFailures(*reportFailures), esm.WithMaximumRetryAttempts(*maxRetries),
@@ -172,11 +172,9 @@ func runESM(ctx context.Context, e *env, args []string) error {
 type esmOutput struct {
 	mu     sync.Mutex
 	w      io.Writer // stdout, for --json
-	status io.Writer // stderr
-	tty    bool
+	status *progress // stderr
 	json   bool
 	m      *esm.ESM
-	shown  bool // a status line is on screen
 }
 
 func (o *esmOutput) jsonLine(v any) {
@@ -223,58 +221,13 @@ func (o *esmOutput) givenUp(g esm.GiveUp) {
 	}{"given_up", time.Now().UTC().Format(time.RFC3339Nano), g.Topic, g.Partition, g.Offset, g.Condition, g.Invokes, g.Destination, g.Error})
 }
 
-// logWriter writes log lines to stderr below the status line.
-func (o *esmOutput) logWriter() io.Writer {
-	return writerFunc(func(p []byte) (int, error) {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		o.clearLocked()
-		return o.status.Write(p)
-	})
-}
-
-func (o *esmOutput) clearLocked() {
-	if o.shown {
-		io.WriteString(o.status, "\r\033[K")
-		o.shown = false
-	}
-}
-
 // startStatus redraws the status line twice a second on a terminal, and
 // returns the function that stops it and clears the line.
 func (o *esmOutput) startStatus() (stop func()) {
-	if !o.tty {
-		return func() {}
-	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				s := o.m.Stats()
-				o.mu.Lock()
-				fmt.Fprintf(o.status, "\r\033[Kbatches %d  delivered %d  failed invocations %d  given up %d  lag %d",
-					s.Batches, s.Delivered, s.FailedInvocations, s.GivenUp, s.Lag)
-				o.shown = true
-				o.mu.Unlock()
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-		o.mu.Lock()
-		o.clearLocked()
-		o.mu.Unlock()
-	}
+	o.status.Start(func(time.Duration) string {
+		s := o.m.Stats()
+		return fmt.Sprintf("batches %d  delivered %d  failed invocations %d  given up %d  lag %d",
+			s.Batches, s.Delivered, s.FailedInvocations, s.GivenUp, s.Lag)
+	})
+	return o.status.Stop
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -3,50 +3,45 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 )
 
-// isTerminal reports whether w is a terminal (a character device: a
-// terminal, or /dev/null, where progress costs nothing).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// progress writes a long run's progress line on a terminal, rewritten in
-// place every half second after the first second, and the run's other
-// messages on their own lines above it. Off a terminal it writes the
-// messages only. Safe for concurrent use.
+// progress writes a long run's status line on a terminal, redrawn in
+// place twice a second, and the run's other messages and logs on their own
+// lines above it. Off a terminal it writes the messages only. Safe for
+// concurrent use. produce, consume and esm use it.
 type progress struct {
-	w    io.Writer
-	on   bool
-	line func(elapsed time.Duration) string
+	w  io.Writer
+	on bool
 
 	mu    sync.Mutex
-	shown bool // a progress line is on the screen
+	shown bool // a status line is on the screen
 	stop  chan struct{}
 	done  chan struct{}
 }
 
-// startProgress shows line's text on w while the run lasts, if w is a
-// terminal. Call Stop at the end.
-func startProgress(w io.Writer, line func(elapsed time.Duration) string) *progress {
-	return newProgress(w, isTerminal(w), line)
+// newProgress returns a progress writing to w, drawing a status line when
+// on (see Start).
+func newProgress(w io.Writer, on bool) *progress {
+	return &progress{w: w, on: on}
 }
 
-// newProgress is startProgress, shown when on.
-func newProgress(w io.Writer, on bool, line func(elapsed time.Duration) string) *progress {
-	p := &progress{w: w, on: on, line: line, stop: make(chan struct{}), done: make(chan struct{})}
+// startProgress starts a progress on w with line as its status, if w is
+// a terminal.
+func startProgress(w io.Writer, line func(elapsed time.Duration) string) *progress {
+	p := newProgress(w, isTerminal(w))
+	p.Start(line)
+	return p
+}
+
+// Start draws line's text (given the time since Start) every half second,
+// until Stop. Without a terminal it does nothing.
+func (p *progress) Start(line func(elapsed time.Duration) string) {
 	if !p.on {
-		close(p.done)
-		return p
+		return
 	}
+	p.stop, p.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(p.done)
 		start := time.Now()
@@ -57,19 +52,25 @@ func newProgress(w io.Writer, on bool, line func(elapsed time.Duration) string) 
 			case <-p.stop:
 				return
 			case <-tick.C:
-				if el := time.Since(start); el >= time.Second {
-					p.mu.Lock()
-					fmt.Fprintf(p.w, "\r\033[K%s", p.line(el))
-					p.shown = true
-					p.mu.Unlock()
-				}
+				text := line(time.Since(start))
+				p.mu.Lock()
+				fmt.Fprintf(p.w, "\r\033[K%s", text)
+				p.shown = true
+				p.mu.Unlock()
 			}
 		}
 	}()
-	return p
 }
 
-// Printf writes a message on its own line (above the progress line).
+// Write writes b (whole lines) above the status line.
+func (p *progress) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+	return p.w.Write(b)
+}
+
+// Printf writes a message on its own line (above the status line).
 func (p *progress) Printf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -84,12 +85,13 @@ func (p *progress) clear() {
 	}
 }
 
-// Stop removes the progress line.
+// Stop stops drawing and removes the status line.
 func (p *progress) Stop() {
-	if p.on {
+	if p.stop != nil {
 		close(p.stop)
+		<-p.done
+		p.stop = nil
 	}
-	<-p.done
 	p.mu.Lock()
 	p.clear()
 	p.mu.Unlock()

@@ -9,19 +9,20 @@ import (
 	"github.com/msklink/msklink/internal/testutil"
 )
 
-// TestProgress: on a terminal the progress line is drawn after a second,
+// TestProgress: on a terminal the progress line is drawn twice a second,
 // messages go above it and Stop erases it; elsewhere only the messages
 // are written.
 func TestProgress(t *testing.T) {
 	for _, on := range []bool{true, false} {
 		var w testutil.SyncBuffer
-		p := newProgress(&w, on, func(time.Duration) string { return "msklink: 42 records" })
+		p := newProgress(&w, on)
+		p.Start(func(time.Duration) string { return "msklink: 42 records" })
 		if on {
 			for wait := time.Now().Add(10 * time.Second); !strings.Contains(w.String(), "42 records") && time.Now().Before(wait); {
 				time.Sleep(50 * time.Millisecond)
 			}
 		} else {
-			time.Sleep(1600 * time.Millisecond) // when it would have been drawn
+			time.Sleep(700 * time.Millisecond) // when it would have been drawn
 		}
 		p.Printf("line %d: failed\n", 7)
 		p.Stop()
