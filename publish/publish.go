@@ -75,7 +75,9 @@ const (
 
 // WithMaxInFlightRecords bounds the records each Stream (and each Publish)
 // has sent and not yet reported: at the bound, Send blocks until the
-// oldest record's outcome is delivered. Default DefaultMaxInFlightRecords.
+// oldest record's outcome is delivered. The client's own buffer
+// (kgo.MaxBufferedRecords, shared by concurrent Streams) is made at least
+// as large. Default DefaultMaxInFlightRecords.
 func WithMaxInFlightRecords(n int) Opt { return func(c *config) { c.maxRecords = n } }
 
 // WithMaxInFlightBytes bounds the bytes (keys, values, headers) of the
@@ -132,7 +134,10 @@ func New(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Publisher, er
 		log = slog.New(slog.DiscardHandler)
 	}
 	clientOpts := append([]kafkaconn.Opt{
-		kafkaconn.WithClientOpts(kgo.RecordPartitioner(partitioner{newPartitioner()})),
+		kafkaconn.WithClientOpts(kgo.RecordPartitioner(partitioner{newPartitioner()}),
+			// franz-go's own buffer (default 10,000 records) must not be
+			// what bounds a Stream: at least the Stream's limit.
+			kgo.MaxBufferedRecords(max(c.maxRecords, DefaultMaxInFlightRecords))),
 	}, c.clientOpts...)
 	if c.logger != nil {
 		clientOpts = append(clientOpts, kafkaconn.WithLogger(c.logger))
