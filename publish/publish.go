@@ -74,8 +74,10 @@ const (
 )
 
 // WithMaxInFlightRecords bounds the records each Stream (and each Publish)
-// has sent and not yet reported: at the bound, Send blocks until the
-// oldest record's outcome is delivered. The client's own buffer
+// has sent and the broker has not answered yet: at the bound, Send blocks
+// until one is answered. The outcomes answered and waiting for an earlier
+// one (they are delivered in order) are bounded by twice as many. The
+// client's own buffer
 // (kgo.MaxBufferedRecords, shared by concurrent Streams) is made at least
 // as large. Default DefaultMaxInFlightRecords.
 func WithMaxInFlightRecords(n int) Opt { return func(c *config) { c.maxRecords = n } }

@@ -41,8 +41,9 @@ type Stream struct {
 	stop  context.CancelFunc
 	grace time.Duration
 
-	maxRecords int64
-	maxBytes   int64
+	maxRecords int64 // records the producer holds
+	maxBytes   int64 // their bytes
+	maxRing    int64 // outcomes not delivered yet (in or not), 2 x maxRecords
 
 	mu      sync.Mutex
 	cond    sync.Cond // signalled when a waiter (Send or Close) may proceed
@@ -53,9 +54,12 @@ type Stream struct {
 	ring  []Outcome
 	mask  int64
 	keep  bool
-	head  int64 // index of the next outcome to deliver
-	tail  int64 // index of the next record sent
-	bytes int64 // bytes of the records the producer holds for the stream
+	head    int64 // index of the next outcome to deliver
+	tail    int64 // index of the next record sent
+	pending int64 // records the producer holds for the stream (no answer yet)
+	// waitSize is the size of the record a waiting Send has.
+	waitSize int64
+	bytes   int64 // their bytes
 	// expired: the context is done (or its deadline less the margin
 	// passed); nothing more is sent. finished: the grace after that is
 	// over, every record sent has been delivered (the rest Unconfirmed),
@@ -72,9 +76,14 @@ type StreamStats struct {
 	Sent int64
 	// Acked, Failed and Unconfirmed count the outcomes delivered so far.
 	Acked, Failed, Unconfirmed int64
-	// InFlight counts the records sent whose outcome is not delivered
-	// yet; at most the Publisher's WithMaxInFlightRecords.
+	// InFlight counts the records sent that the producer has not
+	// answered yet; at most the Publisher's WithMaxInFlightRecords.
 	InFlight int64
+	// Undelivered counts the records sent whose outcome is not delivered
+	// yet: InFlight, and answered records waiting for an earlier one's
+	// outcome (outcomes go in order); at most twice
+	// WithMaxInFlightRecords.
+	Undelivered int64
 	// InFlightBytes is the size (key, value, headers) of the records the
 	// producer still holds for the Stream; at most the Publisher's
 	// WithMaxInFlightBytes, or one record's size if that is larger.
@@ -97,7 +106,7 @@ func (p *Publisher) Stream(ctx context.Context, fn func(i int, o Outcome)) *Stre
 // place when keep).
 func (p *Publisher) stream(ctx context.Context, fn func(int, Outcome), ring []Outcome, keep bool) *Stream {
 	s := &Stream{p: p, fn: fn, ctx: ctx, grace: p.margin / 2, maxRecords: p.maxRecords, maxBytes: p.maxBytes,
-		ring: ring, mask: int64(len(ring) - 1), keep: keep}
+		maxRing: 2 * p.maxRecords, ring: ring, mask: int64(len(ring) - 1), keep: keep}
 	if keep {
 		s.mask = -1
 	}
@@ -141,7 +150,12 @@ func (s *Stream) Send(r *kgo.Record) {
 		s.mu.Unlock()
 		panic("publish: Send on a closed Stream")
 	}
-	for !s.finished && (s.tail-s.head >= s.maxRecords || (s.bytes > 0 && s.bytes+size > s.maxBytes)) {
+	// The producer's records are bounded as it answers them (as franz-go
+	// bounds its own buffer); the answers waiting for an earlier one
+	// (in-order delivery) are bounded too, but more loosely, so that one
+	// slow partition does not starve the others of records to batch.
+	for !s.finished && !s.roomFor(size, 0) {
+		s.waitSize = size
 		s.wait()
 	}
 	i := s.tail
@@ -175,6 +189,7 @@ func (s *Stream) Send(r *kgo.Record) {
 		return
 	}
 	*sl = Outcome{Topic: topic}
+	s.pending++
 	s.bytes += size
 	s.mu.Unlock()
 
@@ -208,8 +223,27 @@ func (s *Stream) wait() {
 	s.waiters--
 }
 
+// roomFor reports whether a record of size may be sent, with 1/slack of
+// each limit left over (0: none).
+func (s *Stream) roomFor(size int64, slack int64) bool {
+	left := func(limit int64) int64 {
+		if slack == 0 {
+			return limit
+		}
+		return limit - max(1, limit/slack)
+	}
+	return s.pending < left(s.maxRecords) && (s.keep || s.tail-s.head < left(s.maxRing)) &&
+		(s.bytes == 0 || s.bytes+size <= left(s.maxBytes))
+}
+
+// wake wakes the waiters that may proceed: Close once every outcome is
+// delivered, Send once an eighth of the limits is free (waking it for
+// every answer would pass the lock back and forth once per record).
 func (s *Stream) wake() {
-	if s.waiters > 0 {
+	if s.waiters == 0 {
+		return
+	}
+	if s.finished || s.closed && s.head == s.tail || !s.closed && s.roomFor(s.waitSize, 8) {
 		s.cond.Broadcast()
 	}
 }
@@ -229,6 +263,7 @@ func (s *Stream) promise(i, size int64, r *kgo.Record, err error) {
 	o := s.p.outcome(r, err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.pending--
 	s.bytes -= size
 	if i < s.head {
 		// Already reported Unconfirmed when time was up (the caller
@@ -356,5 +391,5 @@ func (s *Stream) Stats() StreamStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return StreamStats{Sent: s.tail, Acked: s.acked, Failed: s.failed, Unconfirmed: s.unconf,
-		InFlight: s.tail - s.head, InFlightBytes: s.bytes}
+		InFlight: s.pending, Undelivered: s.tail - s.head, InFlightBytes: s.bytes}
 }
