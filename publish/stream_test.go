@@ -83,7 +83,7 @@ func TestStreamBackPressure(t *testing.T) {
 
 	col := &outcomes{t: t}
 	s := p.Stream(ctx, col.add)
-	var maxHeld, maxHeldBytes, maxFranzRecs, maxFranzBytes atomic.Int64
+	var maxHeld, maxHeldBytes, maxUndelivered, maxFranzRecs, maxFranzBytes atomic.Int64
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() { // sample what is held while feeding
@@ -97,6 +97,7 @@ func TestStreamBackPressure(t *testing.T) {
 			}
 			store(&maxHeld, st.InFlight)
 			store(&maxHeldBytes, st.InFlightBytes)
+			store(&maxUndelivered, st.Undelivered)
 			store(&maxFranzRecs, p.Client().BufferedProduceRecords())
 			store(&maxFranzBytes, p.Client().BufferedProduceBytes())
 			select {
@@ -115,8 +116,8 @@ func TestStreamBackPressure(t *testing.T) {
 
 	t.Logf("held at most %d records (limit %d) and %d bytes (limit %d); franz-go buffered at most %d records, %d bytes",
 		maxHeld.Load(), maxRecords, maxHeldBytes.Load(), maxBytes, maxFranzRecs.Load(), maxFranzBytes.Load())
-	if maxHeld.Load() > maxRecords || maxHeldBytes.Load() > maxBytes {
-		t.Errorf("the Stream held more than its limits")
+	if maxHeld.Load() > maxRecords || maxHeldBytes.Load() > maxBytes || maxUndelivered.Load() > 2*maxRecords {
+		t.Errorf("the Stream held more than its limits (%d outcomes undelivered at most)", maxUndelivered.Load())
 	}
 	// franz-go releases a record just after its promise, in which the
 	// Stream releases it: it may count one record more for a moment.
