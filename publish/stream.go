@@ -51,15 +51,15 @@ type Stream struct {
 	// ring holds the outcomes of the records sent and not yet delivered,
 	// record i's at i & mask; Status 0 until it is in. Publish's ring is
 	// its result (mask all ones), kept as delivered (keep).
-	ring  []Outcome
-	mask  int64
-	keep  bool
+	ring    []Outcome
+	mask    int64
+	keep    bool
 	head    int64 // index of the next outcome to deliver
 	tail    int64 // index of the next record sent
 	pending int64 // records the producer holds for the stream (no answer yet)
 	// waitSize is the size of the record a waiting Send has.
 	waitSize int64
-	bytes   int64 // their bytes
+	bytes    int64 // their bytes
 	// expired: the context is done (or its deadline less the margin
 	// passed); nothing more is sent. finished: the grace after that is
 	// over, every record sent has been delivered (the rest Unconfirmed),
