@@ -27,9 +27,13 @@
 // AlterGroup, DescribeTopic, ReadData, DescribeClusterDynamicConfiguration)
 // is enough, plus WriteData on an on-failure topic. Without committed
 // offsets the group starts at the starting position, TRIM_HORIZON or
-// LATEST (with-msk.html). Offsets are committed to the group after
-// processing; nothing else is kept, so a restart with the same group id
-// resumes where the function's work was committed.
+// LATEST (with-msk.html). LATEST is resolved when a partition without a
+// committed offset is assigned, to the partition's end then, and that
+// offset is committed at once: a mapping stopped before its first commit
+// resumes there rather than at a later end, past records it never
+// delivered. Offsets are committed to the group after processing; nothing
+// else is kept, so a restart with the same group id resumes where the
+// function's work was committed.
 //
 // # Events
 //

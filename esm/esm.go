@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ESM is a local event source mapping: one consumer group on one topic,
@@ -140,12 +141,12 @@ func (e *ESM) Run(ctx context.Context) error {
 	if e.c.start == TrimHorizon {
 		reset = kgo.NewOffset().AtStart()
 	}
-	r := &runner{e: e, committed: map[tp]int64{}}
+	r := &runner{e: e, committed: map[tp]int64{}, ready: make(chan struct{})}
 	var copts []kafkaconn.Opt
 	if e.c.logger != nil {
 		copts = append(copts, kafkaconn.WithLogger(e.c.logger))
 	}
-	copts = append(copts, kafkaconn.WithClientOpts(
+	gopts := []kgo.Opt{
 		kgo.ConsumerGroup(e.groupID),
 		kgo.ConsumeTopics(e.topic),
 		kgo.ConsumeResetOffset(reset),
@@ -155,7 +156,11 @@ func (e *ESM) Run(ctx context.Context) error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsRevoked(r.lost),
 		kgo.OnPartitionsLost(r.lost),
-	))
+	}
+	if e.c.start == Latest {
+		gopts = append(gopts, kgo.AdjustFetchOffsetsFn(r.pinLatest))
+	}
+	copts = append(copts, kafkaconn.WithClientOpts(gopts...))
 	cl, err := kafkaconn.NewClient(ctx, kc, copts...)
 	if err != nil {
 		return err
@@ -165,6 +170,7 @@ func (e *ESM) Run(ctx context.Context) error {
 	// rebalance: allow it first (deferred calls run last in, first out).
 	defer cl.AllowRebalance()
 	r.cl = cl
+	close(r.ready)
 	if err := r.checkTopics(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -194,8 +200,9 @@ func (e *ESM) Run(ctx context.Context) error {
 
 // runner is the state of one Run.
 type runner struct {
-	e  *ESM
-	cl *kgo.Client
+	e     *ESM
+	cl    *kgo.Client
+	ready chan struct{} // closed once cl is set (group callbacks may run before)
 
 	mu    sync.Mutex
 	carry []*record // polled, not yet in a batch (over the size or payload limit)
@@ -228,6 +235,75 @@ func (r *runner) lost(_ context.Context, _ *kgo.Client, gone map[string][]int32)
 		delete(r.e.stats.next, t)
 	}
 	r.e.stats.mu.Unlock()
+}
+
+// pinLatest gives each assigned partition without a committed offset its
+// LATEST position as an exact offset, the partition's end now, and commits
+// it before anything is consumed. Without it the position would live only in
+// this process: a mapping stopped before its first commit (during its first
+// invocation, or before any record came) would start at the end again on
+// the next Run, past the records it was handed or that came meanwhile, and
+// they would never be delivered. (TRIM_HORIZON needs no pin: the start of a
+// partition does not move past records not yet delivered, retention aside.)
+func (r *runner) pinLatest(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	var topics []string
+	for t, ps := range offsets {
+		for _, o := range ps {
+			if o.EpochOffset().Offset < 0 { // no commit: the reset offset
+				topics = append(topics, t)
+				break
+			}
+		}
+	}
+	if len(topics) == 0 {
+		return offsets, nil
+	}
+	select {
+	case <-r.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	ends, err := kadm.NewClient(r.cl).ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("esm: reading the end offsets for the LATEST starting position: %w", err)
+	}
+	pin := map[string]map[int32]kgo.EpochOffset{}
+	for _, t := range topics {
+		for p, o := range offsets[t] {
+			if o.EpochOffset().Offset >= 0 {
+				continue
+			}
+			end, ok := ends.Lookup(t, p)
+			if !ok || end.Err != nil {
+				return nil, fmt.Errorf("esm: reading the end offset of %s for the LATEST starting position: %v", tp{t, p}, end.Err)
+			}
+			offsets[t][p] = kgo.NewOffset().At(end.Offset)
+			if pin[t] == nil {
+				pin[t] = map[int32]kgo.EpochOffset{}
+			}
+			pin[t][p] = kgo.EpochOffset{Epoch: -1, Offset: end.Offset}
+		}
+	}
+	var cerr error
+	r.cl.CommitOffsetsSync(ctx, pin, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
+					cerr = err
+				}
+			}
+		}
+	})
+	if cerr != nil {
+		// The group session restarts and assigns the partitions again.
+		return nil, fmt.Errorf("esm: committing the LATEST starting position: %w", cerr)
+	}
+	r.e.log.Debug("esm: LATEST starting position committed", slog.Any("offsets", pin))
+	return offsets, nil
 }
 
 // checkTopics fails early, with the fix, when the source or on-failure

@@ -633,6 +633,49 @@ func TestStopRedelivers(t *testing.T) {
 	}
 }
 
+// TestStopRedeliversLatest: with LATEST (the default) a new group starts at
+// the end of each partition as it is when the partitions are assigned. A
+// mapping stopped during its first invocation, before any commit, must not
+// lose that position: run again with the same group id it delivers the
+// batch again instead of starting at the end as it is then, past it.
+func TestStopRedeliversLatest(t *testing.T) {
+	t.Parallel()
+	c := startEmulator(t, map[string]int32{"orders": 1})
+	cfg := iamConfig(c, "orders")
+	block := make(chan struct{})
+	f := newFnServer(t, func(ev *testEvent, n int) reply {
+		if n == 1 {
+			<-block
+		}
+		return reply{body: "null"}
+	})
+	defer close(block)
+	r := startESM(t, cfg, WithFunction(f.function(t)), WithStartingPosition(Latest), WithBatchingWindow(0))
+	// Records written before the group took its LATEST position are not
+	// the mapping's to deliver: write one at a time until one arrives.
+	withClient(t, cfg, 90*time.Second, func(ctx context.Context, cl *kgo.Client) {
+		for i := 0; len(f.got()) == 0; i++ {
+			if ctx.Err() != nil {
+				t.Fatal("no record reached the function")
+			}
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "r%d", i)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			sleep(ctx, 100*time.Millisecond)
+		}
+	})
+	first := f.got()[0].list()[0]
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := committed(t, cfg, r.m.GroupID()); len(got) > 0 && got[0] > first.Offset {
+		t.Fatalf("committed %v past %s, which the function did not answer", got, first.id())
+	}
+	r2 := startESM(t, cfg, WithFunction(f.function(t)), WithGroupID(r.m.GroupID()), WithStartingPosition(Latest))
+	waitFor(t, 60*time.Second, first.value()+" delivered again", func() bool { return f.deliveries()[first.value()] == 2 })
+	waitFor(t, 30*time.Second, "committed past it", func() bool { return committed(t, cfg, r2.m.GroupID())[0] > first.Offset })
+}
+
 // TestOptions checks each option's range, with errors that name it.
 func TestOptions(t *testing.T) {
 	cfg := kafkaconn.Config{Brokers: []string{"127.0.0.1:9098"}, Topic: "orders", Region: "us-east-1"}
