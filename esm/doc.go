@@ -129,7 +129,11 @@
 //     given up is written there as its own message, keyed by the record's
 //     key, holding the failure metadata and the record's event ("Record
 //     format for a Kafka destination"; see GiveUp and failureRecord), before
-//     its offset is committed. Without a destination the record is dropped
+//     its offset is committed. A message too large for the destination
+//     (its max.message.bytes: the event is the record in base64, a third
+//     larger) is written with a null "payload", its metadata naming the
+//     record in the source topic (GiveUp.PayloadDropped), rather than
+//     stopping the mapping at that record. Without a destination the record is dropped
 //     (and logged), as Lambda does. A record whose event alone is over 6 MB
 //     is given up too ("MaximumPayloadSizeExceeded": with-msk.html,
 //     "Records will also go unprocessed if they are dropped due to their

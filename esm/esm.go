@@ -156,6 +156,11 @@ func (e *ESM) Run(ctx context.Context) error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsRevoked(r.lost),
 		kgo.OnPartitionsLost(r.lost),
+		// An on-failure message holds a record's whole event (up to
+		// 6 MB, more for a record given up as too large): let the
+		// destination's max.message.bytes decide, not franz-go's
+		// default 1,000,012-byte cap (see giveUp).
+		kgo.ProducerBatchMaxBytes(onFailureMaxBytes),
 	}
 	if e.c.start == Latest {
 		gopts = append(gopts, kgo.AdjustFetchOffsetsFn(r.pinLatest))
@@ -197,6 +202,10 @@ func (e *ESM) Run(ctx context.Context) error {
 		cl.AllowRebalance()
 	}
 }
+
+// onFailureMaxBytes bounds an on-failure message on the client's side:
+// twice Lambda's payload limit, room for a whole event and its metadata.
+const onFailureMaxBytes = 2 * MaxPayloadBytes
 
 // runner is the state of one Run.
 type runner struct {

@@ -229,6 +229,37 @@ func TestOversizedRecord(t *testing.T) {
 	})
 }
 
+// TestOnFailureRecordTooLarge: a record of 800 kB fits the brokers' default
+// message.max.bytes (1048588), its on-failure message (the record's event
+// in base64, and the metadata) does not. It is written without its payload,
+// the metadata naming the record in the source topic, and the mapping goes
+// on; it used to stop with an error at every start, stuck on that record.
+func TestOnFailureRecordTooLarge(t *testing.T) {
+	t.Parallel()
+	c := startEmulator(t, map[string]int32{"orders": 1, "dlt": 1})
+	cfg := iamConfig(c, "orders")
+	big := make([]byte, 800_000)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	produceTo(t, cfg, &kgo.Record{Key: []byte("big"), Value: big}, &kgo.Record{Value: []byte("small")})
+	f := newFnServer(t, func(ev *testEvent, n int) reply {
+		if ev.has(string(big)) {
+			return fail("cannot process it")
+		}
+		return reply{body: "null"}
+	})
+	r := startESM(t, cfg, WithFunction(f.function(t)), WithMaximumRetryAttempts(0), WithOnFailureTopic("dlt"), WithBatchSize(1))
+	dlt, frs := onFailureMessages(t, iamConfig(c, "dlt"), "dlt", 1)
+	if fr := frs[0]; string(dlt[0].Key) != "big" || fr.RequestContext.Condition != ConditionRetriesExhausted ||
+		fr.KafkaBatchInfo.RecordInfo.Offset != "0" || fr.KafkaBatchInfo.PayloadSize <= len(big) || string(fr.Payload) != "null" {
+		t.Errorf("on-failure record %.300s", dlt[0].Value)
+	}
+	waitFor(t, 30*time.Second, "small delivered and all committed", func() bool {
+		return f.deliveries()["small"] == 1 && committed(t, cfg, r.m.GroupID())[0] == 2
+	})
+}
+
 // TestPartialBatchResponse: a reported record is its partition's
 // checkpoint: it and the records after it are sent again, the other
 // partitions are committed; the group's offset stays at the record until

@@ -39,6 +39,11 @@ type GiveUp struct {
 	Destination string
 	// Value is the message written to Destination.
 	Value []byte
+	// PayloadDropped says Value's "payload" is null: the message with the
+	// record's event was too large for Destination (its
+	// max.message.bytes); the metadata names the record in the source
+	// topic.
+	PayloadDropped bool
 }
 
 // failureRecord is the message written to a Kafka on-failure destination
@@ -91,8 +96,10 @@ type recordInfo struct {
 	Timestamp string `json:"timestamp"`
 }
 
-// failureMessage builds the on-failure message of r.
-func (e *ESM) failureMessage(r *record, condition string, now time.Time) []byte {
+// failureMessage builds the on-failure message of r; without payload its
+// "payload" is null (the other fields, payloadSize included, stay), for a
+// record whose message the destination cannot take whole.
+func (e *ESM) failureMessage(r *record, condition string, now time.Time, withPayload bool) []byte {
 	payload := e.enc.encode([]*record{r})
 	fr := failureRecord{
 		RequestContext: failureRequestContext{
@@ -107,6 +114,9 @@ func (e *ESM) failureMessage(r *record, condition string, now time.Time) []byte 
 			RecordInfo:  recordInfo{Offset: strconv.FormatInt(r.r.Offset, 10), Timestamp: millisUTC(r.r.Timestamp)},
 		},
 		Payload: payload,
+	}
+	if !withPayload {
+		fr.Payload = nil
 	}
 	if fr.RequestContext.RequestID == "" {
 		fr.RequestContext.RequestID = newUUID()

@@ -307,7 +307,8 @@ func (r *runner) giveUp(ctx context.Context, rec *record, condition, lastErr str
 	g := GiveUp{Topic: rec.tp.topic, Partition: rec.tp.partition, Offset: rec.r.Offset, Condition: condition,
 		Invokes: rec.invokes, Error: lastErr}
 	if dest := e.c.onFailureTopic; dest != "" {
-		g.Value = e.failureMessage(rec, condition, e.c.now())
+		now := e.c.now()
+		g.Value = e.failureMessage(rec, condition, now, true)
 		for attempt := 0; ; attempt++ {
 			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			err := r.cl.ProduceSync(pctx, &kgo.Record{Topic: dest, Key: rec.r.Key, Value: g.Value}).FirstErr()
@@ -317,6 +318,19 @@ func (r *runner) giveUp(ctx context.Context, rec *record, condition, lastErr str
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if (errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)) && !g.PayloadDropped {
+				// The record's event in base64 is a third larger than
+				// the record: a record the source topic took may not
+				// fit the destination's max.message.bytes. Failing
+				// here would stop the mapping at this record for good;
+				// write the metadata, which names the record in the
+				// source topic, without the payload.
+				e.log.Warn("esm: the on-failure message is too large for the topic; writing it without its payload",
+					slog.String("on_failure_topic", dest), slog.String("partition", rec.tp.String()), slog.Int64("offset", rec.r.Offset),
+					slog.Int("bytes", len(g.Value)), slog.Any("error", err))
+				g.Value, g.PayloadDropped = e.failureMessage(rec, condition, now, false), true
+				continue
 			}
 			var ke *kerr.Error
 			if errors.As(err, &ke) && !ke.Retriable {

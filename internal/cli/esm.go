@@ -217,8 +217,9 @@ func (o *esmOutput) givenUp(g esm.GiveUp) {
 		Condition   string `json:"condition"`
 		Invokes     int    `json:"invokes"`
 		Destination string `json:"on_failure_topic,omitempty"`
+		Dropped     bool   `json:"payload_dropped,omitempty"`
 		Error       string `json:"error,omitempty"`
-	}{"given_up", time.Now().UTC().Format(time.RFC3339Nano), g.Topic, g.Partition, g.Offset, g.Condition, g.Invokes, g.Destination, g.Error})
+	}{"given_up", time.Now().UTC().Format(time.RFC3339Nano), g.Topic, g.Partition, g.Offset, g.Condition, g.Invokes, g.Destination, g.PayloadDropped, g.Error})
 }
 
 // startStatus redraws the status line twice a second on a terminal, and
