@@ -148,7 +148,11 @@
 // uncommitted records again to the next Run with the same group id (event
 // source mappings "process each event at least once", with-kafka.html).
 // Rebalances wait for the batch in hand to be settled (franz-go's
-// BlockRebalanceOnPoll).
+// BlockRebalanceOnPoll), and for the records polled with it that the
+// payload limit left for the next batches: while a rebalance waits no more
+// records are polled, those are delivered, then the group rebalances. A
+// partition leaves a mapping with nothing of it in hand, so its new owner
+// starts where this one committed and nothing is delivered twice.
 //
 // An ESM is safe for concurrent use of Stats and GroupID while Run runs.
 package esm

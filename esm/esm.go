@@ -156,6 +156,7 @@ func (e *ESM) Run(ctx context.Context) error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsRevoked(r.lost),
 		kgo.OnPartitionsLost(r.lost),
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { r.rebalanceWaiting.Store(true) }),
 		// An on-failure message holds a record's whole event (up to
 		// 6 MB, more for a record given up as too large): let the
 		// destination's max.message.bytes decide, not franz-go's
@@ -199,7 +200,16 @@ func (e *ESM) Run(ctx context.Context) error {
 			}
 			return err
 		}
-		cl.AllowRebalance()
+		// Records polled but carried to the next batch (the payload
+		// limit) are still in hand: a rebalance allowed now could take
+		// their partition while they are delivered and committed here,
+		// and the new owner would deliver them again. Allow it once none
+		// is carried; a waiting rebalance stops polling (gather) so that
+		// the carry drains.
+		if r.carried() == 0 {
+			r.rebalanceWaiting.Store(false)
+			cl.AllowRebalance()
+		}
 	}
 }
 
@@ -215,6 +225,8 @@ type runner struct {
 
 	mu    sync.Mutex
 	carry []*record // polled, not yet in a batch (over the size or payload limit)
+
+	rebalanceWaiting atomic.Bool // a rebalance waits for AllowRebalance
 
 	committed map[tp]int64 // next offset committed, per partition (Run's goroutine only)
 	failures  int          // consecutive failed invocations, for the backoff
@@ -365,6 +377,11 @@ func (r *runner) gather(ctx context.Context) (*batch, error) {
 	started := false
 	for len(b.all) < e.c.batchSize {
 		rec := r.popCarry()
+		if rec == nil && len(b.all) > 0 && r.rebalanceWaiting.Load() {
+			// Poll no more while a rebalance waits: what is polled now
+			// would be carried, and hold the rebalance longer (Run).
+			return b, nil
+		}
 		if rec == nil {
 			need := e.c.batchSize - len(b.all)
 			var fs kgo.Fetches
@@ -434,6 +451,12 @@ func (r *runner) popCarry() *record {
 	rec := r.carry[0]
 	r.carry = r.carry[1:]
 	return rec
+}
+
+func (r *runner) carried() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.carry)
 }
 
 func (r *runner) unpopCarry(rec *record) {

@@ -707,6 +707,100 @@ func TestStopRedeliversLatest(t *testing.T) {
 	waitFor(t, 30*time.Second, "committed past it", func() bool { return committed(t, cfg, r2.m.GroupID())[0] > first.Offset })
 }
 
+// TestRebalanceWithCarriedRecords: a second mapping with the same group id
+// joins while the first holds records polled but not yet sent (the payload
+// limit lets one record in each event). The first must hand a partition
+// over only with nothing of it in hand: it never invokes the function with
+// a record of a partition the group took from it (its revocation, in its
+// logs, comes after every such invocation), and nothing is delivered
+// twice.
+func TestRebalanceWithCarriedRecords(t *testing.T) {
+	t.Parallel()
+	c := startEmulator(t, map[string]int32{"orders": 2})
+	cfg := iamConfig(c, "orders")
+	const perPartition = 20
+	var recs []*kgo.Record
+	for i := range perPartition {
+		recs = append(recs, &kgo.Record{Partition: 0, Value: fmt.Appendf(nil, "a%02d", i)}, &kgo.Record{Partition: 1, Value: fmt.Appendf(nil, "b%02d", i)})
+	}
+	produceTo(t, cfg, recs...)
+	var (
+		first     atomic.Pointer[running]
+		mu        sync.Mutex
+		afterLoss []string
+	)
+	// revoked reports whether the first mapping's logs show partition p
+	// revoked (franz-go logs the callback with the partitions).
+	revoked := func(p int32) bool {
+		r := first.Load()
+		if r == nil {
+			return false
+		}
+		for _, line := range strings.Split(r.logs.String(), "\n") {
+			if strings.Contains(line, "entering OnPartitionsRevoked") && strings.Contains(line, fmt.Sprintf(`"orders":[%d]`, p)) ||
+				strings.Contains(line, "entering OnPartitionsRevoked") && strings.Contains(line, `"orders":[0,1]`) {
+				return true
+			}
+		}
+		return false
+	}
+	f1 := newFnServer(t, func(ev *testEvent, n int) reply {
+		time.Sleep(100 * time.Millisecond) // the second member joins while records are in hand
+		for _, rec := range ev.list() {
+			if revoked(rec.Partition) {
+				mu.Lock()
+				afterLoss = append(afterLoss, rec.id())
+				mu.Unlock()
+			}
+		}
+		return reply{body: "null"}
+	})
+	f2 := newFnServer(t, nil)
+	// An event of one of these records is about 200 bytes.
+	opts := []Opt{withMaxPayload(300), WithBatchingWindow(0)}
+	r1 := startESM(t, cfg, append(opts, WithFunction(f1.function(t)))...)
+	first.Store(r1)
+	waitFor(t, 60*time.Second, "the first invocations", func() bool { return len(f1.got()) >= 3 })
+	startESM(t, cfg, append(opts, WithFunction(f2.function(t)), WithGroupID(r1.m.GroupID()))...)
+	deliveries := func() map[string]int {
+		d := f1.deliveries()
+		for v, n := range f2.deliveries() {
+			d[v] += n
+		}
+		return d
+	}
+	// Once the group took a partition from the first mapping, more
+	// records: the second mapping delivers those of its partition.
+	waitFor(t, 120*time.Second, "a partition revoked from the first mapping", func() bool { return revoked(0) || revoked(1) })
+	var more []*kgo.Record
+	for i := perPartition; i < 2*perPartition; i++ {
+		more = append(more, &kgo.Record{Partition: 0, Value: fmt.Appendf(nil, "a%02d", i)}, &kgo.Record{Partition: 1, Value: fmt.Appendf(nil, "b%02d", i)})
+	}
+	produceTo(t, cfg, more...)
+	waitFor(t, 120*time.Second, "every record delivered and committed", func() bool {
+		return len(deliveries()) == 4*perPartition &&
+			reflect.DeepEqual(committed(t, cfg, r1.m.GroupID()), map[int32]int64{0: 2 * perPartition, 1: 2 * perPartition})
+	})
+	if len(f2.got()) == 0 {
+		t.Fatal("the second mapping delivered nothing")
+	}
+	for v, n := range deliveries() {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", v, n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(afterLoss) > 0 {
+		t.Errorf("the first mapping invoked the function with %v while or after the partition was revoked from it", afterLoss)
+	}
+	for _, ev := range append(f1.got(), f2.got()...) {
+		if len(ev.list()) != 1 {
+			t.Fatalf("an event of %d records: the payload limit did not cut the batches to one record", len(ev.list()))
+		}
+	}
+}
+
 // TestOptions checks each option's range, with errors that name it.
 func TestOptions(t *testing.T) {
 	cfg := kafkaconn.Config{Brokers: []string{"127.0.0.1:9098"}, Topic: "orders", Region: "us-east-1"}
