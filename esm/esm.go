@@ -471,10 +471,19 @@ func (r *runner) fetchErrors(fs kgo.Fetches) error {
 	var fatal error
 	fs.EachError(func(t string, p int32, err error) {
 		var ke *kerr.Error
+		var gs *kgo.ErrGroupSession
 		switch {
 		case fatal != nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		case errors.Is(err, kgo.ErrClientClosed):
 			fatal = err
+		case errors.As(err, &gs) && (errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration)):
+			// The group coordinator no longer knows this member (its
+			// session timed out: heartbeats did not get through for
+			// the session timeout, the coordinator moved); franz-go
+			// joins again as a new member. Not a reason to stop: what
+			// was not committed is delivered again, here or by the
+			// partitions' new owner.
+			r.e.log.Warn("esm: the group dropped this member; joining again (uncommitted records are delivered again)", slog.Any("error", err))
 		case errors.As(err, &ke) && !ke.Retriable:
 			fatal = fmt.Errorf("esm: consuming %s (partition %d) in group %q: %w", t, p, r.e.groupID, err)
 		default:

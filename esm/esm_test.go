@@ -15,7 +15,9 @@ import (
 
 	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // withMaxPayload lowers the 6 MB limit, so a test can make a record too
@@ -798,6 +800,40 @@ func TestRebalanceWithCarriedRecords(t *testing.T) {
 		if len(ev.list()) != 1 {
 			t.Fatalf("an event of %d records: the payload limit did not cut the batches to one record", len(ev.list()))
 		}
+	}
+}
+
+// TestGroupSessionLost: when the group coordinator answers a heartbeat
+// with UNKNOWN_MEMBER_ID (the member's session expired: heartbeats did not
+// get through for the session timeout), franz-go joins the group again as a
+// new member. The mapping goes on with it; it used to stop with "unable to
+// join group session: UNKNOWN_MEMBER_ID".
+func TestGroupSessionLost(t *testing.T) {
+	t.Parallel()
+	c := startEmulator(t, map[string]int32{"orders": 1})
+	cfg := iamConfig(c, "orders")
+	produceTo(t, cfg, values(0, "a", "b")...)
+	f := newFnServer(t, nil)
+	r := startESM(t, cfg, WithFunction(f.function(t)))
+	waitFor(t, 60*time.Second, "a and b committed", func() bool { return committed(t, cfg, r.m.GroupID())[0] == 2 })
+	var expired atomic.Bool
+	c.Kfake().ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.UnknownMemberID.Code
+		expired.Store(true)
+		return resp, nil, true // once: the control is dropped after it answers
+	})
+	waitFor(t, 60*time.Second, "a heartbeat answered UNKNOWN_MEMBER_ID", expired.Load)
+	produceTo(t, cfg, values(0, "c", "d")...)
+	waitFor(t, 60*time.Second, "c and d delivered and committed", func() bool {
+		d := f.deliveries()
+		return d["c"] > 0 && d["d"] > 0 && committed(t, cfg, r.m.GroupID())[0] == 4
+	})
+	select {
+	case err := <-r.done:
+		r.done <- err
+		t.Fatalf("Run returned: %v", err)
+	default:
 	}
 }
 
