@@ -142,9 +142,18 @@ func TestBatchingWindowAndSize(t *testing.T) {
 		cfg := iamConfig(c, "orders")
 		f := newFnServer(t, nil)
 		startESM(t, cfg, WithFunction(f.function(t)), WithBatchingWindow(5*time.Second))
-		produceTo(t, cfg, values(0, "a", "b", "c")...)
-		time.Sleep(300 * time.Millisecond)
-		produceTo(t, cfg, values(0, "d", "e", "f")...)
+		// One client for both writes: a new connection (TLS, IAM) for the
+		// second could take much of the window on a loaded machine.
+		withClient(t, cfg, time.Minute, func(ctx context.Context, cl *kgo.Client) {
+			for i, vs := range [][]string{{"a", "b", "c"}, {"d", "e", "f"}} {
+				if i > 0 {
+					time.Sleep(300 * time.Millisecond)
+				}
+				if err := cl.ProduceSync(ctx, values(0, vs...)...).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 		waitFor(t, 60*time.Second, "6 records delivered", func() bool { return len(f.deliveries()) == 6 })
 		if evs := f.got(); len(evs) != 1 {
 			t.Errorf("%d events, want the 6 records in one: %v", len(evs), evs)
@@ -282,7 +291,9 @@ func TestPartialBatchResponse(t *testing.T) {
 		}
 		return reply{body: `{"batchItemFailures":[]}`}
 	})
-	r := startESM(t, cfg, WithFunction(f.function(t)), WithReportBatchItemFailures(true), WithBatchingWindow(time.Second))
+	// The batch size, not the window, cuts the first batch at all ten
+	// records, however long the partitions' fetches take.
+	r := startESM(t, cfg, WithFunction(f.function(t)), WithReportBatchItemFailures(true), WithBatchSize(10), WithBatchingWindow(time.Minute))
 	waitFor(t, 60*time.Second, "the retry", func() bool { return len(f.got()) == 2 })
 	if got := committed(t, cfg, r.m.GroupID()); !reflect.DeepEqual(got, map[int32]int64{0: 2, 1: 4}) {
 		t.Errorf("committed %v while a2 is retried, want orders-0 at 2 and orders-1 at 4", got)
@@ -620,14 +631,18 @@ func TestFunctionTimeout(t *testing.T) {
 	c := startEmulator(t, map[string]int32{"orders": 1})
 	cfg := iamConfig(c, "orders")
 	produceTo(t, cfg, values(0, "slow")...)
+	// The first invocation never answers; the timeout is long enough for
+	// the second to answer on a loaded machine.
+	hang := make(chan struct{})
+	defer close(hang)
 	f := newFnServer(t, func(ev *testEvent, n int) reply {
 		if n == 1 {
-			time.Sleep(3 * time.Second)
+			<-hang
 		}
 		return reply{body: "null"}
 	})
 	var results []string // appended by Run's goroutine, read after stop
-	r := startESM(t, cfg, WithFunction(f.function(t)), WithFunctionTimeout(time.Second),
+	r := startESM(t, cfg, WithFunction(f.function(t)), WithFunctionTimeout(3*time.Second),
 		WithOnInvoke(func(inv Invocation) { results = append(results, inv.Result+" "+inv.Error) }))
 	waitFor(t, 60*time.Second, "committed", func() bool { return committed(t, cfg, r.m.GroupID())[0] == 1 })
 	r.stop(t)

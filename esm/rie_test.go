@@ -80,7 +80,9 @@ func TestRIEPoisonRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startESM(t, cfg, WithFunction(fn), WithEventSourceARN(c.ClusterARN()), WithReportBatchItemFailures(true),
-		WithMaximumRetryAttempts(2), WithOnFailureTopic("orders-dlt"), WithBatchingWindow(time.Second), WithGroupID(group),
+		// The batch size cuts the first batch at all 31 records (the
+		// steps below count on it), however long the fetches take.
+		WithMaximumRetryAttempts(2), WithOnFailureTopic("orders-dlt"), WithBatchSize(len(recs)), WithBatchingWindow(time.Minute), WithGroupID(group),
 		WithOnInvoke(func(Invocation) {
 			got := committed(t, cfg, group)
 			mu.Lock()
