@@ -123,8 +123,10 @@ func WithLogger(l *slog.Logger) Opt { return func(o *options) { o.log = l } }
 func WithMaxConnections(n int) Opt { return func(o *options) { o.maxConns = n } }
 
 // WithIdleTimeout closes a client connection (and its upstream one) that
-// sent nothing and awaited nothing for d, or that did not take a response
-// within d (default DefaultIdleTimeout, Kafka's connections.max.idle.ms).
+// sent nothing and awaited nothing for d, that did not take a response
+// within d, or whose answers did not come within d while a
+// re-authentication waited for them (default DefaultIdleTimeout, Kafka's
+// connections.max.idle.ms).
 func WithIdleTimeout(d time.Duration) Opt { return func(o *options) { o.idle = d } }
 
 // WithTokenProvider signs upstream IAM authentications with p. Default: the

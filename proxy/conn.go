@@ -490,15 +490,27 @@ func upstreamErrorCode(err error) int16 {
 // reauth renews the upstream session in place (KIP-368): no request is
 // forwarded meanwhile, and it starts only when every request already
 // forwarded is answered, so its SASL requests never interleave with the
-// client's.
+// client's. Kafka re-authenticates a connection past its session's end too,
+// so answers that take long (a fetch long poll, a JoinGroup) are awaited,
+// but for at most the idle timeout: the client is not read meanwhile, so
+// a broker that stopped answering would otherwise hold the connection, and
+// its slot, even after the client left.
 func (c *clientConn) reauth() error {
 	up := c.up
 	held := time.Now()
-	for c.inflight.Load() > 0 {
-		select {
-		case <-c.drained:
-		case <-c.done:
-			return net.ErrClosed
+	if c.inflight.Load() > 0 {
+		bound := time.NewTimer(c.p.o.idle)
+		defer bound.Stop()
+		for c.inflight.Load() > 0 {
+			select {
+			case <-c.drained:
+			case <-c.done:
+				return net.ErrClosed
+			case <-bound.C:
+				c.setWhy("%d requests to %s unanswered for %s (the idle timeout) while a re-authentication waited for them: closed",
+					c.inflight.Load(), up.addr, c.p.o.idle)
+				return errUpstream
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.p.cfg.RequestTimeout)

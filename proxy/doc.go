@@ -63,8 +63,9 @@
 // most 100 MiB (Kafka's socket.request.max.bytes; buffers over 1 MiB are not
 // kept), and at most 128 queued answers; a slow client or broker stalls its
 // own connection through TCP backpressure. WithIdleTimeout closes
-// connections with nothing sent or awaited for that long, and clients that
-// do not take a response within it. In ClientAuthSCRAM mode nothing is
+// connections with nothing sent or awaited for that long, clients that
+// do not take a response within it, and connections whose answers do not
+// come within it while a re-authentication waits for them. In ClientAuthSCRAM mode nothing is
 // dialed upstream before the client authenticates, and frames before it are
 // bounded at 512 KiB.
 //

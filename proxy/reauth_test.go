@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/internal/kafkawire"
 	"github.com/msklink/msklink/kafkaconn"
 )
 
@@ -142,5 +145,47 @@ func TestReauthAfter(t *testing.T) {
 		if got := reauthAfter(tc.life); got != tc.want {
 			t.Errorf("reauthAfter(%s) = %s, want %s", tc.life, got, tc.want)
 		}
+	}
+}
+
+// TestReauthDrainBounded: a re-authentication waits for the requests in
+// flight, but not forever: a broker that never answers (the emulator's
+// blackhole) must not hold the client connection, its goroutines and its
+// connection slot after the idle timeout, though nobody reads the client
+// while the proxy waits.
+func TestReauthDrainBounded(t *testing.T) {
+	const lifetime, idle = 2 * time.Second, 3 * time.Second
+	c, _ := startCluster(t, emulator.WithSessionMaxLifetime(lifetime))
+	p, logs := startProxy(t, iamConfig(c), WithIdleTimeout(idle))
+	nc, err := net.Dial("tcp", p.Brokers()[1].Local) // broker 0
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	f := kmsg.NewRequestFormatter()
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := nc.Write(f.AppendRequest(nil, apiVersions(3), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame); err != nil {
+		t.Fatalf("ApiVersions: %v", err)
+	}
+	c.Listener(0, emulator.IAM).SetFaults(emulator.Faults{Blackhole: true})
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(1)
+	if _, err := nc.Write(f.AppendRequest(nil, md, 2)); err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(lifetime + idle + 30*time.Second))
+	if _, err := nc.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the client read %v, want EOF: a re-authentication waits forever for an answer", err)
+	}
+	waitLog(t, logs, "1 requests to 127.0.0.1:", "unanswered for 3s (the idle timeout) while a re-authentication waited for them")
+	deadline := time.Now().Add(15 * time.Second)
+	for p.Stats().Connections != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v: the connection was not released", p.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
