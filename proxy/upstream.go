@@ -80,7 +80,13 @@ func (p *Proxy) dial(ctx context.Context, addr string) (*upstream, error) {
 		if dl, ok := ctx.Deadline(); ok {
 			nc.SetDeadline(dl)
 		}
+		// The exchange's reads ignore ctx: its end (the client gone,
+		// Close) wakes them through the deadline.
+		stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 		err := u.authenticate(ctx, u.roundTrip)
+		if !stop() && err == nil {
+			err = context.Cause(ctx) // ended as it succeeded: the deadline may be past
+		}
 		nc.SetDeadline(time.Time{})
 		if err != nil {
 			nc.Close()
