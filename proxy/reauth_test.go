@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"strings"
@@ -11,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/internal/kafkawire"
+	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
 )
 
@@ -187,5 +191,131 @@ func TestReauthDrainBounded(t *testing.T) {
 			t.Fatalf("stats %+v: the connection was not released", p.Stats())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// recordBatch is a one-record v2 batch holding value, as a producer
+// without idempotence sends it.
+func recordBatch(value []byte) []byte {
+	rec := kmsg.Record{Value: value}
+	rec.Length = int32(len(rec.AppendTo(nil)) - 1) // everything after the one-byte varint 0
+	records := rec.AppendTo(nil)
+	b := kmsg.NewRecordBatch()
+	b.Magic, b.NumRecords, b.Records = 2, 1, records
+	b.ProducerID, b.ProducerEpoch, b.FirstSequence = -1, -1, -1
+	b.FirstTimestamp = time.Now().UnixMilli()
+	b.MaxTimestamp = b.FirstTimestamp
+	b.Length = int32(49 + len(records)) // the header after Length, then the records
+	out := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(out[17:21], crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return out
+}
+
+// produceRequest produces value to topic's partition 0 with acks.
+func produceRequest(topic string, acks int16, value []byte) *kmsg.ProduceRequest {
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis = acks, 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = recordBatch(value)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// TestReauthPipelined: a client that pipelines requests without pause
+// (Metadata, which the proxy rewrites; acks=0 produce, which has no
+// answer; acks=1 produce; ApiVersions) through several 2-second sessions,
+// with answers slowed so that requests are always in flight when a
+// re-authentication is due, gets every answer in request order with its
+// correlation ID, every produce lands once, the sessions are renewed and
+// none expires.
+func TestReauthPipelined(t *testing.T) {
+	const lifetime = 2 * time.Second
+	c, clusterLog := startCluster(t, emulator.WithSessionMaxLifetime(lifetime))
+	p, _ := startProxy(t, iamConfig(c))
+	leader := c.Kfake().LeaderFor("orders", 0)
+	c.Listener(leader, emulator.IAM).SetFaults(emulator.Faults{ResponseLatency: 5 * time.Millisecond})
+	nc, err := net.Dial("tcp", p.Brokers()[1+leader].Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(90 * time.Second))
+
+	type want struct {
+		corr int32
+		key  int16
+	}
+	const bursts = 250 // about 5 s: two re-authentications and more
+	wants := make(chan want, 4*bursts)
+	writeErr := make(chan error, 1)
+	go func() {
+		f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("pipeliner"))
+		md := kmsg.NewPtrMetadataRequest()
+		md.SetVersion(9)
+		corr := int32(100)
+		for i := range bursts {
+			var frames []byte
+			for _, req := range []kmsg.Request{md, produceRequest("orders", 0, fmt.Appendf(nil, "a0-%d", i)),
+				produceRequest("orders", 1, fmt.Appendf(nil, "a1-%d", i)), apiVersions(3)} {
+				corr++
+				frames = append(frames, f.AppendRequest(nil, req, corr)...) // AppendRequest sizes from dst[0]
+				if pr, ok := req.(*kmsg.ProduceRequest); !ok || pr.Acks != 0 {
+					wants <- want{corr, req.Key()}
+				}
+			}
+			if _, err := nc.Write(frames); err != nil {
+				writeErr <- err
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		close(wants)
+		writeErr <- nil
+	}()
+	n := 0
+	for w := range wants {
+		body, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame)
+		if err != nil {
+			t.Fatalf("answer %d (%s, correlation ID %d): %v", n, kmsg.NameForKey(w.key), w.corr, err)
+		}
+		if corr := int32(binary.BigEndian.Uint32(body)); corr != w.corr {
+			t.Fatalf("answer %d has correlation ID %d, want %d (%s)", n, corr, w.corr, kmsg.NameForKey(w.key))
+		}
+		if w.key == 0 {
+			r, err := kafkawire.DecodeResponse(kafkawire.Header{Key: 0, Version: 9, Flexible: true}, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code := r.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+				t.Fatalf("produce answer %d: %v", n, kerr.ErrorForCode(code))
+			}
+		}
+		n++
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatal(err)
+	}
+
+	got := testutil.ConsumeN(t, []kgo.Opt{kgo.SeedBrokers(p.Addr()), kgo.ConsumeTopics("orders"), kgo.DisableClientMetrics()}, 2*bursts, 30*time.Second, 300*time.Millisecond)
+	seen := map[string]int{}
+	for _, r := range got {
+		seen[string(r.Value)]++
+	}
+	for i := range bursts {
+		for _, k := range []string{fmt.Sprintf("a0-%d", i), fmt.Sprintf("a1-%d", i)} {
+			if seen[k] != 1 {
+				t.Errorf("record %s stored %d times, want once", k, seen[k])
+			}
+		}
+	}
+	if s := p.Stats(); s.Reauthentications < 2 || s.UpstreamFailures != 0 {
+		t.Errorf("proxy stats %+v: want at least 2 re-authentications, no upstream failure", s)
+	}
+	if strings.Contains(clusterLog.String(), "session expired") {
+		t.Errorf("a session expired:\n%s", clusterLog.String())
 	}
 }
