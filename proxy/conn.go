@@ -69,11 +69,13 @@ type clientConn struct {
 	upErr       error
 
 	queue     chan pending
-	frames    chan upFrame  // from readUpstream
-	frameDone chan struct{} // the response loop is done with a frame
-	inflight  atomic.Int32  // requests written upstream, not yet answered
-	drained   chan struct{} // a token when inflight drops to zero
-	rdone     chan struct{} // the response loop returned
+	frames    chan upFrame          // from readUpstream
+	frameDone chan struct{}         // the response loop is done with a frame
+	inflight  atomic.Int32          // requests written upstream, not yet answered
+	reauthing atomic.Bool           // a re-authentication's SASL requests are under way
+	upEnd     atomic.Pointer[error] // why the upstream ended during a re-authentication
+	drained   chan struct{}         // a token when inflight drops to zero
+	rdone     chan struct{}         // the response loop returned
 	done      chan struct{}
 	once      sync.Once
 	why       atomic.Pointer[string] // why the connection closed, for the log
@@ -515,13 +517,20 @@ func (c *clientConn) reauth() error {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.p.cfg.RequestTimeout)
 	defer cancel()
-	if err := up.authenticate(ctx, func(req kmsg.Request) (kmsg.Response, error) { return c.viaResponseLoop(ctx, up, req) }); err != nil {
-		if !c.closing() {
-			c.p.upstreamFailed(c, "re-authenticate", up.addr, err)
-			c.setWhy("upstream %s re-authentication failed (cause %s)", up.addr, doctor.CauseOf(err))
+	c.reauthing.Store(true)
+	err := up.authenticate(ctx, func(req kmsg.Request) (kmsg.Response, error) { return c.viaResponseLoop(ctx, up, req) })
+	if err != nil {
+		// A broker that refuses closes the connection after its answer;
+		// the answer, not the close, says why (reauthing stays set: the
+		// connection ends).
+		if errors.Is(err, net.ErrClosed) && c.closing() {
+			return err // the client left, or the proxy closes
 		}
+		c.p.upstreamFailed(c, "re-authenticate", up.addr, err)
+		c.setWhy("upstream %s re-authentication failed (cause %s)", up.addr, doctor.CauseOf(err))
 		return errUpstream
 	}
+	c.reauthing.Store(false)
 	c.p.stats.reauths.Add(1)
 	c.p.log.Debug("upstream re-authenticated", append(c.logAttrs(), "upstream", up.addr,
 		"held", time.Since(held).Round(time.Millisecond).String(), "session_lifetime", up.lifetime.String())...)
@@ -542,11 +551,20 @@ func (c *clientConn) viaResponseLoop(ctx context.Context, up *upstream, req kmsg
 	select {
 	case body := <-ch:
 		return up.decode(h, body)
-	case <-c.done:
-		return nil, net.ErrClosed
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%s: no answer to %s within %s: %w", up.addr, kmsg.NameForKey(h.Key), c.p.cfg.RequestTimeout, ctx.Err())
+	case <-ctx.Done(): // the timeout, or the connection's end (c.ctx)
 	}
+	select {
+	case body := <-ch: // answered, then the connection ended
+		return up.decode(h, body)
+	default:
+	}
+	if c.closing() {
+		if err := c.upEnd.Load(); err != nil {
+			return nil, fmt.Errorf("%s closed the connection without answering %s: %w", up.addr, kmsg.NameForKey(h.Key), *err)
+		}
+		return nil, net.ErrClosed
+	}
+	return nil, fmt.Errorf("%s: no answer to %s within %s: %w", up.addr, kmsg.NameForKey(h.Key), c.p.cfg.RequestTimeout, ctx.Err())
 }
 
 // upFrame is one frame (or the error that ended the connection) from the
@@ -658,6 +676,10 @@ func (c *clientConn) writeLocal(pd pending) bool {
 // upstreamEnded reports the end of the upstream connection.
 func (c *clientConn) upstreamEnded(err error) {
 	if c.closing() {
+		return
+	}
+	if c.reauthing.Load() {
+		c.upEnd.Store(&err) // the re-authentication reports it
 		return
 	}
 	c.p.upstreamFailed(c, "read", c.up.addr, err)

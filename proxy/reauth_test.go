@@ -319,3 +319,35 @@ func TestReauthPipelined(t *testing.T) {
 		t.Errorf("a session expired:\n%s", clusterLog.String())
 	}
 }
+
+// TestReauthRefused: when MSK refuses a re-authentication (here the
+// emulator's clock jumps an hour, so the proxy's token has expired), the
+// client's connection is closed at once, without a stray answer, and the
+// proxy logs the refusal with its cause and MSK's message, not the close
+// that follows it (which raced it, and won, as "connection_reset").
+func TestReauthRefused(t *testing.T) {
+	var skew atomic.Int64
+	c, _ := startCluster(t, emulator.WithSessionMaxLifetime(2*time.Second),
+		emulator.WithClock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }))
+	p, logs := startProxy(t, iamConfig(c))
+	nc, err := net.Dial("tcp", p.Brokers()[1].Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := nc.Write(kmsg.NewRequestFormatter().AppendRequest(nil, apiVersions(3), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame); err != nil {
+		t.Fatalf("ApiVersions: %v", err)
+	}
+	skew.Store(int64(time.Hour))
+	if n, err := nc.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after a refused re-authentication the client read %d bytes, %v; want EOF", n, err)
+	}
+	waitLog(t, logs, "stage=re-authenticate cause=auth_denied", "Access denied", `reason="upstream 127.0.0.1:`, `re-authentication failed (cause auth_denied)"`)
+	if s := p.Stats(); s.UpstreamFailures != 1 || s.Reauthentications != 0 {
+		t.Errorf("stats %+v: want one upstream failure, no re-authentication", s)
+	}
+}
