@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -253,6 +254,59 @@ func TestProtocolMismatch(t *testing.T) {
 
 	// With TLS and no client authentication, TLS clients work.
 	cl := plainClient(t, tlsP, kgo.DialTLSConfig(&tls.Config{RootCAs: pk.pool}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := roundTrip(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSCRAMNothingUpstreamBeforeAuth: with client authentication scram,
+// clients that have not authenticated cause no upstream connection of
+// their own, even while the proxy has not learned MSK's API versions yet
+// (its discovery at Start failed): their ApiVersions requests are answered
+// by the proxy, which learns the versions once for all of them; while MSK
+// cannot be reached they are told so, as other clients are.
+func TestSCRAMNothingUpstreamBeforeAuth(t *testing.T) {
+	c, clusterLog := startCluster(t)
+	for i := range int32(3) {
+		c.Broker(i).Down()
+	}
+	p, logs := startProxy(t, iamConfig(c), WithClientAuth(ClientAuthSCRAM), WithSCRAMUsers(SCRAMUser{"alice", "alice-secret"}))
+	waitLog(t, logs, "stage=discover cause=tcp_refused")
+	for range 3 {
+		r, err := rawRequest(t, p.Addr(), apiVersions(3))
+		if err != nil {
+			t.Fatalf("ApiVersions while MSK is down: %v", err)
+		}
+		if code := r.(*kmsg.ApiVersionsResponse).ErrorCode; code != kerr.BrokerNotAvailable.Code {
+			t.Errorf("ApiVersions while MSK is down: %v, want BROKER_NOT_AVAILABLE", kerr.ErrorForCode(code))
+		}
+	}
+	for i := range int32(3) {
+		if err := c.Broker(i).Up(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(relearnEvery) // the last failed attempt is not repeated sooner
+	before := strings.Count(clusterLog.String(), "reason=authenticated")
+	for range 5 {
+		r, err := rawRequest(t, p.Addr(), apiVersions(3))
+		if err != nil {
+			t.Fatalf("ApiVersions before authentication: %v", err)
+		}
+		if av := r.(*kmsg.ApiVersionsResponse); av.ErrorCode != 0 || len(av.ApiKeys) == 0 {
+			t.Fatalf("ApiVersions before authentication: %v, %d keys", kerr.ErrorForCode(av.ErrorCode), len(av.ApiKeys))
+		}
+	}
+	if n := strings.Count(clusterLog.String(), "reason=authenticated") - before; n > 1 {
+		t.Errorf("5 unauthenticated clients caused %d upstream authentications, want at most the proxy's one discovery", n)
+	}
+	if strings.Contains(logs.String(), "stage=connect") {
+		t.Errorf("an unauthenticated client made the proxy connect upstream:\n%s", logs.String())
+	}
+	// Authenticated clients work as before.
+	cl := plainClient(t, p, kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := roundTrip(ctx, cl); err != nil {

@@ -380,16 +380,16 @@ func (c *clientConn) handle(h kafkawire.Header, raw []byte) error {
 		return c.authenticate(h, frame)
 	}
 	if c.p.o.clientAuth == ClientAuthSCRAM && !c.sasl.authed {
-		if h.Key == 18 {
-			if v := c.p.versions.Load(); v != nil {
-				resp := *v
-				return c.answer(h, &resp, false)
-			}
-			// Nothing learned from MSK yet: forward this one.
-		} else {
+		if h.Key != 18 {
 			c.setWhy("%s before SASL authentication (client auth scram): closed, as Kafka does", kmsg.NameForKey(h.Key))
 			return net.ErrClosed
 		}
+		v, err := c.p.learnVersions(c.ctx)
+		if err != nil {
+			return c.failRequest(h, err)
+		}
+		resp := *v
+		return c.answer(h, &resp, false)
 	}
 	if !offered(h.Key, h.Version) {
 		c.setWhy("%s v%d is not offered through the proxy (its answer would carry broker addresses the proxy does not rewrite): the client ignored ApiVersions", kmsg.NameForKey(h.Key), h.Version)

@@ -65,9 +65,11 @@
 // own connection through TCP backpressure. WithIdleTimeout closes
 // connections with nothing sent or awaited for that long, clients that
 // do not take a response within it, and connections whose answers do not
-// come within it while a re-authentication waits for them. In ClientAuthSCRAM mode nothing is
-// dialed upstream before the client authenticates, and frames before it are
-// bounded at 512 KiB.
+// come within it while a re-authentication waits for them. In
+// ClientAuthSCRAM mode nothing is dialed upstream for a client before it
+// authenticates: its ApiVersions is answered from what the proxy learned
+// in its own discovery (run again, at most once a second, while MSK cannot
+// be reached), and frames before authentication are bounded at 512 KiB.
 //
 // # Concurrency
 //

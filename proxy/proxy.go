@@ -44,6 +44,11 @@ type Proxy struct {
 	conns      map[*clientConn]struct{}
 	wg         sync.WaitGroup
 
+	learnMu   sync.Mutex
+	learning  chan struct{} // closed when the discovery under way ends; nil: none
+	learnLast time.Time     // when the last discovery for learnVersions failed
+	learnErr  error
+
 	failMu    sync.Mutex
 	failLast  map[failureKind]time.Time
 	failQuiet map[failureKind]int
@@ -329,6 +334,61 @@ func (p *Proxy) setVersions(resp *kmsg.ApiVersionsResponse) {
 	if cp.ErrorCode == 0 && len(cp.ApiKeys) > 0 {
 		fixVersions(&cp)
 		p.versions.Store(&cp)
+	}
+}
+
+// relearnEvery bounds the discoveries learnVersions runs while MSK cannot
+// be reached: clients that have not authenticated must not make the proxy
+// connect upstream at their pace.
+const relearnEvery = time.Second
+
+// learnVersions returns MSK's API versions (fixed) for answering clients
+// that have not authenticated (ClientAuthSCRAM), running the discovery
+// when the proxy has not learned them yet: once for all the clients that
+// ask meanwhile, and not again within relearnEvery of a failure, whose
+// error it returns. Nothing of the client's reaches MSK.
+func (p *Proxy) learnVersions(ctx context.Context) (*kmsg.ApiVersionsResponse, error) {
+	for {
+		if v := p.versions.Load(); v != nil {
+			return v, nil
+		}
+		p.learnMu.Lock()
+		if ch := p.learning; ch != nil {
+			p.learnMu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if p.learnErr != nil && time.Since(p.learnLast) < relearnEvery {
+			err := p.learnErr
+			p.learnMu.Unlock()
+			return nil, err
+		}
+		ch := make(chan struct{})
+		p.learning = ch
+		p.learnMu.Unlock()
+
+		dctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout+2*p.cfg.RequestTimeout)
+		err := p.discover(dctx)
+		cancel()
+		if err == nil && p.versions.Load() == nil {
+			err = errors.New("MSK's ApiVersions answer held an error")
+		}
+		p.learnMu.Lock()
+		p.learning = nil
+		p.learnErr, p.learnLast = nil, time.Time{}
+		if err != nil && ctx.Err() == nil { // the asking client's leaving is no answer
+			p.learnErr, p.learnLast = err, time.Now()
+			p.upstreamFailed(nil, "discover", "", err)
+		}
+		p.learnMu.Unlock()
+		close(ch)
+		if err != nil {
+			return nil, err
+		}
 	}
 }
 
