@@ -1,14 +1,19 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/internal/kafkawire"
@@ -119,4 +124,123 @@ func TestConnectStuckInSASL(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Close waits for an upstream connect stuck in SASL")
 	}
+}
+
+// proxyGoroutines returns the stacks of the goroutines running the
+// proxy's own code whose stack holds one of the frames.
+func proxyGoroutines(frames ...string) []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, f := range frames {
+			if strings.Contains(g, "msklink/msklink/proxy."+f) {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// waitGoroutines waits until no goroutine runs any of frames.
+func waitGoroutines(t *testing.T, what string, frames ...string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		gs := proxyGoroutines(frames...)
+		if len(gs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d goroutines left:\n%s", what, len(gs), strings.Join(gs, "\n\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestNoGoroutineLeak ends client connections in every way (a client
+// that leaves after a round trip, one that leaves halfway through a
+// request, a frame over the limit, the idle timeout, the broker resetting
+// the upstream connection, a refused SASL mechanism), then closes the
+// proxy with a client still connected: no goroutine of a connection is
+// left after each, and none of the proxy's after Close.
+func TestNoGoroutineLeak(t *testing.T) {
+	c, _ := startCluster(t)
+	p, _ := startProxy(t, iamConfig(c), WithIdleTimeout(time.Second))
+	conns := []string{"(*clientConn)", "(*upstream)"}
+	dial := func(addr string) net.Conn {
+		t.Helper()
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(30 * time.Second))
+		return nc
+	}
+	f := kmsg.NewRequestFormatter()
+	av := f.AppendRequest(nil, apiVersions(3), 1)
+	broker0 := p.Brokers()[1].Local
+
+	cl := plainClient(t, p, kgo.DefaultProduceTopic("orders"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	waitGoroutines(t, "a client that left", conns...)
+
+	nc := dial(broker0)
+	nc.Write(av[:len(av)/2])
+	time.Sleep(50 * time.Millisecond)
+	nc.Close()
+	waitGoroutines(t, "a client that left mid-request", conns...)
+
+	nc = dial(p.Addr())
+	nc.Write([]byte{0x7f, 0xff, 0xff, 0xff})
+	io.Copy(io.Discard, nc)
+	nc.Close()
+	waitGoroutines(t, "a frame over the limit", conns...)
+
+	nc = dial(broker0)
+	nc.Write(av)
+	io.Copy(io.Discard, nc) // the answer, then the idle timeout's close
+	nc.Close()
+	waitGoroutines(t, "an idle client", conns...)
+
+	nc = dial(broker0)
+	nc.Write(av)
+	if _, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame); err != nil {
+		t.Fatal(err)
+	}
+	c.Listener(0, emulator.IAM).ResetConnections()
+	io.Copy(io.Discard, nc)
+	nc.Close()
+	waitGoroutines(t, "a reset upstream", conns...)
+
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.SetVersion(1)
+	hs.Mechanism = "GSSAPI"
+	nc = dial(broker0)
+	nc.Write(f.AppendRequest(nil, hs, 2))
+	io.Copy(io.Discard, nc)
+	nc.Close()
+	waitGoroutines(t, "a refused mechanism", conns...)
+
+	nc = dial(broker0)
+	defer nc.Close()
+	nc.Write(av)
+	if _, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	waitGoroutines(t, "Close", "(*clientConn)", "(*upstream)", "(*Proxy)")
 }
