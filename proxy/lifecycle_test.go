@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/internal/kafkawire"
+	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
 )
 
@@ -243,4 +246,68 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	p.Close()
 	waitGoroutines(t, "Close", "(*clientConn)", "(*upstream)", "(*Proxy)")
+}
+
+// TestBrokerPortTaken: broker listeners take the ports after the bootstrap
+// one in node order; one that is taken gets an ephemeral port instead (and
+// a warning), and the brokers after it keep counting from the next port.
+func TestBrokerPortTaken(t *testing.T) {
+	c, _ := startCluster(t)
+	var (
+		p    *Proxy
+		logs testutil.SyncBuffer
+		held net.Listener
+		base int
+	)
+	for attempt := 0; p == nil; attempt++ {
+		// A free port, and the next one held here.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if held, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+1))); err != nil {
+			continue
+		}
+		p, err = Start(context.Background(), iamConfig(c), WithListen(net.JoinHostPort("127.0.0.1", strconv.Itoa(base))),
+			WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		if err != nil {
+			held.Close()
+			if attempt == 5 {
+				t.Fatal(err)
+			}
+			continue
+		}
+	}
+	defer held.Close()
+	defer p.Close()
+	b := p.Brokers()
+	if len(b) != 4 {
+		t.Fatalf("listeners %+v, want bootstrap and 3 brokers", b)
+	}
+	port := func(i int) int {
+		_, s, _ := net.SplitHostPort(b[i].Local)
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	if port(0) != base || port(1) == base+1 {
+		t.Errorf("listeners %+v: want the bootstrap on %d, broker 0 off the taken %d", b, base, base+1)
+	}
+	if !strings.Contains(logs.String(), "sequential broker port taken: using an ephemeral port") {
+		t.Errorf("no warning for the taken port:\n%s", logs.String())
+	}
+	// Brokers 1 and 2 asked for base+2 and base+3: free unless another
+	// process took them meanwhile.
+	for i, want := range map[int]int{2: base + 2, 3: base + 3} {
+		if port(i) != want && !strings.Contains(logs.String(), "port="+strconv.Itoa(want)) {
+			t.Errorf("broker %d on %s, want port %d", i-1, b[i].Local, want)
+		}
+	}
+	cl := plainClient(t, p, kgo.DefaultProduceTopic("orders"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
 }
