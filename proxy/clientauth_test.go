@@ -28,6 +28,7 @@ import (
 
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/iamauth"
+	"github.com/msklink/msklink/internal/kafkawire"
 	"github.com/msklink/msklink/internal/testutil"
 )
 
@@ -307,6 +308,79 @@ func TestSCRAMNothingUpstreamBeforeAuth(t *testing.T) {
 	}
 	// Authenticated clients work as before.
 	cl := plainClient(t, p, kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := roundTrip(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scramFirst sends SaslHandshake v1 for mech and a client-first message
+// for user on nc, and returns the server-first message.
+func scramFirst(t *testing.T, nc net.Conn, mech, user string, corr int32) string {
+	t.Helper()
+	f := kmsg.NewRequestFormatter()
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.SetVersion(1)
+	hs.Mechanism = mech
+	au := kmsg.NewPtrSASLAuthenticateRequest()
+	au.SetVersion(1)
+	au.SASLAuthBytes = []byte("n,,n=" + user + ",r=clientnonce")
+	if _, err := nc.Write(append(f.AppendRequest(nil, hs, corr), f.AppendRequest(nil, au, corr+1)...)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame); err != nil {
+		t.Fatalf("SaslHandshake: %v", err)
+	}
+	body, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame)
+	if err != nil {
+		t.Fatalf("SaslAuthenticate: %v", err)
+	}
+	r, err := kafkawire.DecodeResponse(kafkawire.Header{Key: 36, Version: 1, Corr: corr + 1}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := r.(*kmsg.SASLAuthenticateResponse)
+	if ar.ErrorCode != 0 {
+		t.Fatalf("client-first for %s: %v", user, kerr.ErrorForCode(ar.ErrorCode))
+	}
+	return string(ar.SASLAuthBytes)
+}
+
+// TestSCRAMStoredCredentials: the proxy salts each SCRAM user's password
+// once, as Kafka stores SCRAM credentials, not for every client-first
+// message: PBKDF2's 4096 iterations cost milliseconds, and a client that
+// has not authenticated could restart the exchange on one connection
+// without end to keep the proxy's CPUs busy. A user's salt is the same
+// in every exchange, for each mechanism.
+func TestSCRAMStoredCredentials(t *testing.T) {
+	c, _ := startCluster(t)
+	p, _ := startProxy(t, iamConfig(c), WithClientAuth(ClientAuthSCRAM), WithSCRAMUsers(SCRAMUser{"alice", "alice-secret"}))
+	nc, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	salt := func(serverFirst string) string {
+		for _, kv := range strings.Split(serverFirst, ",") {
+			if strings.HasPrefix(kv, "s=") {
+				return kv
+			}
+		}
+		t.Fatalf("server-first %q has no salt", serverFirst)
+		return ""
+	}
+	for _, mech := range []string{"SCRAM-SHA-512", "SCRAM-SHA-256"} {
+		first := salt(scramFirst(t, nc, mech, "alice", 10))
+		for i := range int32(3) {
+			if again := salt(scramFirst(t, nc, mech, "alice", 20+2*i)); again != first {
+				t.Fatalf("%s: salt %s, then %s: the password is salted anew for every exchange", mech, first, again)
+			}
+		}
+	}
+	// And the stored credentials authenticate.
+	cl := plainClient(t, p, kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha256Mechanism()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := roundTrip(ctx, cl); err != nil {

@@ -122,7 +122,7 @@ func (c *clientConn) saslStep(in []byte) (out []byte, done bool, err error) {
 	switch mech := c.sasl.mech; mech {
 	case scram.SHA512, scram.SHA256:
 		if c.sasl.scram == nil {
-			x, first, err := scram.Start(mech, in, c.p.scramPassword)
+			x, first, err := scram.StartStored(mech, in, func(user string) (*scram.Credentials, bool) { return c.p.scramCredentials(mech, user) })
 			if err != nil {
 				c.setWhy("SCRAM: %v", err)
 				return nil, false, fmt.Errorf(errSCRAMFailed, mech)
@@ -168,10 +168,25 @@ func (c *clientConn) saslStep(in []byte) (out []byte, done bool, err error) {
 	return out, true, nil
 }
 
-// scramPassword looks up a ClientAuthSCRAM user.
-func (p *Proxy) scramPassword(user string) (string, bool) {
+// scramCredentials returns a ClientAuthSCRAM user's stored credentials
+// for mech, salting the password on first use only (as Kafka stores SCRAM
+// credentials): PBKDF2 for every client-first message would let clients
+// that never authenticate keep the proxy's CPUs busy.
+func (p *Proxy) scramCredentials(mech, user string) (*scram.Credentials, bool) {
 	pw, ok := p.o.scramUsers[user]
-	return string(pw), ok
+	if !ok {
+		return nil, false
+	}
+	key := mech + "\x00" + user
+	if cr, ok := p.scramCreds.Load(key); ok {
+		return cr.(*scram.Credentials), true
+	}
+	cr, err := scram.NewCredentials(mech, string(pw))
+	if err != nil {
+		return nil, false
+	}
+	got, _ := p.scramCreds.LoadOrStore(key, cr)
+	return got.(*scram.Credentials), true
 }
 
 // requestID returns a random UUID, as MSK puts in its answers.

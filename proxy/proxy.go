@@ -23,18 +23,19 @@ import (
 
 // Proxy is a running gateway. Its methods are safe for concurrent use.
 type Proxy struct {
-	o         options
-	cfg       kafkaconn.Config
-	log       *slog.Logger
-	tlsUp     *tls.Config    // upstream TLS; nil: plaintext
-	mech      sasl.Mechanism // upstream SASL; nil: none
-	listenTLS *tls.Config    // client side; nil: plaintext
-	formatter *kmsg.RequestFormatter
-	seeds     []string
-	seedNext  atomic.Uint32
-	bindHost  string
-	advHost   string
-	versions  atomic.Pointer[kmsg.ApiVersionsResponse] // the last upstream ApiVersions, fixed
+	o          options
+	cfg        kafkaconn.Config
+	log        *slog.Logger
+	tlsUp      *tls.Config    // upstream TLS; nil: plaintext
+	mech       sasl.Mechanism // upstream SASL; nil: none
+	listenTLS  *tls.Config    // client side; nil: plaintext
+	formatter  *kmsg.RequestFormatter
+	seeds      []string
+	seedNext   atomic.Uint32
+	bindHost   string
+	advHost    string
+	versions   atomic.Pointer[kmsg.ApiVersionsResponse] // the last upstream ApiVersions, fixed
+	scramCreds sync.Map                                 // mechanism NUL user -> *scram.Credentials, see scramCredentials
 
 	mu         sync.Mutex
 	closed     bool

@@ -48,18 +48,72 @@ type Exchange struct {
 	gs2             string
 }
 
-// Start handles the client-first message of mechanism mech (SHA512 or
-// SHA256) and returns the exchange and the server-first message. password
-// returns the user's password, and false for a user unknown for mech.
-func Start(mech string, clientFirst []byte, password func(user string) (string, bool)) (*Exchange, []byte, error) {
-	var h func() hash.Hash
+// Credentials are a user's stored credentials for one mechanism: a salt
+// and the password salted with it, as Kafka stores SCRAM credentials.
+// Salting (PBKDF2, Iterations rounds) costs milliseconds; an exchange with
+// stored credentials costs a few HMACs. Credentials are immutable and safe
+// for concurrent use.
+type Credentials struct {
+	mech   string
+	salt   []byte
+	salted []byte
+}
+
+// hashFor returns the hash of mechanism mech.
+func hashFor(mech string) (func() hash.Hash, error) {
 	switch mech {
 	case SHA512:
-		h = sha512.New
+		return sha512.New, nil
 	case SHA256:
-		h = sha256.New
-	default:
-		return nil, nil, fmt.Errorf("%w: mechanism %q is not SCRAM", ErrFailed, mech)
+		return sha256.New, nil
+	}
+	return nil, fmt.Errorf("%w: mechanism %q is not SCRAM", ErrFailed, mech)
+}
+
+// NewCredentials salts password for mechanism mech (SHA512 or SHA256)
+// with a new random salt.
+func NewCredentials(mech, password string) (*Credentials, error) {
+	h, err := hashFor(mech)
+	if err != nil {
+		return nil, err
+	}
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	salted, err := pbkdf2.Key(h, password, salt, Iterations, h().Size())
+	if err != nil {
+		return nil, err
+	}
+	return &Credentials{mech: mech, salt: salt, salted: salted}, nil
+}
+
+// Start handles the client-first message of mechanism mech (SHA512 or
+// SHA256) and returns the exchange and the server-first message. password
+// returns the user's password, and false for a user unknown for mech. It
+// salts the password for this exchange; servers that see many exchanges
+// use StartStored.
+func Start(mech string, clientFirst []byte, password func(user string) (string, bool)) (*Exchange, []byte, error) {
+	var saltErr error
+	x, first, err := StartStored(mech, clientFirst, func(user string) (*Credentials, bool) {
+		pw, ok := password(user)
+		if !ok {
+			return nil, false
+		}
+		cr, err := NewCredentials(mech, pw)
+		saltErr = err
+		return cr, err == nil
+	})
+	if saltErr != nil {
+		return nil, nil, saltErr
+	}
+	return x, first, err
+}
+
+// StartStored is Start with stored credentials: credentials returns the
+// user's for mech, and false for a user unknown for mech.
+func StartStored(mech string, clientFirst []byte, credentials func(user string) (*Credentials, bool)) (*Exchange, []byte, error) {
+	h, err := hashFor(mech)
+	if err != nil {
+		return nil, nil, err
 	}
 	msg := string(clientFirst)
 	// gs2-header: "n,," / "y,," / "n,a=authzid,"
@@ -81,23 +135,17 @@ func Start(mech string, clientFirst []byte, password func(user string) (string, 
 		return nil, nil, fmt.Errorf("%w: client-first message needs n= and r=", ErrFailed)
 	}
 	user = strings.NewReplacer("=2C", ",", "=3D", "=").Replace(user)
-	pw, ok := password(user)
-	if !ok {
+	cr, ok := credentials(user)
+	if !ok || cr == nil || cr.mech != mech {
 		return nil, nil, fmt.Errorf("%w: unknown user %q for %s", ErrFailed, user, mech)
-	}
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	salted, err := pbkdf2.Key(h, pw, salt, Iterations, h().Size())
-	if err != nil {
-		return nil, nil, err
 	}
 	snonce := make([]byte, 18)
 	rand.Read(snonce)
 	x := &Exchange{
-		User: user, hash: h, salted: salted, gs2: gs2, clientFirstBare: bare,
+		User: user, hash: h, salted: cr.salted, gs2: gs2, clientFirstBare: bare,
 		nonce: cnonce + base64.RawStdEncoding.EncodeToString(snonce),
 	}
-	x.serverFirst = "r=" + x.nonce + ",s=" + base64.StdEncoding.EncodeToString(salt) + ",i=" + strconv.Itoa(Iterations)
+	x.serverFirst = "r=" + x.nonce + ",s=" + base64.StdEncoding.EncodeToString(cr.salt) + ",i=" + strconv.Itoa(Iterations)
 	return x, []byte(x.serverFirst), nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -81,4 +82,46 @@ func FuzzSCRAM(f *testing.F) {
 			t.Fatal("a fuzzed proof was accepted")
 		}
 	})
+}
+
+// TestStartStored: exchanges with stored credentials authenticate, give
+// the user's one salt every time, and refuse credentials stored for the
+// other mechanism or a wrong password.
+func TestStartStored(t *testing.T) {
+	cr512, err := NewCredentials(SHA512, "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func(user string) (*Credentials, bool) { return cr512, user == "alice" }
+	run := func(mech sasl.Mechanism) (string, error) {
+		t.Helper()
+		sess, first, err := mech.Authenticate(context.Background(), "broker:9096")
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, serverFirst, err := StartStored(mech.Name(), first, stored)
+		if err != nil {
+			return "", err
+		}
+		_, final, err := sess.Challenge(serverFirst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = x.Final(final)
+		return string(serverFirst[strings.Index(string(serverFirst), ",s="):]), err
+	}
+	salt1, err := run(fscram.Auth{User: "alice", Pass: "secret"}.AsSha512Mechanism())
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt2, err := run(fscram.Auth{User: "alice", Pass: "secret"}.AsSha512Mechanism())
+	if err != nil || salt1 != salt2 {
+		t.Fatalf("second exchange: %v; salt %s then %s, want the stored one", err, salt1, salt2)
+	}
+	if _, err := run(fscram.Auth{User: "alice", Pass: "nope"}.AsSha512Mechanism()); !errors.Is(err, ErrFailed) {
+		t.Errorf("wrong password: %v, want ErrFailed", err)
+	}
+	if _, err := run(fscram.Auth{User: "alice", Pass: "secret"}.AsSha256Mechanism()); !errors.Is(err, ErrFailed) {
+		t.Errorf("SHA-512 credentials for SCRAM-SHA-256: %v, want ErrFailed", err)
+	}
 }
