@@ -696,7 +696,9 @@ func (c *clientConn) deliver(pd pending, raw []byte) bool {
 		default:
 		}
 	}()
-	c.lastResponse.Store(time.Now().UnixNano())
+	if pd.internal == nil { // the proxy's own requests are no client activity
+		c.lastResponse.Store(time.Now().UnixNano())
+	}
 	if c.inflight.Add(-1) == 0 {
 		select {
 		case c.drained <- struct{}{}:

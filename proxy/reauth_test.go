@@ -351,3 +351,30 @@ func TestReauthRefused(t *testing.T) {
 		t.Errorf("stats %+v: want one upstream failure", s)
 	}
 }
+
+// TestIdleAcrossReauth: the proxy's own re-authentications are not
+// client activity: a client that sends nothing is closed after the idle
+// timeout even when sessions are renewed more often than that.
+func TestIdleAcrossReauth(t *testing.T) {
+	c, _ := startCluster(t, emulator.WithSessionMaxLifetime(2*time.Second)) // renewed every second
+	p, logs := startProxy(t, iamConfig(c), WithIdleTimeout(4*time.Second))
+	nc, err := net.Dial("tcp", p.Brokers()[1].Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := nc.Write(kmsg.NewRequestFormatter().AppendRequest(nil, apiVersions(3), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame); err != nil {
+		t.Fatalf("ApiVersions: %v", err)
+	}
+	if _, err := nc.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("an idle client read %v, want EOF after the idle timeout", err)
+	}
+	waitLog(t, logs, `reason="idle for 4s"`)
+	if s := p.Stats(); s.Reauthentications < 2 {
+		t.Errorf("stats %+v: want the session renewed while the client idled", s)
+	}
+}
