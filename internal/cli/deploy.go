@@ -27,9 +27,9 @@ there): sam build -t deploy/FILE && sam deploy --guided.
 
 With --esm it writes the consumer side instead: examples/kafka-consumer (on
 package lambdafn/kafkaesm) triggered by an MSK event source mapping on the
-topic (StartingPosition, BatchSize, ReportBatchItemFailures, the consumer
-group, and with --on-failure-topic a Kafka on-failure destination in
-provisioned mode), its role the policy of 'msklink policy generate --esm',
+topic in provisioned mode (StartingPosition, BatchSize,
+ReportBatchItemFailures, the consumer group, and with --on-failure-topic a
+Kafka on-failure destination), its role the policy of 'msklink policy generate --esm',
 and the cluster security group's self-referencing rule the mapping needs.`
 
 func runDeploy(ctx context.Context, e *env, args []string) error {

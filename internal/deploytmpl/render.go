@@ -80,9 +80,11 @@ type ESM struct {
 	// ConsumerGroupId). Required: the IAM policy names it.
 	Group string
 	// OnFailureTopic, if set (--on-failure-topic), is the Kafka
-	// on-failure destination (kafka://TOPIC, the same cluster). It needs
-	// the mapping in provisioned mode (ProvisionedPollerConfig), which
-	// the template then sets.
+	// on-failure destination (kafka://TOPIC, the same cluster), with a
+	// retry limit (MaximumRetryAttempts). The mapping is in provisioned
+	// mode (ProvisionedPollerConfig) either way: Lambda honours a Kafka
+	// mapping's partial batch responses, retry limits and on-failure
+	// destinations in that mode only.
 	OnFailureTopic string
 	// FunctionName is the function's name (--function-name), which the
 	// policy's logs statement names. Default "msklink-" + Group.
@@ -360,7 +362,6 @@ type model struct {
 	PolicyCommand       string
 	Env                 []envVar
 	LogGroupName        string // the consumer's: /aws/lambda/<function name>
-	ProvisionedMode     bool   // the consumer's mapping has an on-failure topic
 }
 
 //go:embed template.yaml.tmpl
@@ -394,7 +395,6 @@ func Render(p Params) ([]byte, error) {
 	if m.Consumer {
 		m.FunctionID = ConsumerFunctionID
 		m.LogGroupName = "/aws/lambda/" + c.ESM.FunctionName
-		m.ProvisionedMode = c.ESM.OnFailureTopic != ""
 		m.Title = fmt.Sprintf("msklink consumer: an MSK event source mapping on topic %s of cluster %s (IAM, port %d) invoking examples/kafka-consumer", c.topics[0], c.cluster.Name, c.port)
 		m.Description = fmt.Sprintf("msklink consumer: records of topic %s on MSK cluster %s, group %s, to Lambda", c.topics[0], c.cluster.Name, c.ESM.Group)
 		m.FunctionDescription = fmt.Sprintf("msklink consumer: records of topic ${Topics} on MSK cluster %s, group %s", c.cluster.Name, c.ESM.Group)

@@ -521,3 +521,44 @@ func TestBadParams(t *testing.T) {
 		})
 	}
 }
+
+// TestConsumerMappingErrorHandling checks the consumer's event source
+// mapping in every variant: it reports batch item failures (and the
+// function's environment agrees), so it must be in provisioned mode, the
+// only mode whose Kafka mappings honour partial batch responses, retry
+// limits and on-failure destinations (Lambda developer guide,
+// kafka-scaling-modes.html, "Advanced error handling and performance
+// features": "For Kafka event source mappings with provisioned mode
+// enabled ..."; kafka-retry-configurations.html). In on-demand mode
+// Lambda refuses the mapping or, worse, reads the function's
+// batchItemFailures answer as a success and commits the failed records.
+func TestConsumerMappingErrorHandling(t *testing.T) {
+	for name, p := range variants() {
+		if p.ESM == nil {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			tpl, _ := render(t, p)
+			m := tpl.Properties("ConsumerTrigger")
+			if got := fmt.Sprint(m["FunctionResponseTypes"]); got != "[ReportBatchItemFailures]" {
+				t.Fatalf("FunctionResponseTypes %s", got)
+			}
+			pc, ok := m["ProvisionedPollerConfig"].(map[string]any)
+			if !ok {
+				t.Fatalf("the mapping reports batch item failures in on-demand mode (no ProvisionedPollerConfig): Lambda honours them in provisioned mode only")
+			}
+			for _, k := range []string{"MinimumPollers", "MaximumPollers"} {
+				if v, ok := tpl.ResolveString(pc[k]); !ok || v == "" {
+					t.Errorf("ProvisionedPollerConfig.%s = %v: want a parameter with a default", k, pc[k])
+				}
+			}
+			_, hasDest := m["DestinationConfig"]
+			if hasDest != (p.ESM.OnFailureTopic != "") {
+				t.Errorf("DestinationConfig present %v, on-failure topic %q", hasDest, p.ESM.OnFailureTopic)
+			}
+			if _, ok := m["MaximumRetryAttempts"]; ok && !hasDest {
+				t.Error("MaximumRetryAttempts without a destination: records past their retries would be dropped")
+			}
+		})
+	}
+}
