@@ -562,3 +562,32 @@ func TestConsumerMappingErrorHandling(t *testing.T) {
 		})
 	}
 }
+
+// TestSqsBatchSizeFitsWindow checks the optional SQS trigger of every
+// publisher variant: Lambda refuses an SQS mapping with a batch size over
+// 10 and no batching window of at least 1 s ("when you set BatchSize to a
+// value greater than 10, you must set MaximumBatchingWindowInSeconds to at
+// least 1", API_CreateEventSourceMapping), and FIFO queues take 10 at most,
+// so without a window the SqsBatchSize parameter must stop at 10.
+func TestSqsBatchSizeFitsWindow(t *testing.T) {
+	for name, p := range variants() {
+		if p.ESM != nil {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			tpl, _ := render(t, p)
+			trigger := tpl.Properties("SqsTrigger")
+			if ref, _ := trigger["BatchSize"].(map[string]any); ref["Ref"] != "SqsBatchSize" {
+				t.Fatalf("SqsTrigger BatchSize %v", trigger["BatchSize"])
+			}
+			if w, ok := trigger["MaximumBatchingWindowInSeconds"]; ok {
+				t.Fatalf("SqsTrigger has a batching window %v: check SqsBatchSize against it", w)
+			}
+			params, _ := tpl["Parameters"].(map[string]any)
+			bs, _ := params["SqsBatchSize"].(map[string]any)
+			if max, ok := bs["MaxValue"].(int); !ok || max > 10 {
+				t.Errorf("SqsBatchSize MaxValue %v without a batching window: Lambda refuses an SQS batch size over 10 without one", bs["MaxValue"])
+			}
+		})
+	}
+}
