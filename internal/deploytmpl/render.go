@@ -227,12 +227,23 @@ func (c *checked) checkESM() error {
 	if e.Group == "" {
 		return &ParamError{"group", "", "required with --esm: the consumer group the mapping joins (its ConsumerGroupId), which the IAM policy names"}
 	}
+	// Lambda's own rules for the names, stricter than Kafka's: the
+	// mapping's Topics match ^[^.][a-zA-Z0-9._-]+, and the destination
+	// kafka://TOPIC is at least 12 characters with the same first-letter
+	// rule (the CloudFormation schema of AWS::Lambda::EventSourceMapping;
+	// API_OnFailure.html).
+	if t := c.topics[0]; len(t) < 2 || t[0] == '.' {
+		return &ParamError{"topic", t, "an MSK event source mapping refuses it: its topics have at least 2 characters, the first not '.'"}
+	}
 	if !validName(e.Group, 200, "-/*:_+=.@") || strings.Contains(e.Group, "*") {
 		return &ParamError{"group", e.Group, "not a consumer group id the mapping takes: up to 200 letters, digits and -/:_+=.@"}
 	}
 	if e.OnFailureTopic != "" {
 		if err := kafkaconn.CheckTopicName(e.OnFailureTopic); err != nil {
 			return &ParamError{"on-failure-topic", e.OnFailureTopic, fmt.Sprintf("Kafka would refuse it (%v): give the destination topic's exact name", err)}
+		}
+		if len(e.OnFailureTopic) < 4 || e.OnFailureTopic[0] == '.' {
+			return &ParamError{"on-failure-topic", e.OnFailureTopic, "Lambda refuses it as a destination: kafka://TOPIC takes a topic of at least 4 characters, the first not '.'; use such a topic on the cluster"}
 		}
 		if e.OnFailureTopic == c.topics[0] {
 			return &ParamError{"on-failure-topic", e.OnFailureTopic, "it is the topic the mapping consumes, which Lambda rejects (failed records would loop): use another topic on the cluster"}

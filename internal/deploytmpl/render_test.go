@@ -495,6 +495,13 @@ func TestBadParams(t *testing.T) {
 			p.Topics = []string{"orders"}
 			p.ESM = &ESM{Group: "g", OnFailureTopic: "kafka://dlt"}
 		}), []string{`--on-failure-topic "kafka://dlt"`, "exact name"}},
+		{"esm one-character topic", with(func(p *Params) { p.Topics = []string{"x"}; p.ESM = &ESM{Group: "g"} }), []string{`--topic "x"`, "at least 2 characters", "not '.'"}},
+		{"esm topic starting with a dot", with(func(p *Params) { p.Topics = []string{".orders"}; p.ESM = &ESM{Group: "g"} }), []string{`--topic ".orders"`, "not '.'"}},
+		{"esm short destination", with(func(p *Params) { p.Topics = []string{"orders"}; p.ESM = &ESM{Group: "g", OnFailureTopic: "dlt"} }), []string{`--on-failure-topic "dlt"`, "at least 4 characters", "kafka://"}},
+		{"esm destination starting with a dot", with(func(p *Params) {
+			p.Topics = []string{"orders"}
+			p.ESM = &ESM{Group: "g", OnFailureTopic: ".orders-dlt"}
+		}), []string{`--on-failure-topic ".orders-dlt"`, "not '.'"}},
 		{"esm scram", with(func(p *Params) {
 			p.Topics = []string{"orders"}
 			p.Auth = kafkaconn.AuthSCRAM
