@@ -357,7 +357,7 @@ type model struct {
 	SAM, SCRAM          bool
 	Publisher, Consumer bool
 	Title, Description  string
-	FunctionDescription string // with ${Topics}
+	FunctionDescription string
 	Command             string
 	FunctionID, Role    string
 	ZipTarget           string
@@ -407,13 +407,20 @@ func Render(p Params) ([]byte, error) {
 		m.FunctionID = ConsumerFunctionID
 		m.LogGroupName = "/aws/lambda/" + c.ESM.FunctionName
 		m.Title = fmt.Sprintf("msklink consumer: an MSK event source mapping on topic %s of cluster %s (IAM, port %d) invoking examples/kafka-consumer", c.topics[0], c.cluster.Name, c.port)
-		m.Description = fmt.Sprintf("msklink consumer: records of topic %s on MSK cluster %s, group %s, to Lambda", c.topics[0], c.cluster.Name, c.ESM.Group)
-		m.FunctionDescription = fmt.Sprintf("msklink consumer: records of topic ${Topics} on MSK cluster %s, group %s", c.cluster.Name, c.ESM.Group)
+		m.Description = fit(maxTemplateDescription, fmt.Sprintf("msklink consumer: records of topic %s on MSK cluster %s, group %s, to Lambda", c.topics[0], c.cluster.Name, c.ESM.Group))
+		m.FunctionDescription = fit(maxFunctionDescription,
+			fmt.Sprintf("msklink consumer: records of topic %s on MSK cluster %s, group %s", c.topics[0], c.cluster.Name, c.ESM.Group),
+			fmt.Sprintf("msklink consumer: records of topic %s on MSK cluster %s", c.topics[0], c.cluster.Name))
 		m.TopicsDescription = "The topic the event source mapping consumes. The IAM policy was generated for it."
 	} else {
 		m.Title = fmt.Sprintf("msklink publisher: Lambda events to MSK cluster %s (%s auth, port %d)", c.cluster.Name, c.Auth, c.port)
-		m.Description = fmt.Sprintf("msklink publisher: Lambda events to MSK cluster %s, topics %s (%s, port %d)", c.cluster.Name, m.TopicList, c.Auth, c.port)
-		m.FunctionDescription = fmt.Sprintf("msklink publisher: Lambda events to MSK cluster %s, topics ${Topics} (%s, port %d)", c.cluster.Name, c.Auth, c.port)
+		// Every topic if they fit, else their number and the default one.
+		texts := []string{
+			fmt.Sprintf("msklink publisher: Lambda events to MSK cluster %s, topics %s (%s, port %d)", c.cluster.Name, m.TopicList, c.Auth, c.port),
+			fmt.Sprintf("msklink publisher: Lambda events to MSK cluster %s, %d topics, default %s (%s, port %d)", c.cluster.Name, len(c.topics), c.topics[0], c.Auth, c.port),
+		}
+		m.Description = fit(maxTemplateDescription, texts...)
+		m.FunctionDescription = fit(maxFunctionDescription, texts...)
 		m.TopicsDescription = fmt.Sprintf("The topics the function may write to, comma-separated; the first (%s) is its default topic (MSK_TOPIC). The IAM policy was generated for them.", c.topics[0])
 	}
 	if c.Auth == kafkaconn.AuthIAM {
@@ -548,6 +555,25 @@ func (c checked) env() []envVar {
 		{"MSK_EVENT_SOURCE", quote(""), "empty: detected from each event"},
 		{"MSK_DIRECT_ERRORS", quote("false"), "true: direct invokes with records not acked fail (for asynchronous invokes)"},
 	}
+}
+
+// The longest descriptions CloudFormation and Lambda take: a template's
+// Description (CloudFormation's template anatomy) and a function's
+// (API_CreateFunction), in bytes.
+const (
+	maxTemplateDescription = 1024
+	maxFunctionDescription = 256
+)
+
+// fit returns the first of texts that is at most max bytes long, or else
+// the last one cut to max bytes, ending in "...".
+func fit(max int, texts ...string) string {
+	for _, s := range texts {
+		if len(s) <= max {
+			return s
+		}
+	}
+	return strings.ToValidUTF8(texts[len(texts)-1][:max-3], "") + "..."
 }
 
 // quote returns s as a YAML double-quoted scalar (JSON's string syntax is

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -596,5 +597,70 @@ func TestSqsBatchSizeFitsWindow(t *testing.T) {
 				t.Errorf("SqsBatchSize MaxValue %v without a batching window: Lambda refuses an SQS batch size over 10 without one", bs["MaxValue"])
 			}
 		})
+	}
+}
+
+// TestDescriptionsFitLimits renders templates for the longest names the
+// generator takes (topics of 249 characters, a group of 200, a cluster
+// name of 64) and checks the descriptions CloudFormation and Lambda bound:
+// the template's at most 1024 bytes (CloudFormation's template anatomy,
+// "Description"), the function's at most 256 (API_CreateFunction), the
+// role's at most 1000 (API_CreateRole); each a literal or a pinned
+// parameter, so that the length checked is the length deployed.
+func TestDescriptionsFitLimits(t *testing.T) {
+	long := func(c byte, n int) string { return strings.Repeat(string(c), n) }
+	arn := "arn:aws:kafka:us-east-1:123456789012:cluster/" + long('c', 64) + "/11111111-2222-3333-4444-555555555555-3"
+	pub := Params{ClusterARN: arn, Bootstrap: []string{exampleB1 + ":9098"}}
+	for i := range 8 {
+		pub.Topics = append(pub.Topics, long(byte('a'+i), 249))
+	}
+	cons := Params{ClusterARN: arn, Topics: []string{long('t', 249)},
+		ESM: &ESM{Group: long('g', 200), OnFailureTopic: long('d', 249), FunctionName: "orders-consumer"}}
+	short := exampleParams(kafkaconn.AuthIAM, FormatSAM)
+	for name, p := range map[string]Params{"publisher": pub, "consumer": cons, "short": short} {
+		for _, f := range []Format{FormatSAM, FormatCloudFormation} {
+			p.Format = f
+			t.Run(name+"-"+string(f), func(t *testing.T) {
+				tpl, _ := render(t, p)
+				// resolve returns v as deployed: a literal, a parameter's
+				// default, or a Sub of parameters (their defaults).
+				resolve := func(v any) string {
+					t.Helper()
+					if m, ok := v.(map[string]any); ok && m["Fn::Sub"] != nil {
+						s, _ := m["Fn::Sub"].(string)
+						for _, name := range regexp.MustCompile(`\$\{([^}]*)\}`).FindAllStringSubmatch(s, -1) {
+							d, ok := tpl.Default(name[1])
+							if !ok {
+								t.Errorf("description %v: ${%s} is not a parameter with a default", v, name[1])
+							}
+							s = strings.ReplaceAll(s, name[0], d)
+						}
+						return s
+					}
+					s, ok := tpl.ResolveString(v)
+					if !ok {
+						t.Errorf("description %v is not a literal, a parameter or a Sub of parameters", v)
+					}
+					return s
+				}
+				check := func(what string, v any, max int) {
+					t.Helper()
+					s := resolve(v)
+					if len(s) > max || s == "" {
+						t.Errorf("%s is %d bytes, want 1 to %d: %q", what, len(s), max, s)
+					}
+				}
+				check("the template's Description", tpl["Description"], 1024)
+				id := FunctionID
+				if p.ESM != nil {
+					id = ConsumerFunctionID
+				}
+				check("the function's Description", tpl.Properties(id)["Description"], 256)
+				check("the role's Description", tpl.Properties("FunctionRole")["Description"], 1000)
+				if name == "short" && !strings.Contains(resolve(tpl.Properties(id)["Description"]), "orders,payments") {
+					t.Errorf("the function's Description no longer names its topics: %v", tpl.Properties(id)["Description"])
+				}
+			})
+		}
 	}
 }
