@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/msklink/msklink/internal/deploytmpl"
 	"github.com/msklink/msklink/kafkaconn"
@@ -83,6 +85,11 @@ func runDeploy(ctx context.Context, e *env, args []string) error {
 	} else if mapping.Group != "" || mapping.OnFailureTopic != "" || mapping.FunctionName != "" {
 		return usagef("deploy template: --group, --on-failure-topic and --function-name go with --esm")
 	}
+	if p.Format == deploytmpl.FormatSAM && out != "" {
+		if err := checkSAMPlace(out, p.ESM != nil); err != nil {
+			return err
+		}
+	}
 	b, err := deploytmpl.Render(p)
 	if err != nil {
 		var pe *deploytmpl.ParamError
@@ -100,4 +107,23 @@ func runDeploy(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stderr, "wrote %s\n", out)
 	return nil
+}
+
+// checkSAMPlace checks that a SAM template written to out can be built
+// where it is: its Metadata (ContextPath ., ProjectRootDirectory ..) and
+// CodeUri (..) are relative to the template, so sam build runs the
+// Makefile beside it and copies the directory above it as the Go module.
+// Anywhere else sam build copies whatever lies above the file, then fails.
+func checkSAMPlace(out string, consumer bool) error {
+	dir := filepath.Dir(out)
+	target := "build-" + deploytmpl.FunctionID
+	if consumer {
+		target = "build-" + deploytmpl.ConsumerFunctionID
+	}
+	mk, err := os.ReadFile(filepath.Join(dir, "Makefile"))
+	_, modErr := os.Stat(filepath.Join(dir, "..", "go.mod"))
+	if err == nil && modErr == nil && bytes.Contains(mk, []byte("\n"+target+":")) {
+		return nil
+	}
+	return usagef("deploy template: -o %q: a SAM template is built from where it is (its CodeUri .. and ContextPath . are relative to it), and %s has no Makefile with %s under a go.mod: write it into msklink's deploy/ directory (-o deploy/NAME.yaml), or use --format cloudformation", out, dir, target)
 }

@@ -83,7 +83,7 @@ func TestDeployTemplatePolicyIsPolicyGenerate(t *testing.T) {
 // TestDeployTemplateFile writes a template with -o and checks the usage
 // errors: each bad value is one line naming it, exit 2.
 func TestDeployTemplateFile(t *testing.T) {
-	f := filepath.Join(t.TempDir(), "orders.yaml")
+	f := filepath.Join(samCheckout(t), "deploy", "orders.yaml") // where a SAM template builds
 	_, errOut, code := runCLI(t, "", "deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", "b-1.demo.abc.c2.kafka.us-east-1.amazonaws.com:9096",
 		"--topic", "orders", "--auth", "scram", "-o", f)
 	if code != 0 {
@@ -118,4 +118,64 @@ func TestDeployTemplateFile(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 and one line with %q:\n%s", c.args, code, c.want, errOut)
 		}
 	}
+}
+
+// TestDeployTemplateSAMPlace checks where -o may write a SAM template. Its
+// CodeUri (..) and ContextPath (.) are relative to the template: sam build
+// copies the template's parent directory as the Go module and runs the
+// Makefile beside the template. Written elsewhere, sam build copied
+// whatever directory lies above it (a home directory, say) and then
+// failed, so msklink refuses it: exit 2, naming the file and the fix.
+func TestDeployTemplateSAMPlace(t *testing.T) {
+	args := func(out string, extra ...string) []string {
+		return append([]string{"deploy", "template", "--cluster-arn", testClusterARN, "--bootstrap", "b-1.demo.abc.c2.kafka.us-east-1.amazonaws.com:9098", "--topic", "orders", "-o", out}, extra...)
+	}
+	stray := filepath.Join(t.TempDir(), "orders.yaml")
+	_, errOut, code := runCLI(t, "", args(stray)...)
+	if code != 2 || !strings.Contains(errOut, `-o "`+stray+`"`) || !strings.Contains(errOut, "deploy/") || !strings.Contains(errOut, "--format cloudformation") || strings.Count(errOut, "\n") != 2 {
+		t.Errorf("SAM template outside deploy/: exit %d, want 2 and one line naming the file and the fix:\n%s", code, errOut)
+	}
+	if _, err := os.Stat(stray); err == nil {
+		t.Error("the misplaced template was written")
+	}
+	// The same file in plain CloudFormation: its code comes from S3.
+	if _, errOut, code := runCLI(t, "", args(stray, "--format", "cloudformation")...); code != 0 {
+		t.Errorf("CloudFormation template: exit %d: %s", code, errOut)
+	}
+
+	// A checkout's layout: deploy/Makefile beside the template, go.mod above.
+	repo := samCheckout(t)
+	if _, errOut, code := runCLI(t, "", args(filepath.Join(repo, "deploy", "orders.yaml"))...); code != 0 {
+		t.Errorf("SAM template in deploy/: exit %d: %s", code, errOut)
+	}
+	// A Makefile without the function's target is not deploy/Makefile.
+	other := filepath.Join(t.TempDir(), "deploy")
+	os.MkdirAll(other, 0o755)
+	os.WriteFile(filepath.Join(other, "..", "go.mod"), []byte("module example.com/x\n"), 0o644)
+	os.WriteFile(filepath.Join(other, "Makefile"), []byte("all:\n\ttrue\n"), 0o644)
+	_, errOut, code = runCLI(t, "", args(filepath.Join(other, "orders.yaml"))...)
+	if code != 2 || !strings.Contains(errOut, "build-PublisherFunction") {
+		t.Errorf("SAM template beside another Makefile: exit %d, want 2 naming build-PublisherFunction:\n%s", code, errOut)
+	}
+}
+
+// samCheckout returns a directory laid out as msklink's checkout is for
+// sam build: go.mod, and deploy/Makefile (the repository's).
+func samCheckout(t *testing.T) string {
+	t.Helper()
+	repo := t.TempDir()
+	mk, err := os.ReadFile(filepath.Join("..", "..", "deploy", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(repo, "deploy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "deploy", "Makefile"), mk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "go.mod"), []byte("module github.com/msklink/msklink\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return repo
 }
