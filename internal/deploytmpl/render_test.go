@@ -664,3 +664,24 @@ func TestDescriptionsFitLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerTimeout checks that the consumer's Timeout parameter stops
+// at 14 minutes: "event source mappings for Amazon MSK ... only support
+// functions with maximum timeout limits of 14 minutes" (Lambda developer
+// guide, with-msk-configure.html), where the publisher may take Lambda's 15.
+func TestConsumerTimeout(t *testing.T) {
+	for name, p := range variants() {
+		t.Run(name, func(t *testing.T) {
+			tpl, _ := render(t, p)
+			params, _ := tpl["Parameters"].(map[string]any)
+			timeout, _ := params["Timeout"].(map[string]any)
+			want := 900
+			if p.ESM != nil {
+				want = 840
+			}
+			if got, _ := timeout["MaxValue"].(int); got != want {
+				t.Errorf("Timeout MaxValue %v, want %d", timeout["MaxValue"], want)
+			}
+		})
+	}
+}
