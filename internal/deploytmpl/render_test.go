@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -683,5 +684,54 @@ func TestConsumerTimeout(t *testing.T) {
 				t.Errorf("Timeout MaxValue %v, want %d", timeout["MaxValue"], want)
 			}
 		})
+	}
+}
+
+// TestMakefileBuildsTemplateArchitecture checks that each function's
+// Makefile target, as sam build runs it (from a copy of the module, the
+// caller's environment passed through), compiles for the architecture the
+// template declares, even when the environment says otherwise: sam build
+// exports the user's environment to make, and a GOARCH=amd64 left in a
+// shell would otherwise build a bootstrap the arm64 function cannot run.
+func TestMakefileBuildsTemplateArchitecture(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("make not found: apt-get install make (.ci/run does)")
+		}
+		t.Skip("make not found")
+	}
+	makefile, err := filepath.Abs(filepath.Join("..", "..", "deploy", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []Params{exampleParams(kafkaconn.AuthIAM, FormatSAM), consumerParams(FormatSAM, "")} {
+		tpl, _ := render(t, p)
+		for id, r := range tpl.Resources() {
+			if r["Type"] != "AWS::Serverless::Function" {
+				continue
+			}
+			arch := fmt.Sprint(tpl.Properties(id)["Architectures"])
+			goarch := map[string]string{"[arm64]": "arm64", "[x86_64]": "amd64"}[arch]
+			if goarch == "" {
+				t.Fatalf("%s: Architectures %s", id, arch)
+			}
+			// A dry run from a directory holding a go.mod, as sam build's
+			// scratch copy does.
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module github.com/msklink/msklink\n"), 0o644)
+			cmd := exec.Command("make", "--dry-run", "--makefile", makefile, "build-"+id, "ARTIFACTS_DIR="+filepath.Join(dir, "out"))
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "GOARCH=amd64", "GOOS=darwin")
+			if goarch == "amd64" {
+				cmd.Env = append(os.Environ(), "GOARCH=arm64", "GOOS=darwin")
+			}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("make build-%s: %v\n%s", id, err, out)
+			}
+			if !strings.Contains(string(out), "GOOS=linux GOARCH="+goarch+" go build") || !strings.Contains(string(out), "cd "+dir+" &&") {
+				t.Errorf("build-%s for Architectures %s, with GOARCH and GOOS of another machine in the environment:\n%s", id, arch, out)
+			}
+		}
 	}
 }
