@@ -122,8 +122,12 @@ func checkSAMPlace(out string, consumer bool) error {
 	}
 	mk, err := os.ReadFile(filepath.Join(dir, "Makefile"))
 	_, modErr := os.Stat(filepath.Join(dir, "..", "go.mod"))
-	if err == nil && modErr == nil && bytes.Contains(mk, []byte("\n"+target+":")) {
-		return nil
+	if err == nil && modErr == nil {
+		for line := range bytes.Lines(mk) {
+			if bytes.HasPrefix(line, []byte(target+":")) {
+				return nil
+			}
+		}
 	}
 	return usagef("deploy template: -o %q: a SAM template is built from where it is (its CodeUri .. and ContextPath . are relative to it), and %s has no Makefile with %s under a go.mod: write it into msklink's deploy/ directory (-o deploy/NAME.yaml), or use --format cloudformation", out, dir, target)
 }
