@@ -44,7 +44,8 @@
 // partition at its first failure and redelivers everything after it.
 //
 // With WithReportBatchItemFailures (MSK_REPORT_BATCH_ITEM_FAILURES=true),
-// which must match the mapping's FunctionResponseTypes, the handler
+// which must match the mapping's FunctionResponseTypes (honoured for
+// Kafka only in provisioned mode: kafka-retry-configurations.html), the handler
 // answers a partial batch response (see Response) naming each failed
 // partition's first failed record, and the mapping commits the rest.
 // Without it, any failed record fails the invocation with a *BatchError

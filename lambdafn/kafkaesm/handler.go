@@ -74,8 +74,10 @@ type config struct {
 // are answered as a partial batch response (Response) and the rest of the
 // batch is committed. Off, any failed record fails the invocation with a
 // *BatchError, and the mapping retries the whole batch. It must match the
-// mapping: a mapping without the setting ignores a partial batch response
-// and commits the whole batch, so records reported failed would be lost.
+// mapping: a mapping without the setting (or in on-demand mode, where
+// Lambda honours no Kafka partial batch response) ignores a partial batch
+// response and commits the whole batch, so records reported failed would
+// be lost.
 // Default: off, or MSK_REPORT_BATCH_ITEM_FAILURES=true.
 func WithReportBatchItemFailures(on bool) Opt { return func(c *config) { c.report = &on } }
 
