@@ -223,17 +223,20 @@ func (s *Stream) wait() {
 	s.waiters--
 }
 
-// roomFor reports whether a record of size may be sent, with 1/slack of
-// each limit left over (0: none).
+// roomFor reports whether a record of size may be sent with 1/slack of
+// each limit (at least one record's worth) still free after it; slack 0
+// asks only that the record fit. With slack, even a limit of 1 is met once
+// the limit is all free, so a waiter is always woken eventually.
 func (s *Stream) roomFor(size int64, slack int64) bool {
-	left := func(limit int64) int64 {
+	need := func(limit int64) int64 { // room to leave, counting the record
 		if slack == 0 {
-			return limit
+			return 1
 		}
-		return limit - max(1, limit/slack)
+		return max(1, limit/slack)
 	}
-	return s.pending < left(s.maxRecords) && (s.keep || s.tail-s.head < left(s.maxRing)) &&
-		(s.bytes == 0 || s.bytes+size <= left(s.maxBytes))
+	return s.maxRecords-s.pending >= need(s.maxRecords) &&
+		(s.keep || s.maxRing-(s.tail-s.head) >= need(s.maxRing)) &&
+		(s.bytes == 0 || s.maxBytes-s.bytes-size >= need(s.maxBytes)-1)
 }
 
 // wake wakes the waiters that may proceed: Close once every outcome is

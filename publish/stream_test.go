@@ -270,3 +270,40 @@ func TestStreamDeadlineWhileFeeding(t *testing.T) {
 		t.Errorf("no late outcome was logged:\n%s", logs.String())
 	}
 }
+
+// TestStreamLimitOfOne: with one record in flight at most (and so two
+// outcomes undelivered), every Send must still be woken as each answer
+// comes in: the smallest limits must not stall the Stream.
+func TestStreamLimitOfOne(t *testing.T) {
+	const n = 200
+	c := newCluster(t)
+	p := newPublisher(t, c, WithMaxInFlightRecords(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	col := &outcomes{t: t}
+	s := p.Stream(ctx, col.add)
+	var maxHeld int64
+	for i := range n {
+		s.Send(indexed(i, 10))
+		maxHeld = max(maxHeld, s.Stats().InFlight)
+	}
+	s.Close()
+	if ctx.Err() != nil {
+		t.Fatalf("the Stream stalled: %+v", s.Stats())
+	}
+	if maxHeld > 1 {
+		t.Errorf("%d records in flight, limit 1", maxHeld)
+	}
+	got := col.all()
+	for i, o := range got {
+		if o.Status != Acked {
+			t.Fatalf("record %d: %+v", i, o)
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("%d outcomes for %d records", len(got), n)
+	}
+	if read := consumeAll(t, c, "events", n); len(read) != n {
+		t.Fatalf("read back %d records, want %d", len(read), n)
+	}
+}
