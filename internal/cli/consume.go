@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -79,7 +80,11 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	}
 	opts := []kgo.Opt{kgo.ConsumeTopics(cfg.Topic), kgo.ConsumeResetOffset(offset), kgo.FetchMaxWait(500 * time.Millisecond)}
 	if *group != "" {
-		opts = append(opts, kgo.ConsumerGroup(*group))
+		// Only the records written out are committed: each batch is
+		// marked once it is flushed, and franz-go's autocommit (and the
+		// final commit) takes only what is marked, so a failed write or
+		// a kill never commits a record nobody saw.
+		opts = append(opts, kgo.ConsumerGroup(*group), kgo.AutoCommitMarks())
 	}
 	cl, err := kafkaconn.NewClient(ctx, cfg, kafkaconn.WithClientOpts(opts...))
 	if err != nil {
@@ -93,10 +98,12 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	out := bufio.NewWriterSize(e.stdout, 256<<10)
 	var buf []byte
 	n := 0
+	var shown atomic.Int64 // n, for the progress line's goroutine
 	var prog *progress
 	if !isTerminal(e.stdout) { // records on the screen: no progress line over them
 		prog = startProgress(e.stderr, func(el time.Duration) string {
-			return fmt.Sprintf("msklink: %s records, %s/s", count(int64(n)), count(int64(float64(n)/el.Seconds())))
+			n := shown.Load()
+			return fmt.Sprintf("msklink: %s records, %s/s", count(n), count(int64(float64(n)/el.Seconds())))
 		})
 	}
 	var werr error
@@ -123,6 +130,10 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 		if werr == nil {
 			werr = out.Flush()
 		}
+		if werr == nil && *group != "" {
+			cl.MarkCommitRecords(fs.Records()...)
+		}
+		shown.Store(int64(n))
 	}
 	if prog != nil {
 		prog.Stop()
@@ -133,7 +144,7 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	if *group != "" {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := cl.CommitUncommittedOffsets(cctx); err != nil {
+		if err := cl.CommitMarkedOffsets(cctx); err != nil {
 			return fmt.Errorf("committing offsets for group %q: %w", *group, err)
 		}
 	}

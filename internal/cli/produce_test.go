@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -240,5 +241,46 @@ func TestConsumeFormat(t *testing.T) {
 		if _, errOut, code := runCLI(t, "", append([]string{"consume", "--topic", "fmt"}, args...)...); code != 2 || !strings.Contains(errOut, "--format") {
 			t.Errorf("%v: exit %d, stderr %q; want a usage error naming --format", args, code, errOut)
 		}
+	}
+}
+
+// stuckWriter blocks each write for longer than franz-go's autocommit
+// interval (5 s), then fails it, as a stuck and then closed pipe would.
+type stuckWriter struct{}
+
+func (stuckWriter) Write([]byte) (int, error) {
+	time.Sleep(7 * time.Second)
+	return 0, io.ErrClosedPipe
+}
+
+// TestConsumeGroupCommitsWhatWasWritten: `consume --group` commits the
+// records it wrote and nothing else. A run whose output is stuck past an
+// autocommit and then fails commits nothing; runs stopped by --max resume where the last left off, no record
+// skipped or repeated.
+func TestConsumeGroupCommitsWhatWasWritten(t *testing.T) {
+	useEmulator(t, "grp")
+	var in strings.Builder
+	for i := range 10 {
+		fmt.Fprintf(&in, `{"value": "r%d", "partition": 0}`+"\n", i)
+	}
+	if _, errOut, code := runCLI(t, in.String(), "produce", "--topic", "grp", "--json"); code != 0 {
+		t.Fatalf("produce exit %d: %s", code, errOut)
+	}
+	var errOut strings.Builder
+	err := Run(context.Background(), []string{"consume", "--topic", "grp", "--group", "g", "--from-beginning", "--timeout", "20s"},
+		strings.NewReader(""), stuckWriter{}, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "writing records") {
+		t.Fatalf("consume to a broken pipe: %v; want a write error", err)
+	}
+	var got []string
+	for _, max := range []string{"4", "6"} {
+		out, errOut, code := runCLI(t, "", "consume", "--topic", "grp", "--group", "g", "--from-beginning", "--max", max, "--timeout", "20s")
+		if code != 0 {
+			t.Fatalf("consume --max %s exit %d: %s", max, code, errOut)
+		}
+		got = append(got, strings.Fields(out)...)
+	}
+	if want := "r0 r1 r2 r3 r4 r5 r6 r7 r8 r9"; strings.Join(got, " ") != want {
+		t.Errorf("the group read %q, want %q: a record was committed unwritten, skipped or repeated", strings.Join(got, " "), want)
 	}
 }
