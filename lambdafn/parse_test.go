@@ -1,6 +1,7 @@
 package lambdafn
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -177,4 +178,54 @@ func TestAppendDirectResponse(t *testing.T) {
 			t.Errorf("%d outcomes:\ngot  %s\nwant %s", n, got, wantJSON)
 		}
 	}
+}
+
+// FuzzScanDifferential: on any valid JSON, the scanner that reads events
+// without copying (topLevel, members, elements) finds what encoding/json
+// finds: the same members (the last of a repeated name winning, names
+// unescaped) with byte-identical values, and the same array elements.
+func FuzzScanDifferential(f *testing.F) {
+	for _, s := range []string{
+		`{"a": 1, "b": "x\"y", "a": [1, {"c": null}], "\u0061\n": true}`,
+		`{"records": [{"value": {"k": [1, 2, "]"]}}, "x", -1.5e3, false]}`,
+		` { } `, `[ ]`, `["\\", "\"", {"}": "{"}]`, "{\"\xff\": 1}", `{"é": "ü"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		var wantObj map[string]json.RawMessage
+		if json.Unmarshal(b, &wantObj) == nil && wantObj != nil {
+			got, err := topLevel(b)
+			if err != nil {
+				t.Fatalf("%q: topLevel: %v", b, err)
+			}
+			if len(got) != len(wantObj) {
+				t.Fatalf("%q: %d members, encoding/json finds %d", b, len(got), len(wantObj))
+			}
+			for k, v := range wantObj {
+				if !bytes.Equal(got[k], v) {
+					t.Fatalf("%q: member %q is %q, encoding/json reads %q", b, k, got[k], v)
+				}
+			}
+		}
+		var wantArr []json.RawMessage
+		if json.Unmarshal(b, &wantArr) == nil && wantArr != nil {
+			var got []json.RawMessage
+			elements(b[skipSpace(b, 0):], func(_ int, v []byte) error {
+				got = append(got, v)
+				return nil
+			})
+			if len(got) != len(wantArr) {
+				t.Fatalf("%q: %d elements, encoding/json finds %d", b, len(got), len(wantArr))
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], wantArr[i]) {
+					t.Fatalf("%q: element %d is %q, encoding/json reads %q", b, i, got[i], wantArr[i])
+				}
+			}
+		}
+	})
 }
