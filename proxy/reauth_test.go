@@ -152,6 +152,27 @@ func TestReauthAfter(t *testing.T) {
 	}
 }
 
+// dialBroker0 connects a raw client to the proxy's listener for broker 0,
+// with a deadline of d for every read and write, and sends ApiVersions: once
+// it is answered the proxy holds an authenticated upstream connection for
+// it. The connection is closed when the test ends.
+func dialBroker0(t *testing.T, p *Proxy, d time.Duration) net.Conn {
+	t.Helper()
+	nc, err := net.Dial("tcp", p.Brokers()[1].Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(d))
+	if _, err := nc.Write(kmsg.NewRequestFormatter().AppendRequest(nil, apiVersions(3), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame); err != nil {
+		t.Fatalf("ApiVersions: %v", err)
+	}
+	return nc
+}
+
 // TestReauthDrainBounded: a re-authentication waits for the requests in
 // flight, but not forever: a broker that never answers (the emulator's
 // blackhole) must not hold the client connection, its goroutines and its
@@ -161,19 +182,8 @@ func TestReauthDrainBounded(t *testing.T) {
 	const lifetime, idle = 5 * time.Second, 3 * time.Second // re-authentication at 4 s: time to set up
 	c, _ := startCluster(t, emulator.WithSessionMaxLifetime(lifetime))
 	p, logs := startProxy(t, iamConfig(c), WithIdleTimeout(idle))
-	nc, err := net.Dial("tcp", p.Brokers()[1].Local) // broker 0
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := dialBroker0(t, p, 30*time.Second)
 	f := kmsg.NewRequestFormatter()
-	nc.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := nc.Write(f.AppendRequest(nil, apiVersions(3), 1)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame); err != nil {
-		t.Fatalf("ApiVersions: %v", err)
-	}
 	c.Listener(0, emulator.IAM).SetFaults(emulator.Faults{Blackhole: true})
 	md := kmsg.NewPtrMetadataRequest()
 	md.SetVersion(1)
@@ -330,18 +340,7 @@ func TestReauthRefused(t *testing.T) {
 	c, _ := startCluster(t, emulator.WithSessionMaxLifetime(3*time.Second),
 		emulator.WithClock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }))
 	p, logs := startProxy(t, iamConfig(c))
-	nc, err := net.Dial("tcp", p.Brokers()[1].Local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := nc.Write(kmsg.NewRequestFormatter().AppendRequest(nil, apiVersions(3), 1)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame); err != nil {
-		t.Fatalf("ApiVersions: %v", err)
-	}
+	nc := dialBroker0(t, p, 30*time.Second)
 	skew.Store(int64(time.Hour))
 	if n, err := nc.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("after a refused re-authentication the client read %d bytes, %v; want EOF", n, err)
@@ -358,18 +357,7 @@ func TestReauthRefused(t *testing.T) {
 func TestIdleAcrossReauth(t *testing.T) {
 	c, _ := startCluster(t, emulator.WithSessionMaxLifetime(2*time.Second)) // renewed every second
 	p, logs := startProxy(t, iamConfig(c), WithIdleTimeout(4*time.Second))
-	nc, err := net.Dial("tcp", p.Brokers()[1].Local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(60 * time.Second))
-	if _, err := nc.Write(kmsg.NewRequestFormatter().AppendRequest(nil, apiVersions(3), 1)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kafkawire.ReadFrame(nc, kafkawire.MaxFrame); err != nil {
-		t.Fatalf("ApiVersions: %v", err)
-	}
+	nc := dialBroker0(t, p, 60*time.Second)
 	if _, err := nc.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("an idle client read %v, want EOF after the idle timeout", err)
 	}
