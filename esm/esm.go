@@ -295,8 +295,11 @@ func (r *runner) pinLatest(ctx context.Context, offsets map[string]map[int32]kgo
 				continue
 			}
 			end, ok := ends.Lookup(t, p)
-			if !ok || end.Err != nil {
-				return nil, fmt.Errorf("esm: reading the end offset of %s for the LATEST starting position: %v", tp{t, p}, end.Err)
+			if !ok {
+				return nil, fmt.Errorf("esm: reading the end offset of %s for the LATEST starting position: the broker's answer does not list the partition", tp{t, p})
+			}
+			if end.Err != nil {
+				return nil, fmt.Errorf("esm: reading the end offset of %s for the LATEST starting position: %w", tp{t, p}, end.Err)
 			}
 			offsets[t][p] = kgo.NewOffset().At(end.Offset)
 			if pin[t] == nil {
