@@ -8,10 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"reflect"
 	"time"
 
 	"github.com/msklink/msklink/doctor"
+	"github.com/msklink/msklink/internal/lambdaruntime"
 	"github.com/msklink/msklink/lambdafn"
 )
 
@@ -122,7 +122,7 @@ func runInvoke(ctx context.Context, e *env, args []string) error {
 		b, _ := json.Marshal(struct {
 			ErrorMessage string `json:"errorMessage"`
 			ErrorType    string `json:"errorType"`
-		}{invokeErr.Error(), errorType(invokeErr)})
+		}{invokeErr.Error(), lambdaruntime.ErrorType(invokeErr)})
 		fmt.Fprintf(e.stdout, "%s\n", b)
 		return errProblem
 	}
@@ -138,15 +138,6 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// errorType names err's type as aws-lambda-go reports it (errorType).
-func errorType(err error) string {
-	t := reflect.TypeOf(err)
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t.Name()
 }
 
 // allAcked reports whether a handler response says every record was
