@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -57,7 +56,7 @@ type providerConfig struct {
 	webIDFile   string
 	now         func() time.Time
 	userAgent   string
-	loadOpts    []func(*config.LoadOptions) error
+	sdk         sdkOpts // options for the SDK's config loader (see chain_sdk.go)
 }
 
 // WithRegion sets the region tokens are signed for. Default: the region in
@@ -107,12 +106,6 @@ func WithClock(now func() time.Time) Opt { return func(c *providerConfig) { c.no
 // WithUserAgent sets the User-Agent tokens carry. Default DefaultUserAgent.
 func WithUserAgent(ua string) Opt { return func(c *providerConfig) { c.userAgent = ua } }
 
-// WithLoadOptions passes options to config.LoadDefaultConfig when the
-// Provider loads the AWS config (default chain, profile, roles).
-func WithLoadOptions(opts ...func(*config.LoadOptions) error) Opt {
-	return func(c *providerConfig) { c.loadOpts = append(c.loadOpts, opts...) }
-}
-
 // New returns a Provider. It resolves the region and sets up the
 // credential source, but fetches no credentials: the first Token does.
 func New(ctx context.Context, opts ...Opt) (*Provider, error) {
@@ -139,23 +132,11 @@ func New(ctx context.Context, opts ...Opt) (*Provider, error) {
 
 	p := &Provider{now: cfg.now, userAgent: orDefaultUserAgent(cfg.userAgent), creds: cfg.creds, source: "the given credentials provider"}
 	if p.creds == nil {
-		loadOpts := append([]func(*config.LoadOptions) error{}, cfg.loadOpts...)
-		p.source = "the default credential chain"
-		if cfg.profile != "" {
-			loadOpts = append(loadOpts, config.WithSharedConfigProfile(cfg.profile))
-			p.source = fmt.Sprintf("profile %q", cfg.profile)
-		}
-		if region != "" {
-			loadOpts = append(loadOpts, config.WithRegion(region))
-		}
-		awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+		awsCfg, source, err := baseConfig(ctx, &cfg, region)
 		if err != nil {
-			var notExist config.SharedConfigProfileNotExistError
-			if errors.As(err, &notExist) {
-				return nil, fmt.Errorf("iamauth: AWS profile %q not found in the shared config files (~/.aws/config, ~/.aws/credentials): check the name, AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE", notExist.Profile)
-			}
-			return nil, fmt.Errorf("iamauth: loading the AWS config: %s", oneLine(err))
+			return nil, err
 		}
+		p.source = source
 		if region == "" {
 			region = awsCfg.Region
 		}

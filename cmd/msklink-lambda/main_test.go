@@ -23,14 +23,18 @@ import (
 )
 
 // TestNoKfakeLinked checks that the bootstrap does not link the Kafka
-// emulator (kfake, package emulator) or test-only code.
+// emulator (kfake, package emulator), test-only code, aws-lambda-go's
+// runtime loop (internal/lambdaruntime serves it) or, built with
+// testutil.LambdaTags, the AWS SDK's config loader and the SSO clients it
+// brings.
 func TestNoKfakeLinked(t *testing.T) {
-	deps := testutil.Deps(t, ".", "lambda.norpc")
+	deps := testutil.Deps(t, ".", testutil.LambdaTags)
 	if len(deps) < 50 {
 		t.Fatalf("suspiciously few deps: %v", deps)
 	}
 	for _, d := range deps {
-		if strings.Contains(d, "kfake") || d == "github.com/msklink/msklink/emulator" || d == "testing" {
+		if strings.Contains(d, "kfake") || d == "github.com/msklink/msklink/emulator" || d == "testing" ||
+			d == "github.com/aws/aws-lambda-go/lambda" || d == "github.com/aws/aws-sdk-go-v2/config" || strings.HasPrefix(d, "github.com/aws/aws-sdk-go-v2/service/sso") {
 			t.Errorf("the bootstrap links %s", d)
 		}
 	}

@@ -30,7 +30,7 @@ func orderEvent() []byte {
 
 // TestNoKafkaClientLinked: the consumer function links no Kafka client.
 func TestNoKafkaClientLinked(t *testing.T) {
-	for _, d := range testutil.Deps(t, ".", "lambda.norpc") {
+	for _, d := range testutil.Deps(t, ".", testutil.LambdaTags) {
 		if strings.Contains(d, "franz-go") || strings.Contains(d, "aws-sdk-go") || d == "github.com/msklink/msklink/publish" || d == "testing" {
 			t.Errorf("the consumer links %s", d)
 		}

@@ -44,16 +44,23 @@ func RIEBinary(t testing.TB) string {
 	return ""
 }
 
+// LambdaTags are the build tags of msklink's Lambda functions, as
+// deploy/Makefile builds them: lambda.norpc drops aws-lambda-go's RPC mode
+// (only the retired go1.x runtime used it), msklink.envcreds keeps the AWS
+// SDK's config loader out (iamauth reads credentials from the environment,
+// where Lambda puts them).
+const LambdaTags = "lambda.norpc,msklink.envcreds"
+
 // BuildLambda builds the Go package in dir (a path or an import path) as
 // Lambda's provided.al2023 runtime runs it: CGO_ENABLED=0, GOOS=linux,
-// GOARCH=arch, -tags lambda.norpc. It returns the binary's path in a
+// GOARCH=arch, -tags LambdaTags. It returns the binary's path in a
 // temporary directory.
 func BuildLambda(t testing.TB, dir, arch string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	out := filepath.Join(t.TempDir(), "bootstrap")
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", out, dir)
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", LambdaTags, "-o", out, dir)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	start := time.Now()
 	if b, err := cmd.CombinedOutput(); err != nil {
