@@ -202,4 +202,3 @@ func BenchmarkSignerGoDefaultChain(b *testing.B) {
 		}
 	}
 }
-
