@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/msklink/msklink/publish"
@@ -103,24 +105,35 @@ func (d *recordDecoder) decode(raw []byte, valid bool, field string, r *kgo.Reco
 			continue
 		}
 		start := len(slab)
-		if slab, err = d.dec(slab, d.vals[k], join(field, d.fields[k])); err != nil {
-			return slab, false, err
+		if slab, err = d.dec(slab, d.vals[k], d.fields[k]); err != nil {
+			return slab, false, under(field, err)
 		}
 		*dst = slab[start:len(slab):len(slab)]
 	}
 	if d.withHeaders {
-		if r.Headers, err = decodeHeaders(d.vals[2], join(field, "headers")); err != nil {
-			return slab, false, err
+		if r.Headers, err = decodeHeaders(d.vals[2], "headers"); err != nil {
+			return slab, false, under(field, err)
 		}
 	}
-	p, pinned, err := decodePartition(d.vals[len(d.fields)-1], join(field, "partition"))
+	p, pinned, err := decodePartition(d.vals[len(d.fields)-1], "partition")
 	if err != nil {
-		return slab, false, err
+		return slab, false, under(field, err)
 	}
 	if pinned {
 		publish.Pin(r, p)
 	}
 	return slab, pinned, nil
+}
+
+// under puts err's field under the record at path field ("records[3]"):
+// the decoders name a record's fields from the record, so that a valid
+// record costs no field paths.
+func under(field string, err error) error {
+	var ie *InputError
+	if field != "" && errors.As(err, &ie) {
+		ie.Field = join(field, ie.Field)
+	}
+	return err
 }
 
 // recordsArray returns the "records" array of top and its length.
@@ -238,14 +251,19 @@ func (h *Handler) invokeDirect(ctx context.Context, inv *invocation, payload []b
 		return nil, err
 	}
 
-	// Pass 2: decode and send.
+	// Pass 2: decode and send, recycling each record once its outcome is
+	// in, so that the records allocated are the ones in flight.
 	resp := newDirectResponse(topic, n)
+	var pool recordPool
 	pstart := time.Now()
-	s := h.pub.Stream(ctx, resp.add)
+	s := h.pub.Stream(ctx, func(i int, o publish.Outcome) {
+		resp.add(i, o)
+		pool.done(o.Status != publish.Unconfirmed)
+	})
 	elements(raw, func(i int, rec []byte) error {
-		r := new(kgo.Record)
-		d.decode(rec, true, "", r, make([]byte, 0, len(rec))) // valid: checked above
-		s.Send(r)
+		pr := pool.get()
+		pr.buf, _, _ = d.decode(rec, true, "", &pr.r, pr.buf[:0]) // valid: checked above
+		s.Send(&pr.r)
 		return nil
 	})
 	s.Close()
@@ -256,6 +274,49 @@ func (h *Handler) invokeDirect(ctx context.Context, inv *invocation, payload []b
 		return nil, resp.publishError()
 	}
 	return resp.finish(), nil
+}
+
+// recordPool recycles the records of a Stream: get hands out a record
+// (reset, with its old buffer for the key and value) and queues it as
+// sent; done takes the oldest sent record off the queue, as its outcome
+// came, and keeps it for reuse when reuse is true. An unconfirmed record
+// is never reused: franz-go may still hold it. Outcomes come in send
+// order (publish.Stream's promise), so the oldest sent is the one done.
+type recordPool struct {
+	mu   sync.Mutex
+	sent []*pooledRecord
+	free []*pooledRecord
+}
+
+type pooledRecord struct {
+	r   kgo.Record
+	buf []byte
+}
+
+func (p *recordPool) get() *pooledRecord {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var pr *pooledRecord
+	if n := len(p.free); n > 0 {
+		pr = p.free[n-1]
+		p.free = p.free[:n-1]
+		pr.r = kgo.Record{}
+	} else {
+		pr = new(pooledRecord)
+	}
+	p.sent = append(p.sent, pr)
+	return pr
+}
+
+func (p *recordPool) done(reuse bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr := p.sent[0]
+	p.sent[0] = nil
+	p.sent = p.sent[1:]
+	if reuse {
+		p.free = append(p.free, pr)
+	}
 }
 
 // directResponse writes a DirectResponse as the outcomes come, in order.
