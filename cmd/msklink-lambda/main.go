@@ -20,7 +20,7 @@
 // derived from the function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), so
 // that the garbage collector works harder before Lambda would kill the
 // function for running out of memory; and a direct invoke holds at most
-// 1 MiB of record bytes in flight (lambdafn streams its records), so a
+// 128 KiB of record bytes in flight (lambdafn streams its records), so a
 // large event costs its own size once, not three times. Invocations are
 // served by internal/lambdaruntime rather than aws-lambda-go's
 // lambda.Start, which reads each event into a doubling buffer (8.2 MB of
@@ -41,7 +41,10 @@ import (
 )
 
 // maxInFlightBytes bounds the record bytes a direct invoke has in flight.
-const maxInFlightBytes = 1 << 20
+// Under RIE, 10,000 records of 100 bytes peak at 19.6 MB RSS with 128 KiB
+// and 20.4 MB with 256 KiB, in the same time (110-170 ms either way); with
+// 1 MiB about 21.5 MB. franz-go still fills a batch per partition.
+const maxInFlightBytes = 128 << 10
 
 func main() {
 	if limit, ok := memoryLimit(os.Getenv); ok {

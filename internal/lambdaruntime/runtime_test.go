@@ -89,11 +89,12 @@ func (echo) Invoke(ctx context.Context, p []byte) ([]byte, error) {
 }
 
 func TestServe(t *testing.T) {
-	big := bytes.Repeat([]byte("0123456789"), 30_000) // beyond a block, beyond the first buffer
+	big := bytes.Repeat([]byte("0123456789"), 30_000)               // beyond a block
+	huge := bytes.Repeat([]byte("abcdefghij"), maxEvent/10+100_000) // beyond the mapped buffer
 	for _, sized := range []bool{true, false} {
 		t.Run("Content-Length "+strconv.FormatBool(sized), func(t *testing.T) {
 			f := &fakeAPI{sized: sized, done: make(chan struct{}),
-				events: [][]byte{[]byte("small"), big, []byte("fail"), []byte("after"), big[:1000], []byte("panic"), []byte("unreached")}}
+				events: [][]byte{[]byte("small"), big, []byte("fail"), []byte("after"), big[:1000], huge, []byte("small again"), []byte("panic"), []byte("unreached")}}
 			srv := httptest.NewServer(f)
 			defer srv.Close()
 			err := Serve(strings.TrimPrefix(srv.URL, "http://"), echo{}, Options{})
@@ -108,14 +109,17 @@ func TestServe(t *testing.T) {
 				{"req-2/error", "badInput", `{"errorMessage":"bad input","errorType":"badInput"}`},
 				{"req-3/response", "", "req-3:after"},
 				{"req-4/response", "", "req-4:" + string(big[:1000])},
-				{"req-5/error", "string", `{"errorMessage":"boom","errorType":"string","stackTrace"`},
+				{"req-5/response", "", "req-5:" + string(huge)},
+				{"req-6/response", "", "req-6:small again"},
+				{"req-7/error", "string", `{"errorMessage":"boom","errorType":"string","stackTrace"`},
 			}
 			if len(f.posts) != len(want) {
 				t.Fatalf("%d posts, want %d", len(f.posts), len(want))
 			}
 			for i, w := range want {
 				p := f.posts[i]
-				if p.path != runtimePath+"invocation/"+w.path || p.errorType != w.errorType || !bytes.HasPrefix(p.body, []byte(w.body)) {
+				if p.path != runtimePath+"invocation/"+w.path || p.errorType != w.errorType || !bytes.HasPrefix(p.body, []byte(w.body)) ||
+					w.errorType == "" && len(p.body) != len(w.body) {
 					t.Errorf("post %d: %s (%q) %.80s, want %s (%q) %.80s", i, p.path, p.errorType, p.body, w.path, w.errorType, w.body)
 				}
 			}
