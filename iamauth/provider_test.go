@@ -188,12 +188,7 @@ func BenchmarkSignerGoProvider(b *testing.B) {
 // BenchmarkSignerGoDefaultChain is AWS's signer as most users call it: it
 // loads the AWS config on every call.
 func BenchmarkSignerGoDefaultChain(b *testing.B) {
-	dir := b.TempDir()
-	for k, v := range testutil.EmptyAWSEnv(dir) {
-		b.Setenv(k, v)
-	}
-	b.Setenv("AWS_ACCESS_KEY_ID", testCreds.AccessKeyID)
-	b.Setenv("AWS_SECRET_ACCESS_KEY", testCreds.SecretAccessKey)
+	setTestEnv(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -201,4 +196,14 @@ func BenchmarkSignerGoDefaultChain(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// setTestEnv leaves tb an AWS environment with no config files and the
+// test credentials in the environment variables.
+func setTestEnv(tb testing.TB) {
+	for k, v := range testutil.EmptyAWSEnv(tb.TempDir()) {
+		tb.Setenv(k, v)
+	}
+	tb.Setenv("AWS_ACCESS_KEY_ID", testCreds.AccessKeyID)
+	tb.Setenv("AWS_SECRET_ACCESS_KEY", testCreds.SecretAccessKey)
 }
