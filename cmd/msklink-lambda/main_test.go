@@ -363,7 +363,7 @@ func TestRIENoSecretsInLogs(t *testing.T) {
 }
 
 // TestRIESIGTERM checks the shutdown: RIE sends SIGTERM to the bootstrap
-// (enabled by lambda.WithEnableSIGTERM), which closes its Kafka client and
+// (enabled by lambdaruntime.Options.OnSIGTERM), which closes its Kafka client and
 // exits instead of being killed.
 func TestRIESIGTERM(t *testing.T) {
 	rieBinary(t)
