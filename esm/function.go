@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -237,7 +236,7 @@ func (f *CommandFunction) Invoke(ctx context.Context, payload []byte) ([]byte, e
 	if len(f.env) > 0 {
 		cmd.Env = append(os.Environ(), f.env...)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, &FunctionError{Type: "Runtime.InvalidEntrypoint", Message: err.Error()}
 	}
@@ -247,7 +246,7 @@ func (f *CommandFunction) Invoke(ctx context.Context, payload []byte) ([]byte, e
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killProcessGroup(cmd)
 		<-done
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, &FunctionError{Type: "Timeout", Message: "the command did not exit before the function timeout"}
