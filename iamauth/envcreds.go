@@ -16,7 +16,7 @@ const envSource = "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AW
 // SDK's environment step reads them, and the given region. A profile
 // cannot be loaded without the shared config files, so WithProfile is an
 // error that says how to get it back. Missing credentials are reported by
-// the first Token, as with the default chain.
+// the first Token (Provider.Credentials), as with the default chain.
 func envConfig(getenv func(string) string, cfg *providerConfig, region string) (aws.Config, string, error) {
 	if cfg.profile != "" {
 		return aws.Config{}, "", errors.New("iamauth: this binary was built with the msklink.envcreds tag and reads credentials from the environment only, so it cannot load AWS profile " + `"` + cfg.profile + `"` + ": set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or build without the tag")
@@ -27,12 +27,9 @@ func envConfig(getenv func(string) string, cfg *providerConfig, region string) (
 		SessionToken:    getenv("AWS_SESSION_TOKEN"),
 		Source:          "EnvironmentVariables",
 	}
-	creds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-		if c.AccessKeyID == "" || c.SecretAccessKey == "" {
-			return aws.Credentials{}, ErrNoCredentials
-		}
-		return c, nil
-	})
+	// Empty credentials are left to Provider.Credentials, which rejects
+	// them whatever their source.
+	creds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil })
 	return aws.Config{Region: region, Credentials: creds}, envSource, nil
 }
 

@@ -18,10 +18,12 @@ func TestEnvConfig(t *testing.T) {
 		t.Fatalf("%+v %v", c, err)
 	}
 
-	// Missing credentials surface on retrieval, named like the default chain's.
-	cfg, _, _ = envConfig(func(string) string { return "" }, &providerConfig{}, "eu-west-1")
-	if _, err := cfg.Credentials.Retrieve(context.Background()); !errors.Is(err, ErrNoCredentials) {
-		t.Fatalf("got %v, want ErrNoCredentials", err)
+	// Missing credentials surface on the Provider's first retrieval, with
+	// the environment named as their source.
+	cfg, source, _ = envConfig(func(string) string { return "" }, &providerConfig{}, "eu-west-1")
+	p := &Provider{creds: cfg.Credentials, source: source}
+	if _, err := p.Credentials(context.Background()); !errors.Is(err, ErrNoCredentials) || !strings.Contains(err.Error(), envSource) {
+		t.Fatalf("got %v, want ErrNoCredentials from %s", err, envSource)
 	}
 
 	// A profile cannot be honoured: the error says why and what to do.
