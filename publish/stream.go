@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -45,30 +46,62 @@ type Stream struct {
 	maxBytes   int64 // their bytes
 	maxRing    int64 // outcomes not delivered yet (in or not), 2 x maxRecords
 
+	// Send's common path takes no lock: the feeder and franz-go's promise
+	// goroutine would otherwise pass the lock's cache line back and forth
+	// for every record. It reads what the promise side writes through
+	// atomics (head, pending, bytes, the stopped bit) and publishes a
+	// record by advancing seq; everything else is under mu.
+
+	// seq is the index of the next record sent (the tail), with
+	// seqStopped set once the Stream's time is up: from then on only
+	// Send's locked path advances it, so no record slips past the
+	// moment the rest are reported Unconfirmed.
+	seq     atomic.Int64
+	head    atomic.Int64 // index of the next outcome to deliver; advanced under mu
+	pending atomic.Int64 // records the producer holds for the stream (no answer yet)
+	bytes   atomic.Int64 // their bytes
+
+	// ring holds the outcomes of the records sent and not yet delivered,
+	// record i's at i & mask; Status 0 until it is in. Publish's ring is
+	// its result (mask all ones), kept as delivered (keep). Send writes
+	// the slot at the tail before advancing seq; the rest is under mu.
+	// Only Send replaces ring (grow, under mu).
+	ring []Outcome
+	mask int64
+	keep bool
+	// calls[k] is the promise of the record in ring slot k, made once per
+	// slot instead of a closure per record.
+	calls []sentRecord
+
 	mu      sync.Mutex
 	cond    sync.Cond // signalled when a waiter (Send or Close) may proceed
 	waiters int
-	// ring holds the outcomes of the records sent and not yet delivered,
-	// record i's at i & mask; Status 0 until it is in. Publish's ring is
-	// its result (mask all ones), kept as delivered (keep).
-	ring    []Outcome
-	mask    int64
-	keep    bool
-	head    int64 // index of the next outcome to deliver
-	tail    int64 // index of the next record sent
-	pending int64 // records the producer holds for the stream (no answer yet)
 	// waitSize is the size of the record a waiting Send has.
 	waitSize int64
-	bytes    int64 // their bytes
-	// expired: the context is done (or its deadline less the margin
-	// passed); nothing more is sent. finished: the grace after that is
-	// over, every record sent has been delivered (the rest Unconfirmed),
-	// and later records are failed at once.
-	expired, finished, closed bool
-	graceTimer                *time.Timer
-	afterCtx                  func() bool
-	acked, failed, unconf     int64
+	// finished: the grace after the stop is over, every record sent has
+	// been delivered (the rest Unconfirmed), and later records are
+	// failed at once. closed: Close was called (written under mu by the
+	// feeder, which may read it without).
+	finished, closed      bool
+	graceTimer            *time.Timer
+	afterCtx              func() bool
+	acked, failed, unconf int64
 }
+
+// seqStopped marks Stream.seq once nothing more is sent.
+const seqStopped = 1 << 62
+
+// sentRecord is the promise of a record in flight: its index and size.
+// The feeder writes them before handing the record to franz-go; the
+// promise reads them once answered. A slot's sentRecord is reused only
+// after its record's outcome is delivered.
+type sentRecord struct {
+	s       *Stream
+	i, size int64
+	promise func(*kgo.Record, error)
+}
+
+func (c *sentRecord) answered(r *kgo.Record, err error) { c.s.promise(c.i, c.size, r, err) }
 
 // StreamStats is a snapshot of a Stream's progress.
 type StreamStats struct {
@@ -106,7 +139,7 @@ func (p *Publisher) Stream(ctx context.Context, fn func(i int, o Outcome)) *Stre
 // place when keep).
 func (p *Publisher) stream(ctx context.Context, fn func(int, Outcome), ring []Outcome, keep bool) *Stream {
 	s := &Stream{p: p, fn: fn, ctx: ctx, grace: p.margin / 2, maxRecords: p.maxRecords, maxBytes: p.maxBytes,
-		maxRing: 2 * p.maxRecords, ring: ring, mask: int64(len(ring) - 1), keep: keep}
+		maxRing: 2 * p.maxRecords, ring: ring, mask: int64(len(ring) - 1), keep: keep, calls: make([]sentRecord, len(ring))}
 	if keep {
 		s.mask = -1
 	}
@@ -118,7 +151,8 @@ func (p *Publisher) stream(ctx context.Context, fn func(int, Outcome), ring []Ou
 	}
 	if s.pctx.Err() != nil {
 		// No time left: nothing is sent; say so without a goroutine.
-		s.expired, s.finished = true, true
+		s.seq.Store(seqStopped)
+		s.finished = true
 	} else {
 		s.afterCtx = context.AfterFunc(s.pctx, s.expire)
 	}
@@ -140,66 +174,96 @@ func recordSize(r *kgo.Record) int64 {
 // to the Config's Topic; a record pinned with Pin goes to its partition.
 // Do not modify r until its outcome is delivered. Send panics after Close.
 func (s *Stream) Send(r *kgo.Record) {
+	if s.closed {
+		panic("publish: Send on a closed Stream")
+	}
 	size := recordSize(r)
 	topic := r.Topic
 	if topic == "" {
 		topic = s.p.topic
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		panic("publish: Send on a closed Stream")
-	}
 	// The producer's records are bounded as it answers them (as franz-go
 	// bounds its own buffer); the answers waiting for an earlier one
 	// (in-order delivery) are bounded too, but more loosely, so that one
 	// slow partition does not starve the others of records to batch.
-	for !s.finished && !s.roomFor(size, 0) {
-		s.waitSize = size
-		s.wait()
+	if !s.roomFor(size, 0) {
+		s.waitRoom(size)
 	}
-	i := s.tail
-	var early *Outcome // decided without sending
-	switch {
-	case topic == "":
-		early = &Outcome{Status: Failed, Err: errNoTopic}
-	case s.expired || s.pctx.Err() != nil:
-		early = &Outcome{Status: Failed, Topic: topic, Retriable: true, Err: s.notSent()}
-	}
-	if s.finished {
-		// Nothing is in flight: deliver at once.
-		s.tail++
-		s.head++
-		if s.keep {
-			s.ring[i&s.mask] = *early
-		}
-		s.deliver(i, *early)
-		s.mu.Unlock()
+	seq := s.seq.Load()
+	if seq&seqStopped != 0 || topic == "" || s.pctx.Err() != nil {
+		s.sendNow(topic)
 		return
 	}
-	if s.tail-s.head == int64(len(s.ring)) {
+	i := seq
+	if i-s.head.Load() == int64(len(s.ring)) {
+		s.mu.Lock()
 		s.grow()
-	}
-	sl := &s.ring[i&s.mask]
-	s.tail++
-	if early != nil {
-		*sl = *early
-		s.deliverReady()
 		s.mu.Unlock()
+	}
+	k := i & s.mask
+	c := &s.calls[k]
+	if c.promise == nil {
+		c.s, c.promise = s, c.answered
+	}
+	c.i, c.size = i, size
+	s.ring[k] = Outcome{Topic: topic}
+	s.pending.Add(1)
+	s.bytes.Add(size)
+	if !s.seq.CompareAndSwap(seq, seq+1) {
+		// Stopped since the check: the record is not sent.
+		s.pending.Add(-1)
+		s.bytes.Add(-size)
+		s.sendNow(topic)
 		return
 	}
-	*sl = Outcome{Topic: topic}
-	s.pending++
-	s.bytes += size
-	s.mu.Unlock()
-
 	if pc, ok := r.Context.(pinCtx); ok && pc.Context == context.Background() {
 		// Pin could not know the deadline: give the record the
 		// Stream's, so that franz-go fails it unsent when time is up.
 		r.Context = pinCtx{s.pctx}
 	}
-	s.p.client.Produce(s.pctx, r, func(r *kgo.Record, err error) { s.promise(i, size, r, err) })
+	s.p.client.Produce(s.pctx, r, c.promise)
 }
+
+// waitRoom blocks until a record of size fits or the Stream is finished.
+func (s *Stream) waitRoom(size int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !s.finished && !s.roomFor(size, 0) {
+		s.waitSize = size
+		s.wait()
+	}
+}
+
+// sendNow gives the record Send is at an outcome without sending it: its
+// topic is missing, or the Stream's time is up. It is delivered in order.
+func (s *Stream) sendNow(topic string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := Outcome{Status: Failed, Err: errNoTopic}
+	if topic != "" {
+		o = Outcome{Status: Failed, Topic: topic, Retriable: true, Err: s.notSent()}
+	}
+	i := s.tail()
+	if s.finished {
+		// Nothing is in flight: deliver at once.
+		s.seq.Add(1)
+		s.head.Add(1)
+		if s.keep {
+			s.ring[i] = o
+		}
+		s.deliver(i, o)
+		return
+	}
+	if i-s.head.Load() == int64(len(s.ring)) {
+		s.grow()
+	}
+	s.ring[i&s.mask] = o
+	s.seq.Add(1)
+	s.deliverReady()
+}
+
+// tail is the index of the next record sent.
+func (s *Stream) tail() int64 { return s.seq.Load() &^ seqStopped }
 
 var errNoTopic = errors.New("publish: record has no topic and there is no default topic: set the record's topic or MSK_TOPIC")
 
@@ -234,31 +298,35 @@ func (s *Stream) roomFor(size int64, slack int64) bool {
 		}
 		return max(1, limit/slack)
 	}
-	return s.maxRecords-s.pending >= need(s.maxRecords) &&
-		(s.keep || s.maxRing-(s.tail-s.head) >= need(s.maxRing)) &&
-		(s.bytes == 0 || s.maxBytes-s.bytes-size >= need(s.maxBytes)-1)
+	bytes := s.bytes.Load()
+	return s.maxRecords-s.pending.Load() >= need(s.maxRecords) &&
+		(s.keep || s.maxRing-(s.tail()-s.head.Load()) >= need(s.maxRing)) &&
+		(bytes == 0 || s.maxBytes-bytes-size >= need(s.maxBytes)-1)
 }
 
 // wake wakes the waiters that may proceed: Close once every outcome is
 // delivered, Send once an eighth of the limits is free (waking it for
 // every answer would pass the lock back and forth once per record).
+// s.mu is held.
 func (s *Stream) wake() {
 	if s.waiters == 0 {
 		return
 	}
-	if s.finished || s.closed && s.head == s.tail || !s.closed && s.roomFor(s.waitSize, 8) {
+	if s.finished || s.closed && s.head.Load() == s.tail() || !s.closed && s.roomFor(s.waitSize, 8) {
 		s.cond.Broadcast()
 	}
 }
 
-// grow doubles the ring, keeping each index's slot at index & mask.
+// grow doubles the ring, keeping each index's slot at index & mask; s.mu
+// is held, by Send. The records in flight keep their promises; the new
+// slots get new ones as they are used.
 func (s *Stream) grow() {
 	ring := make([]Outcome, 2*len(s.ring))
 	mask := int64(len(ring) - 1)
-	for i := s.head; i < s.tail; i++ {
+	for i, tail := s.head.Load(), s.tail(); i < tail; i++ {
 		ring[i&mask] = s.ring[i&s.mask]
 	}
-	s.ring, s.mask = ring, mask
+	s.ring, s.mask, s.calls = ring, mask, make([]sentRecord, len(ring))
 }
 
 // promise records franz-go's answer for record i.
@@ -266,9 +334,9 @@ func (s *Stream) promise(i, size int64, r *kgo.Record, err error) {
 	o := s.p.outcome(r, err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pending--
-	s.bytes -= size
-	if i < s.head {
+	s.pending.Add(-1)
+	s.bytes.Add(-size)
+	if i < s.head.Load() {
 		// Already reported Unconfirmed when time was up (the caller
 		// may be publishing it again: leave it alone).
 		s.p.logLate(r, err)
@@ -288,13 +356,14 @@ func (s *Stream) promise(i, size int64, r *kgo.Record, err error) {
 	}
 	s.ring[i&s.mask] = o
 	s.deliverReady()
-	s.wake()
 }
 
-// deliverReady delivers the outcomes that are in, in order; s.mu is held.
+// deliverReady delivers the outcomes that are in, in order, and wakes the
+// waiters that may proceed; s.mu is held.
 func (s *Stream) deliverReady() {
-	for s.head < s.tail {
-		sl := &s.ring[s.head&s.mask]
+	head, tail := s.head.Load(), s.tail()
+	for ; head < tail; head++ {
+		sl := &s.ring[head&s.mask]
 		if sl.Status == 0 {
 			break
 		}
@@ -302,9 +371,8 @@ func (s *Stream) deliverReady() {
 		if !s.keep {
 			*sl = Outcome{}
 		}
-		i := s.head
-		s.head++
-		s.deliver(i, o)
+		s.head.Store(head + 1)
+		s.deliver(head, o)
 	}
 	s.wake()
 }
@@ -328,11 +396,10 @@ func (s *Stream) deliver(i int64, o Outcome) {
 func (s *Stream) expire() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.expired {
+	if s.seq.Or(seqStopped)&seqStopped != 0 {
 		return
 	}
-	s.expired = true
-	if s.head == s.tail {
+	if s.head.Load() == s.tail() {
 		s.finishLocked()
 		return
 	}
@@ -350,9 +417,11 @@ func (s *Stream) finishLocked() {
 	if s.finished {
 		return
 	}
-	s.expired, s.finished = true, true
-	for ; s.head < s.tail; s.head++ {
-		sl := &s.ring[s.head&s.mask]
+	s.seq.Or(seqStopped)
+	s.finished = true
+	head, tail := s.head.Load(), s.tail()
+	for ; head < tail; head++ {
+		sl := &s.ring[head&s.mask]
 		if sl.Status == 0 {
 			*sl = Outcome{Status: Unconfirmed, Topic: sl.Topic, Err: ErrUnconfirmed, Retriable: true}
 		}
@@ -360,7 +429,8 @@ func (s *Stream) finishLocked() {
 		if !s.keep {
 			*sl = Outcome{}
 		}
-		s.deliver(s.head, o)
+		s.head.Store(head + 1)
+		s.deliver(head, o)
 	}
 	s.wake()
 }
@@ -372,7 +442,7 @@ func (s *Stream) finishLocked() {
 func (s *Stream) Close() {
 	s.mu.Lock()
 	s.closed = true
-	for s.head < s.tail {
+	for s.head.Load() < s.tail() {
 		s.wait()
 	}
 	s.mu.Unlock()
@@ -384,7 +454,8 @@ func (s *Stream) Close() {
 		s.graceTimer.Stop()
 	}
 	// Later Sends (a bug) panic; late answers are logged.
-	s.expired, s.finished = true, true
+	s.seq.Or(seqStopped)
+	s.finished = true
 	s.mu.Unlock()
 	s.stop()
 }
@@ -393,6 +464,7 @@ func (s *Stream) Close() {
 func (s *Stream) Stats() StreamStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return StreamStats{Sent: s.tail, Acked: s.acked, Failed: s.failed, Unconfirmed: s.unconf,
-		InFlight: s.pending, Undelivered: s.tail - s.head, InFlightBytes: s.bytes}
+	head, tail := s.head.Load(), s.tail()
+	return StreamStats{Sent: tail, Acked: s.acked, Failed: s.failed, Unconfirmed: s.unconf,
+		InFlight: s.pending.Load(), Undelivered: tail - head, InFlightBytes: s.bytes.Load()}
 }
