@@ -177,7 +177,10 @@ type lineBatch struct {
 
 // readLines reads records from r and sends them in batches: a batch goes
 // as soon as no more input is buffered, so a record never waits for
-// later lines. It ends after a line that cannot be read (the batch's
+// later lines. A record's timestamp is when its batch began to be read
+// (lines read from one buffer, microseconds apart; Kafka keeps
+// milliseconds): one clock read per batch instead of franz-go's one per
+// record. It ends after a line that cannot be read (the batch's
 // err), or at the end of r, or when quit is closed, and closes out.
 func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error), partition int32, lines *lineNumbers, out chan<- lineBatch, quit <-chan struct{}) {
 	defer close(out)
@@ -188,6 +191,7 @@ func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error
 		long  []byte
 		line  int64
 		recs  int64
+		stamp time.Time
 	)
 	send := func() bool {
 		if len(batch.recs) == 0 && batch.err == nil {
@@ -228,6 +232,12 @@ func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error
 				}
 				if partition >= 0 {
 					publish.Pin(rec, partition)
+				}
+				if len(batch.recs) == 0 {
+					stamp = time.Now()
+				}
+				if rec.Timestamp.IsZero() {
+					rec.Timestamp = stamp
 				}
 				batch.recs = append(batch.recs, rec)
 				recs++

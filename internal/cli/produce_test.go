@@ -46,6 +46,7 @@ func useEmulator(t *testing.T, topics ...string) *emulator.Cluster {
 func TestProduceConsume(t *testing.T) {
 	useEmulator(t, "lines")
 	in := "k1:hello\nk2:world\n\n" + `k3:{"a":1}` + "\n"
+	start := time.Now().Truncate(time.Millisecond)
 	if _, errOut, code := runCLI(t, in, "produce", "--topic", "lines", "--key-delimiter", ":"); code != 0 {
 		t.Fatalf("produce exit %d: %s", code, errOut)
 	}
@@ -65,6 +66,15 @@ func TestProduceConsume(t *testing.T) {
 		}
 		key, _ := r["key"].(string)
 		got[key] = r
+	}
+	end := time.Now()
+	for key, r := range got {
+		// Each record is stamped when its line was read (Kafka keeps
+		// milliseconds).
+		ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(r["timestamp"]))
+		if err != nil || ts.Before(start) || ts.After(end) {
+			t.Errorf("key %q: timestamp %v (%v), want between %v and %v", key, r["timestamp"], err, start, end)
+		}
 	}
 	for key, want := range map[string]string{"k1": "hello", "k2": "world", "k3": `{"a":1}`, "k4": `{"n":4}`} {
 		if r := got[key]; r == nil || r["value"] != want {
