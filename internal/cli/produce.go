@@ -177,10 +177,11 @@ type lineBatch struct {
 
 // readLines reads records from r and sends them in batches: a batch goes
 // as soon as no more input is buffered, so a record never waits for
-// later lines. A record's timestamp is when its batch began to be read
-// (lines read from one buffer, microseconds apart; Kafka keeps
-// milliseconds): one clock read per batch instead of franz-go's one per
-// record. It ends after a line that cannot be read (the batch's
+// later lines. A record's timestamp is the time its line was read: the
+// clock is read again only when a line needed more input than was
+// buffered (lines already buffered together were read microseconds
+// apart, and Kafka keeps milliseconds), not once per record as franz-go
+// would. It ends after a line that cannot be read (the batch's
 // err), or at the end of r, or when quit is closed, and closes out.
 func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error), partition int32, lines *lineNumbers, out chan<- lineBatch, quit <-chan struct{}) {
 	defer close(out)
@@ -192,6 +193,7 @@ func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error
 		line  int64
 		recs  int64
 		stamp time.Time
+		fresh = true // the next record needs a new stamp
 	)
 	send := func() bool {
 		if len(batch.recs) == 0 && batch.err == nil {
@@ -206,7 +208,11 @@ func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error
 		}
 	}
 	for {
+		buffered := br.Buffered()
 		b, err := br.ReadSlice('\n')
+		if len(b) > buffered {
+			fresh = true // waited for input
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			if long = append(long, b...); len(long) > maxLine {
 				batch.err = fmt.Errorf("line %d: longer than %d MiB: split it, or publish it from a file another way", line+1, maxLine>>20)
@@ -233,8 +239,8 @@ func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error
 				if partition >= 0 {
 					publish.Pin(rec, partition)
 				}
-				if len(batch.recs) == 0 {
-					stamp = time.Now()
+				if fresh {
+					stamp, fresh = time.Now(), false
 				}
 				if rec.Timestamp.IsZero() {
 					rec.Timestamp = stamp

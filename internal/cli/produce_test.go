@@ -214,6 +214,39 @@ func TestProduceStall(t *testing.T) {
 	}
 }
 
+// TestReadLinesStamps: lines read from one buffer share a clock read; a
+// line that had to wait for input is stamped when it came.
+func TestReadLinesStamps(t *testing.T) {
+	pr, pw := io.Pipe()
+	go func() {
+		io.WriteString(pw, "a\nb\nc")
+		time.Sleep(50 * time.Millisecond)
+		io.WriteString(pw, "\nd\n")
+		pw.Close()
+	}()
+	var lines lineNumbers
+	out := make(chan lineBatch, 8)
+	start := time.Now()
+	go readLines(pr, lineParser("", false), -1, &lines, out, make(chan struct{}))
+	var recs []*kgo.Record
+	for b := range out {
+		if b.err != nil {
+			t.Fatal(b.err)
+		}
+		recs = append(recs, b.recs...)
+	}
+	if len(recs) != 4 {
+		t.Fatalf("%d records, want 4", len(recs))
+	}
+	a, b, c, d := recs[0].Timestamp, recs[1].Timestamp, recs[2].Timestamp, recs[3].Timestamp
+	if a.Before(start) || !b.Equal(a) {
+		t.Errorf("a and b, read together: %v and %v, want one stamp after %v", a, b, start)
+	}
+	if c.Sub(a) < 40*time.Millisecond || !d.Equal(c) {
+		t.Errorf("c (completed 50ms later) %v and d %v, a %v: want c at least 40ms after a, d = c", c, d, a)
+	}
+}
+
 func TestLineNumbers(t *testing.T) {
 	var l lineNumbers
 	// lines: 1 rec0, 2 blank, 3 blank, 4 rec1, 5 rec2, 6 blank, 7 rec3
