@@ -207,15 +207,13 @@ func (s *Stream) Send(r *kgo.Record) {
 	}
 	c.i, c.size = i, size
 	s.ring[k] = Outcome{Topic: topic}
-	s.pending.Add(1)
-	s.bytes.Add(size)
 	if !s.seq.CompareAndSwap(seq, seq+1) {
 		// Stopped since the check: the record is not sent.
-		s.pending.Add(-1)
-		s.bytes.Add(-size)
 		s.sendNow(topic)
 		return
 	}
+	s.pending.Add(1) // before Produce, so before its answer
+	s.bytes.Add(size)
 	if pc, ok := r.Context.(pinCtx); ok && pc.Context == context.Background() {
 		// Pin could not know the deadline: give the record the
 		// Stream's, so that franz-go fails it unsent when time is up.
