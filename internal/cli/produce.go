@@ -242,9 +242,7 @@ func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error
 				if fresh {
 					stamp, fresh = time.Now(), false
 				}
-				if rec.Timestamp.IsZero() {
-					rec.Timestamp = stamp
-				}
+				rec.Timestamp = stamp
 				batch.recs = append(batch.recs, rec)
 				recs++
 			}
