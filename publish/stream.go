@@ -46,21 +46,6 @@ type Stream struct {
 	maxBytes   int64 // their bytes
 	maxRing    int64 // outcomes not delivered yet (in or not), 2 x maxRecords
 
-	// Send's common path takes no lock: the feeder and franz-go's promise
-	// goroutine would otherwise pass the lock's cache line back and forth
-	// for every record. It reads what the promise side writes through
-	// atomics (head, pending, bytes, the stopped bit) and publishes a
-	// record by advancing seq; everything else is under mu.
-
-	// seq is the index of the next record sent (the tail), with
-	// seqStopped set once the Stream's time is up: from then on only
-	// Send's locked path advances it, so no record slips past the
-	// moment the rest are reported Unconfirmed.
-	seq     atomic.Int64
-	head    atomic.Int64 // index of the next outcome to deliver; advanced under mu
-	pending atomic.Int64 // records the producer holds for the stream (no answer yet)
-	bytes   atomic.Int64 // their bytes
-
 	// ring holds the outcomes of the records sent and not yet delivered,
 	// record i's at i & mask; Status 0 until it is in. Publish's ring is
 	// its result (mask all ones), kept as delivered (keep). Send writes
@@ -73,16 +58,48 @@ type Stream struct {
 	// slot instead of a closure per record.
 	calls []sentRecord
 
-	mu      sync.Mutex
-	cond    sync.Cond // signalled when a waiter (Send or Close) may proceed
-	waiters int
+	// Send's common path takes no lock, and the feeder and franz-go's
+	// promise goroutine each write only their own cache line per record:
+	// sharing one (a lock, or counters both sides add to) would pass it
+	// back and forth between the cores for every record. What one side
+	// needs of the other's it reads through atomics, and the feeder only
+	// when its last view of the answers says a limit is reached.
+	_ [64]byte
+
+	// Written by the feeder for every record.
+
+	// seq is the index of the next record sent (the tail), with
+	// seqStopped set once the Stream's time is up: from then on only
+	// Send's locked path advances it, so no record slips past the
+	// moment the rest are reported Unconfirmed.
+	seq       atomic.Int64
+	produced  atomic.Int64 // records handed to the producer
+	prodBytes atomic.Int64 // their bytes
+	// The feeder's last view of head, answered and ansBytes: never ahead
+	// of them, so a record that fits this view fits.
+	seenHead, seenAnswered, seenAnsBytes int64
+	// closed: Close was called (written under mu by the feeder, which
+	// may read it without).
+	closed bool
+	_      [64]byte
+
+	// Written by the answer side for every record.
+
+	mu       sync.Mutex
+	head     atomic.Int64 // index of the next outcome to deliver; advanced under mu
+	answered atomic.Int64 // records the producer has answered
+	ansBytes atomic.Int64 // their bytes
+	// seenTail is a tail read earlier (under mu): outcomes before it may
+	// be delivered without reading seq, the feeder's.
+	seenTail int64
+	cond     sync.Cond // signalled when a waiter (Send or Close) may proceed
+	waiters  int
 	// waitSize is the size of the record a waiting Send has.
 	waitSize int64
 	// finished: the grace after the stop is over, every record sent has
 	// been delivered (the rest Unconfirmed), and later records are
-	// failed at once. closed: Close was called (written under mu by the
-	// feeder, which may read it without).
-	finished, closed      bool
+	// failed at once.
+	finished              bool
 	graceTimer            *time.Timer
 	afterCtx              func() bool
 	acked, failed, unconf int64
@@ -186,19 +203,27 @@ func (s *Stream) Send(r *kgo.Record) {
 	// bounds its own buffer); the answers waiting for an earlier one
 	// (in-order delivery) are bounded too, but more loosely, so that one
 	// slow partition does not starve the others of records to batch.
-	if !s.roomFor(size, 0) {
-		s.waitRoom(size)
-	}
 	seq := s.seq.Load()
+	if !s.fits(s.seenLoad(seq), size, 0) {
+		s.see()
+		if !s.fits(s.seenLoad(seq), size, 0) {
+			s.waitRoom(size)
+			seq = s.seq.Load()
+		}
+	}
 	if seq&seqStopped != 0 || topic == "" || s.pctx.Err() != nil {
 		s.sendNow(topic)
 		return
 	}
 	i := seq
-	if i-s.head.Load() == int64(len(s.ring)) {
+	if i-s.seenHead >= int64(len(s.ring)) {
+		// The ring may be full (seenHead may be behind head).
 		s.mu.Lock()
-		s.grow()
+		if i-s.head.Load() == int64(len(s.ring)) {
+			s.grow()
+		}
 		s.mu.Unlock()
+		s.see()
 	}
 	k := i & s.mask
 	c := &s.calls[k]
@@ -212,8 +237,8 @@ func (s *Stream) Send(r *kgo.Record) {
 		s.sendNow(topic)
 		return
 	}
-	s.pending.Add(1) // before Produce, so before its answer
-	s.bytes.Add(size)
+	s.produced.Add(1) // before Produce, so before its answer
+	s.prodBytes.Add(size)
 	if pc, ok := r.Context.(pinCtx); ok && pc.Context == context.Background() {
 		// Pin could not know the deadline: give the record the
 		// Stream's, so that franz-go fails it unsent when time is up.
@@ -226,10 +251,11 @@ func (s *Stream) Send(r *kgo.Record) {
 func (s *Stream) waitRoom(size int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for !s.finished && !s.roomFor(size, 0) {
+	for !s.finished && !s.fits(s.load(), size, 0) {
 		s.waitSize = size
 		s.wait()
 	}
+	s.see()
 }
 
 // sendNow gives the record Send is at an outcome without sending it: its
@@ -285,21 +311,43 @@ func (s *Stream) wait() {
 	s.waiters--
 }
 
-// roomFor reports whether a record of size may be sent with 1/slack of
-// each limit (at least one record's worth) still free after it; slack 0
+// streamLoad is what a Stream holds against its limits.
+type streamLoad struct {
+	records, bytes int64 // with the producer
+	undelivered    int64 // sent, outcome not delivered
+}
+
+// load is the Stream's load now.
+func (s *Stream) load() streamLoad {
+	head, answered, ansBytes := s.head.Load(), s.answered.Load(), s.ansBytes.Load()
+	return streamLoad{s.produced.Load() - answered, s.prodBytes.Load() - ansBytes, s.tail() - head}
+}
+
+// seenLoad is the load as the feeder last saw the answers, with seq the
+// tail: never less than the load now. Feeder only.
+func (s *Stream) seenLoad(seq int64) streamLoad {
+	return streamLoad{s.produced.Load() - s.seenAnswered, s.prodBytes.Load() - s.seenAnsBytes, seq&^seqStopped - s.seenHead}
+}
+
+// see updates the feeder's view of the answers. Feeder only.
+func (s *Stream) see() {
+	s.seenHead, s.seenAnswered, s.seenAnsBytes = s.head.Load(), s.answered.Load(), s.ansBytes.Load()
+}
+
+// fits reports whether a record of size may be sent at load l with 1/slack
+// of each limit (at least one record's worth) still free after it; slack 0
 // asks only that the record fit. With slack, even a limit of 1 is met once
 // the limit is all free, so a waiter is always woken eventually.
-func (s *Stream) roomFor(size int64, slack int64) bool {
+func (s *Stream) fits(l streamLoad, size int64, slack int64) bool {
 	need := func(limit int64) int64 { // room to leave, counting the record
 		if slack == 0 {
 			return 1
 		}
 		return max(1, limit/slack)
 	}
-	bytes := s.bytes.Load()
-	return s.maxRecords-s.pending.Load() >= need(s.maxRecords) &&
-		(s.keep || s.maxRing-(s.tail()-s.head.Load()) >= need(s.maxRing)) &&
-		(bytes == 0 || s.maxBytes-bytes-size >= need(s.maxBytes)-1)
+	return s.maxRecords-l.records >= need(s.maxRecords) &&
+		(s.keep || s.maxRing-l.undelivered >= need(s.maxRing)) &&
+		(l.bytes == 0 || s.maxBytes-l.bytes-size >= need(s.maxBytes)-1)
 }
 
 // wake wakes the waiters that may proceed: Close once every outcome is
@@ -310,7 +358,7 @@ func (s *Stream) wake() {
 	if s.waiters == 0 {
 		return
 	}
-	if s.finished || s.closed && s.head.Load() == s.tail() || !s.closed && s.roomFor(s.waitSize, 8) {
+	if s.finished || s.closed && s.head.Load() == s.tail() || !s.closed && s.fits(s.load(), s.waitSize, 8) {
 		s.cond.Broadcast()
 	}
 }
@@ -332,8 +380,8 @@ func (s *Stream) promise(i, size int64, r *kgo.Record, err error) {
 	o := s.p.outcome(r, err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pending.Add(-1)
-	s.bytes.Add(-size)
+	s.answered.Add(1)
+	s.ansBytes.Add(size)
 	if i < s.head.Load() {
 		// Already reported Unconfirmed when time was up (the caller
 		// may be publishing it again: leave it alone).
@@ -359,8 +407,12 @@ func (s *Stream) promise(i, size int64, r *kgo.Record, err error) {
 // deliverReady delivers the outcomes that are in, in order, and wakes the
 // waiters that may proceed; s.mu is held.
 func (s *Stream) deliverReady() {
-	head, tail := s.head.Load(), s.tail()
-	for ; head < tail; head++ {
+	for head := s.head.Load(); ; head++ {
+		if head == s.seenTail {
+			if s.seenTail = s.tail(); head == s.seenTail {
+				break
+			}
+		}
 		sl := &s.ring[head&s.mask]
 		if sl.Status == 0 {
 			break
@@ -464,5 +516,5 @@ func (s *Stream) Stats() StreamStats {
 	defer s.mu.Unlock()
 	head, tail := s.head.Load(), s.tail()
 	return StreamStats{Sent: tail, Acked: s.acked, Failed: s.failed, Unconfirmed: s.unconf,
-		InFlight: s.pending.Load(), Undelivered: tail - head, InFlightBytes: s.bytes.Load()}
+		InFlight: s.produced.Load() - s.answered.Load(), Undelivered: tail - head, InFlightBytes: s.prodBytes.Load() - s.ansBytes.Load()}
 }
