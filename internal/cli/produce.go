@@ -9,6 +9,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/msklink/msklink/lambdafn"
@@ -74,10 +75,18 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	var (
 		lines lineNumbers
 		prog  *progress
+		alloc = recordAlloc{done: new(atomic.Int64)}
+		held  bool // an outcome was Unconfirmed: the producer may still hold its record
 	)
 	sctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	s := p.Stream(sctx, func(i int, o publish.Outcome) {
+		if o.Status == publish.Unconfirmed {
+			held = true
+		}
+		if !held {
+			alloc.done.Store(int64(i) + 1)
+		}
 		if o.Status != publish.Acked {
 			prog.Printf("line %d: %s: %v\n", lines.of(int64(i)), o.Status, o.Err)
 		}
@@ -93,7 +102,7 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	parse := lineParser(*keyDelim, *asJSON)
 	batches := make(chan lineBatch, 4)
 	quit := make(chan struct{})
-	go readLines(e.stdin, parse, int32(*partition), &lines, batches, quit)
+	go readLines(e.stdin, parse, &alloc, int32(*partition), &lines, batches, quit)
 	var bad error
 	sent := int64(0)
 feed:
@@ -183,12 +192,12 @@ type lineBatch struct {
 // apart, and Kafka keeps milliseconds), not once per record as franz-go
 // would. It ends after a line that cannot be read (the batch's
 // err), or at the end of r, or when quit is closed, and closes out.
-func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error), partition int32, lines *lineNumbers, out chan<- lineBatch, quit <-chan struct{}) {
+// The records it parses are sent in the order they are read.
+func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error), alloc *recordAlloc, partition int32, lines *lineNumbers, out chan<- lineBatch, quit <-chan struct{}) {
 	defer close(out)
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
 		batch lineBatch
-		alloc recordAlloc
 		long  []byte
 		line  int64
 		recs  int64
@@ -230,7 +239,7 @@ func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error
 			if len(bytes.TrimSpace(b)) == 0 {
 				lines.skip(recs)
 			} else {
-				rec, perr := parse(&alloc, b)
+				rec, perr := parse(alloc, b)
 				if perr != nil {
 					batch.err = fmt.Errorf("line %d: %w", line, perr)
 					send()
@@ -295,33 +304,73 @@ func lineParser(keyDelim string, asJSON bool) func(*recordAlloc, []byte) (*kgo.R
 	}
 }
 
-// recordAlloc hands out records and copies of bytes from larger blocks:
-// two allocations per few hundred lines instead of two per line.
+// recordAlloc hands out records and copies of bytes from blocks of 256
+// records and 64 KiB, two allocations per few hundred lines instead of two
+// per line, and reuses a block once every record in it has its outcome.
+// Records are sent in the order they are handed out and outcomes come in
+// that order, so blocks are done oldest first: a stream of any length
+// lives in the few blocks its records in flight fill, and the garbage
+// collector has little to do. Only the reader calls its methods.
 type recordAlloc struct {
+	// done counts the records from the first whose outcome is delivered
+	// and whose record the producer no longer holds (written by the
+	// Stream's outcome function); nil: blocks are never reused.
+	done *atomic.Int64
+	next int64 // index of the next record handed out
+	cur  *recordBlock
+	used []*recordBlock // full blocks, oldest first
+}
+
+// recordBlock is where a run of records and their bytes live.
+type recordBlock struct {
 	recs []kgo.Record
+	n    int // records handed out
 	buf  []byte
+	end  int64 // once full: the index after the last record handed out from it
 }
 
 func (a *recordAlloc) record() *kgo.Record {
-	if len(a.recs) == 0 {
-		a.recs = make([]kgo.Record, 256)
+	if a.cur == nil || a.cur.n == len(a.cur.recs) {
+		a.nextBlock()
 	}
-	r := &a.recs[0]
-	a.recs = a.recs[1:]
+	r := &a.cur.recs[a.cur.n]
+	a.cur.n++
+	a.next++
 	return r
 }
 
 // bytes returns a copy of b (never nil: an empty value is not a null one).
+// Call it after record, for that record's bytes.
 func (a *recordAlloc) bytes(b []byte) []byte {
 	if len(b) > 4<<10 {
 		return append([]byte{}, b...)
 	}
-	if cap(a.buf)-len(a.buf) < len(b) || a.buf == nil {
-		a.buf = make([]byte, 0, 64<<10)
+	if a.cur == nil || cap(a.cur.buf)-len(a.cur.buf) < len(b) {
+		a.nextBlock() // the record is in the block before: done no later
 	}
-	start := len(a.buf)
-	a.buf = append(a.buf, b...)
-	return a.buf[start:len(a.buf):len(a.buf)]
+	buf := a.cur.buf
+	start := len(buf)
+	a.cur.buf = append(buf, b...)
+	return a.cur.buf[start:len(a.cur.buf):len(a.cur.buf)]
+}
+
+// nextBlock retires the current block and starts another: the oldest
+// block, if every record handed out from it is done, or a new one.
+func (a *recordAlloc) nextBlock() {
+	const records, bytes = 256, 64 << 10
+	if a.cur != nil && a.done != nil {
+		a.cur.end = a.next
+		a.used = append(a.used, a.cur)
+	}
+	if a.done != nil && len(a.used) > 0 && a.used[0].end <= a.done.Load() {
+		b := a.used[0]
+		a.used[0], a.used = nil, a.used[1:]
+		clear(b.recs[:b.n])
+		b.n, b.buf = 0, b.buf[:0]
+		a.cur = b
+		return
+	}
+	a.cur = &recordBlock{recs: make([]kgo.Record, records), buf: make([]byte, 0, bytes)}
 }
 
 // lineNumbers maps a record's index to its input line: they differ by the
