@@ -252,6 +252,9 @@ func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error
 					stamp, fresh = time.Now(), false
 				}
 				rec.Timestamp = stamp
+				if batch.recs == nil {
+					batch.recs = make([]*kgo.Record, 0, maxBatch)
+				}
 				batch.recs = append(batch.recs, rec)
 				recs++
 			}
@@ -263,13 +266,16 @@ func readLines(r io.Reader, parse func(*recordAlloc, []byte) (*kgo.Record, error
 			send()
 			return
 		}
-		if len(batch.recs) >= 256 || br.Buffered() == 0 {
+		if len(batch.recs) == maxBatch || br.Buffered() == 0 {
 			if !send() {
 				return
 			}
 		}
 	}
 }
+
+// maxBatch bounds the records of a lineBatch.
+const maxBatch = 256
 
 // lineParser returns how a line becomes a record.
 func lineParser(keyDelim string, asJSON bool) func(*recordAlloc, []byte) (*kgo.Record, error) {
