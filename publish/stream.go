@@ -47,15 +47,16 @@ type Stream struct {
 	maxRing    int64 // outcomes not delivered yet (in or not), 2 x maxRecords
 
 	// ring holds the outcomes of the records sent and not yet delivered,
-	// record i's at i & mask; Status 0 until it is in. Publish's ring is
-	// its result (mask all ones), kept as delivered (keep). Send writes
-	// the slot at the tail before advancing seq; the rest is under mu.
-	// Only Send replaces ring (grow, under mu).
+	// record i's at i & mask; Status 0 until it is in (a slot is cleared
+	// as it is delivered). Publish's ring is its result (mask all ones),
+	// kept as delivered (keep). Only the answer side touches the slots,
+	// under mu; only Send replaces ring (grow, under mu).
 	ring []Outcome
 	mask int64
 	keep bool
 	// calls[k] is the promise of the record in ring slot k, made once per
-	// slot instead of a closure per record.
+	// slot instead of a closure per record, with what the answer side
+	// needs of the record. Send writes it before advancing seq.
 	calls []sentRecord
 
 	// Send's common path takes no lock, and the feeder and franz-go's
@@ -108,13 +109,15 @@ type Stream struct {
 // seqStopped marks Stream.seq once nothing more is sent.
 const seqStopped = 1 << 62
 
-// sentRecord is the promise of a record in flight: its index and size.
-// The feeder writes them before handing the record to franz-go; the
-// promise reads them once answered. A slot's sentRecord is reused only
-// after its record's outcome is delivered.
+// sentRecord is the promise of a record in flight: its index, size and
+// topic. The feeder writes them before handing the record to franz-go; the
+// promise reads them once answered (and an Unconfirmed outcome its topic).
+// A slot's sentRecord is reused only after its record's outcome is
+// delivered.
 type sentRecord struct {
 	s       *Stream
 	i, size int64
+	topic   string
 	promise func(*kgo.Record, error)
 }
 
@@ -230,8 +233,7 @@ func (s *Stream) Send(r *kgo.Record) {
 	if c.promise == nil {
 		c.s, c.promise = s, c.answered
 	}
-	c.i, c.size = i, size
-	s.ring[k] = Outcome{Topic: topic}
+	c.i, c.size, c.topic = i, size, topic
 	if !s.seq.CompareAndSwap(seq, seq+1) {
 		// Stopped since the check: the record is not sent.
 		s.sendNow(topic)
@@ -364,15 +366,19 @@ func (s *Stream) wake() {
 }
 
 // grow doubles the ring, keeping each index's slot at index & mask; s.mu
-// is held, by Send. The records in flight keep their promises; the new
-// slots get new ones as they are used.
+// is held, by Send. The records in flight keep their promises (the new
+// slots get new ones as they are used), and their new slots a copy of
+// what else their sentRecord holds.
 func (s *Stream) grow() {
 	ring := make([]Outcome, 2*len(s.ring))
+	calls := make([]sentRecord, len(ring))
 	mask := int64(len(ring) - 1)
 	for i, tail := s.head.Load(), s.tail(); i < tail; i++ {
 		ring[i&mask] = s.ring[i&s.mask]
+		c := s.calls[i&s.mask]
+		calls[i&mask] = sentRecord{i: c.i, size: c.size, topic: c.topic}
 	}
-	s.ring, s.mask, s.calls = ring, mask, make([]sentRecord, len(ring))
+	s.ring, s.mask, s.calls = ring, mask, calls
 }
 
 // promise records franz-go's answer for record i.
@@ -473,7 +479,7 @@ func (s *Stream) finishLocked() {
 	for ; head < tail; head++ {
 		sl := &s.ring[head&s.mask]
 		if sl.Status == 0 {
-			*sl = Outcome{Status: Unconfirmed, Topic: sl.Topic, Err: ErrUnconfirmed, Retriable: true}
+			*sl = Outcome{Status: Unconfirmed, Topic: s.calls[head&s.mask].topic, Err: ErrUnconfirmed, Retriable: true}
 		}
 		o := *sl
 		if !s.keep {

@@ -13,6 +13,7 @@ import (
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -218,6 +219,11 @@ func TestStreamDeadlineWhileFeeding(t *testing.T) {
 	failed := map[int]bool{}
 	unconfirmed := map[int]bool{}
 	for i, o := range got {
+		if o.Topic != "events" {
+			// Unconfirmed ones too: the Stream keeps the topic of each
+			// record in flight for them.
+			t.Errorf("record %d: %s with topic %q, want events", i, o.Status, o.Topic)
+		}
 		switch o.Status {
 		case Failed:
 			if !o.Retriable || o.Err == nil {
@@ -305,5 +311,84 @@ func TestStreamLimitOfOne(t *testing.T) {
 	}
 	if read := consumeAll(t, c, "events", n); len(read) != n {
 		t.Fatalf("read back %d records, want %d", len(read), n)
+	}
+}
+
+// TestStreamGrowsAroundASlowRecord: with at most 4 records in flight the
+// ring starts at 4 slots. The first record goes to a partition whose
+// broker answers 5 s late, the next 7 to a prompt one: their outcomes wait
+// for the first's (in order), the ring grows while the first is still in
+// flight, and when time is up the first is Unconfirmed with its topic and
+// the others Acked, each once, in order.
+func TestStreamGrowsAroundASlowRecord(t *testing.T) {
+	c := startEmulator(t)
+	p, err := New(context.Background(), iamConfig(c), WithMaxInFlightRecords(4), WithSafetyMargin(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := p.Warm(wctx); err != nil {
+		t.Fatal(err)
+	}
+	// A slow partition and a prompt one: led by different brokers.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.BootstrapAddrs(emulator.Plaintext)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := kadm.NewClient(cl).Metadata(wctx, "events")
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, prompt, leader := int32(-1), int32(-1), int32(-1)
+	for _, pd := range md.Topics["events"].Partitions.Sorted() {
+		switch {
+		case slow < 0:
+			slow, leader = pd.Partition, pd.Leader
+		case prompt < 0 && pd.Leader != leader:
+			prompt = pd.Partition
+		}
+	}
+	if prompt < 0 {
+		t.Fatalf("every partition of events is led by broker %d", leader)
+	}
+	c.Listener(leader, emulator.IAM).SetFaults(emulator.Faults{ResponseLatency: 5 * time.Second})
+	defer c.Listener(leader, emulator.IAM).SetFaults(emulator.Faults{})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	col := &outcomes{t: t}
+	s := p.Stream(ctx, col.add)
+	if len(s.ring) != 4 {
+		t.Fatalf("ring of %d slots, want 4 to start", len(s.ring))
+	}
+	const n = 8
+	for i := range n {
+		r := indexed(i, 10)
+		Pin(r, prompt)
+		if i == 0 {
+			Pin(r, slow)
+		}
+		s.Send(r)
+	}
+	grown := len(s.ring)
+	s.Close()
+	if grown <= 4 {
+		t.Errorf("ring of %d slots with %d records sent, the first in flight: want it grown", grown, n)
+	}
+	got := col.all()
+	if len(got) != n {
+		t.Fatalf("%d outcomes for %d records", len(got), n)
+	}
+	for i, o := range got {
+		want := Acked
+		if i == 0 {
+			want = Unconfirmed
+		}
+		if o.Status != want || o.Topic != "events" {
+			t.Errorf("record %d: %s to %q (%v), want %s to events", i, o.Status, o.Topic, o.Err, want)
+		}
 	}
 }
