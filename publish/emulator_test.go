@@ -40,6 +40,22 @@ func iamConfig(c *emulator.Cluster) kafkaconn.Config {
 	}
 }
 
+// warmPublisher is a Publisher of cfg, warmed, closed when t ends.
+func warmPublisher(t *testing.T, cfg kafkaconn.Config, opts ...Opt) *Publisher {
+	t.Helper()
+	p, err := New(context.Background(), cfg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestPublishIAM(t *testing.T) {
 	c := startEmulator(t)
 	for _, mech := range []string{kafkaconn.MechanismOAuthBearer, kafkaconn.MechanismAWSMSKIAM} {

@@ -170,17 +170,8 @@ func TestStreamDeadlineWhileFeeding(t *testing.T) {
 	// and stops waiting 500 ms before it, which leaves a loaded machine
 	// 500 ms to return from Send.
 	const margin = time.Second
-	p, err := New(context.Background(), iamConfig(c), WithMaxInFlightRecords(500), WithSafetyMargin(margin),
+	p := warmPublisher(t, iamConfig(c), WithMaxInFlightRecords(500), WithSafetyMargin(margin),
 		WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	if err := p.Warm(wctx); err != nil {
-		t.Fatal(err)
-	}
 	setResponseLatency(c, 3*time.Second)
 	defer setResponseLatency(c, 0)
 
@@ -322,22 +313,15 @@ func TestStreamLimitOfOne(t *testing.T) {
 // the others Acked, each once, in order.
 func TestStreamGrowsAroundASlowRecord(t *testing.T) {
 	c := startEmulator(t)
-	p, err := New(context.Background(), iamConfig(c), WithMaxInFlightRecords(4), WithSafetyMargin(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	if err := p.Warm(wctx); err != nil {
-		t.Fatal(err)
-	}
+	p := warmPublisher(t, iamConfig(c), WithMaxInFlightRecords(4), WithSafetyMargin(time.Second))
 	// A slow partition and a prompt one: led by different brokers.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.BootstrapAddrs(emulator.Plaintext)...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	md, err := kadm.NewClient(cl).Metadata(wctx, "events")
+	mctx, mcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer mcancel()
+	md, err := kadm.NewClient(cl).Metadata(mctx, "events")
 	cl.Close()
 	if err != nil {
 		t.Fatal(err)
