@@ -406,7 +406,14 @@ func (s *Stream) promise(i, size int64, r *kgo.Record, err error) {
 			r.Context = nil
 		}
 	}
-	s.ring[i&s.mask] = o
+	if i == s.head.Load() && !s.keep {
+		// The next outcome due, as most are: deliver it without a
+		// round trip through its slot.
+		s.head.Store(i + 1)
+		s.deliver(i, o)
+	} else {
+		s.ring[i&s.mask] = o
+	}
 	s.deliverReady()
 }
 
