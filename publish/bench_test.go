@@ -116,7 +116,10 @@ func BenchmarkColdStart(b *testing.B) {
 	})
 }
 
-var throughputRecords = flag.Int("throughput-records", 300_000, "records per side and round of BenchmarkThroughput")
+var (
+	throughputRecords  = flag.Int("throughput-records", 300_000, "records per side and round of BenchmarkThroughput")
+	throughputInFlight = flag.Int("throughput-in-flight", DefaultMaxInFlightRecords, "records in flight for both sides of BenchmarkThroughput: the Publisher's WithMaxInFlightRecords, franz-go's MaxBufferedRecords")
+)
 
 // BenchmarkThroughput compares records/s through a Publisher with a bare
 // franz-go client built with the same options (kafkaconn's, the same
@@ -144,12 +147,14 @@ func BenchmarkThroughput(b *testing.B) {
 		binary.BigEndian.PutUint64(v, uint64(i))
 		return v
 	}
-	// franz-go with the Publisher's options: kafkaconn's and the same
-	// partitioner; warmed with one record (-1) as Warm warms.
+	// franz-go with the Publisher's options: kafkaconn's, the same
+	// partitioner and as many records buffered (franz-go's default is
+	// 50,000); warmed with one record (-1) as Warm warms.
 	franz := func(b *testing.B, topic string) *kgo.Client {
 		cfg := cfg
 		cfg.Topic = topic
-		cl, err := kafkaconn.NewClient(ctx, cfg, kafkaconn.WithClientOpts(kgo.RecordPartitioner(newPartitioner())))
+		cl, err := kafkaconn.NewClient(ctx, cfg, kafkaconn.WithClientOpts(kgo.RecordPartitioner(newPartitioner()),
+			kgo.MaxBufferedRecords(*throughputInFlight)))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -161,7 +166,7 @@ func BenchmarkThroughput(b *testing.B) {
 	publisher := func(b *testing.B, topic string) *Publisher {
 		cfg := cfg
 		cfg.Topic = topic
-		p, err := New(ctx, cfg)
+		p, err := New(ctx, cfg, WithMaxInFlightRecords(*throughputInFlight))
 		if err != nil {
 			b.Fatal(err)
 		}

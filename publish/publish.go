@@ -66,8 +66,9 @@ type config struct {
 // DefaultSafetyMargin is the default of WithSafetyMargin.
 const DefaultSafetyMargin = 200 * time.Millisecond
 
-// The defaults of WithMaxInFlightRecords and WithMaxInFlightBytes:
-// franz-go's own default buffer (10,000 records), and 16 MiB.
+// The defaults of WithMaxInFlightRecords and WithMaxInFlightBytes: 10,000
+// records (franz-go's own buffer holds 50,000 by default; a Publisher's
+// holds as many as its limit) and 16 MiB.
 const (
 	DefaultMaxInFlightRecords = 10_000
 	DefaultMaxInFlightBytes   = 16 << 20
@@ -137,8 +138,8 @@ func New(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Publisher, er
 	}
 	clientOpts := append([]kafkaconn.Opt{
 		kafkaconn.WithClientOpts(kgo.RecordPartitioner(partitioner{newPartitioner()}),
-			// franz-go's own buffer (default 10,000 records) must not be
-			// what bounds a Stream: at least the Stream's limit.
+			// franz-go's own buffer must not be what bounds a Stream:
+			// as large as the Stream's limit, or the default's.
 			kgo.MaxBufferedRecords(max(c.maxRecords, DefaultMaxInFlightRecords))),
 	}, c.clientOpts...)
 	if c.logger != nil {
