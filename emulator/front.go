@@ -474,11 +474,12 @@ func (c *conn) writeLoop() {
 			c.beMu.Lock()
 			be := c.be
 			c.beMu.Unlock()
-			body, err := kafkawire.ReadFrame(be, kafkawire.MaxFrame)
+			frame, err := kafkawire.ReadSizedFrame(be, kafkawire.MaxFrame)
 			if err != nil {
 				cl.log.Debug("kfake connection failed", append(c.logAttrs(), "err", err)...)
 				return
 			}
+			body := frame[4:]
 			if len(body) < 4 || int32(binary.BigEndian.Uint32(body)) != s.h.Corr {
 				cl.log.Error("kfake answered out of order", append(c.logAttrs(), "api", kmsg.NameForKey(s.h.Key))...)
 				return
@@ -494,7 +495,7 @@ func (c *conn) writeLoop() {
 				}
 				out = kafkawire.EncodeResponseFrame(s.h, resp)
 			} else {
-				out = kafkawire.AppendFrame(make([]byte, 0, len(body)+4), body)
+				out = frame // as kfake sent it
 			}
 		}
 		if !c.sleep(c.l.Faults().ResponseLatency) {

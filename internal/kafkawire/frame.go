@@ -27,6 +27,16 @@ var ErrFrameTooLarge = errors.New("kafkawire: frame larger than the limit")
 // after a v0 SaslHandshake) of at most limit bytes. Memory grows with the
 // bytes actually received, so a bogus size prefix cannot allocate much.
 func ReadFrame(r io.Reader, limit int) ([]byte, error) {
+	f, err := ReadSizedFrame(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	return f[4:], nil
+}
+
+// ReadSizedFrame is ReadFrame keeping the 4-byte size prefix: the frame as
+// it came, to be passed on without copying it into a new buffer.
+func ReadSizedFrame(r io.Reader, limit int) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return nil, err
@@ -38,19 +48,21 @@ func ReadFrame(r io.Reader, limit int) ([]byte, error) {
 	// Up to 1 MiB is allocated at once; beyond, memory follows the bytes
 	// that actually arrive.
 	const chunk = 1 << 20
-	buf := make([]byte, 0, min(n, chunk))
-	for int64(len(buf)) < n {
-		want := min(n-int64(len(buf)), chunk)
-		start := len(buf)
-		buf = append(buf, make([]byte, want)...)
+	buf := make([]byte, 4+min(n, chunk))
+	copy(buf, size[:])
+	for start := 4; ; {
 		if _, err := io.ReadFull(r, buf[start:]); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, err
 		}
+		if int64(len(buf)-4) == n {
+			return buf, nil
+		}
+		start = len(buf)
+		buf = append(buf, make([]byte, min(n-int64(start-4), chunk))...)
 	}
-	return buf, nil
 }
 
 // AppendFrame appends body with its 4-byte size prefix to dst.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -21,6 +22,10 @@ func FuzzReadFrame(f *testing.F) {
 		if len(frame)+4 > len(in) {
 			t.Fatalf("frame of %d bytes from %d input bytes", len(frame), len(in))
 		}
+		sized, err := ReadSizedFrame(bytes.NewReader(in), 1<<16)
+		if err != nil || !bytes.Equal(sized, in[:4+len(frame)]) {
+			t.Fatalf("ReadSizedFrame: %d bytes (%v), want the %d bytes ReadFrame read with their prefix", len(sized), err, 4+len(frame))
+		}
 		h, err := ParseHeader(frame)
 		if err != nil {
 			return
@@ -33,6 +38,25 @@ func FuzzReadFrame(f *testing.F) {
 		}
 		_ = ProduceAcksZero(h, frame)
 	})
+}
+
+// TestReadSizedFrame reads frames around and past the 1 MiB a read
+// allocates at once, from a reader that returns half of what is asked.
+func TestReadSizedFrame(t *testing.T) {
+	for _, n := range []int{0, 5, 1 << 20, 1<<20 + 1, 3<<20 + 7} {
+		body := make([]byte, n)
+		for i := range body {
+			body[i] = byte(i * 7)
+		}
+		in := AppendFrame(nil, body)
+		got, err := ReadSizedFrame(iotest.HalfReader(bytes.NewReader(in)), MaxFrame)
+		if err != nil || !bytes.Equal(got, in) {
+			t.Errorf("%d bytes: read %d bytes (%v), want the frame as written", n, len(got), err)
+		}
+		if _, err := ReadSizedFrame(bytes.NewReader(in[:len(in)-1]), MaxFrame); n > 0 && err != io.ErrUnexpectedEOF {
+			t.Errorf("%d bytes, cut short by one: %v, want io.ErrUnexpectedEOF", n, err)
+		}
+	}
 }
 
 // FuzzFrameReader checks FrameReader against ReadFrame on the same input,
