@@ -527,7 +527,8 @@ func (s *Stream) Close() {
 func (s *Stream) Stats() StreamStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	head, tail := s.head.Load(), s.tail()
-	return StreamStats{Sent: tail, Acked: s.acked, Failed: s.failed, Unconfirmed: s.unconf,
-		InFlight: s.produced.Load() - s.answered.Load(), Undelivered: tail - head, InFlightBytes: s.prodBytes.Load() - s.ansBytes.Load()}
+	l := s.load()
+	// head does not move under mu: Sent is the tail load read.
+	return StreamStats{Sent: s.head.Load() + l.undelivered, Acked: s.acked, Failed: s.failed, Unconfirmed: s.unconf,
+		InFlight: l.records, Undelivered: l.undelivered, InFlightBytes: l.bytes}
 }
