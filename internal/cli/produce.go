@@ -75,7 +75,7 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	var (
 		lines lineNumbers
 		prog  *progress
-		alloc = recordAlloc{done: new(atomic.Int64)}
+		alloc recordAlloc
 		held  bool // an outcome was Unconfirmed: the producer may still hold its record
 	)
 	sctx, stop := context.WithCancelCause(ctx)
@@ -320,8 +320,9 @@ func lineParser(keyDelim string, asJSON bool) func(*recordAlloc, []byte) (*kgo.R
 type recordAlloc struct {
 	// done counts the records from the first whose outcome is delivered
 	// and whose record the producer no longer holds (written by the
-	// Stream's outcome function); nil: blocks are never reused.
-	done *atomic.Int64
+	// Stream's outcome function); a block is reused once done reaches
+	// its end.
+	done atomic.Int64
 	next int64 // index of the next record handed out
 	cur  *recordBlock
 	used []*recordBlock // full blocks, oldest first
@@ -363,12 +364,12 @@ func (a *recordAlloc) bytes(b []byte) []byte {
 // nextBlock retires the current block and starts another: the oldest
 // block, if every record handed out from it is done, or a new one.
 func (a *recordAlloc) nextBlock() {
-	const records, bytes = 256, 64 << 10
-	if a.cur != nil && a.done != nil {
+	const blockRecords, blockBytes = 256, 64 << 10
+	if a.cur != nil {
 		a.cur.end = a.next
 		a.used = append(a.used, a.cur)
 	}
-	if a.done != nil && len(a.used) > 0 && a.used[0].end <= a.done.Load() {
+	if len(a.used) > 0 && a.used[0].end <= a.done.Load() {
 		b := a.used[0]
 		a.used[0], a.used = nil, a.used[1:]
 		clear(b.recs[:b.n])
@@ -376,7 +377,7 @@ func (a *recordAlloc) nextBlock() {
 		a.cur = b
 		return
 	}
-	a.cur = &recordBlock{recs: make([]kgo.Record, records), buf: make([]byte, 0, bytes)}
+	a.cur = &recordBlock{recs: make([]kgo.Record, blockRecords), buf: make([]byte, 0, blockBytes)}
 }
 
 // lineNumbers maps a record's index to its input line: they differ by the

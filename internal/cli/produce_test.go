@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,7 +258,7 @@ func TestReadLinesStamps(t *testing.T) {
 // outcomes come in order with up to 2,000 records in flight: no record in
 // flight is ever overwritten, and after warming up no block is allocated.
 func TestRecordAllocReuse(t *testing.T) {
-	a := recordAlloc{done: new(atomic.Int64)}
+	var a recordAlloc
 	rng := rand.New(rand.NewPCG(1, 2))
 	type held struct {
 		r          *kgo.Record
