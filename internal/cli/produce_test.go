@@ -45,6 +45,18 @@ func useEmulator(t *testing.T, topics ...string) *emulator.Cluster {
 	return c
 }
 
+// iamClientOpts are franz-go options for the emulator's IAM listener with
+// its default identity, to read what a test produced.
+func iamClientOpts(t *testing.T, c *emulator.Cluster) []kgo.Opt {
+	t.Helper()
+	opts, err := kafkaconn.ClientOpts(context.Background(), kafkaconn.Config{Brokers: c.BootstrapAddrs(emulator.IAM), Region: c.Region(), TLSCAFile: c.CAFile(),
+		Credentials: credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return opts
+}
+
 func TestProduceConsume(t *testing.T) {
 	useEmulator(t, "lines")
 	in := "k1:hello\nk2:world\n\n" + `k3:{"a":1}` + "\n"
@@ -137,11 +149,7 @@ func TestProduceStreams(t *testing.T) {
 		}
 	}
 	write(`{"value": "one"}`, ``, `{"value": "lost", "partition": 7}`, `{"value": "two"}`)
-	opts, err := kafkaconn.ClientOpts(context.Background(), kafkaconn.Config{Brokers: c.BootstrapAddrs(emulator.IAM), Region: c.Region(), TLSCAFile: c.CAFile(),
-		Credentials: credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := iamClientOpts(t, c)
 	got := testutil.ConsumeN(t, append(opts, kgo.ConsumeTopics("lines")), 2, 30*time.Second, 0)
 	if len(got) != 2 {
 		t.Fatalf("read %d records while stdin is open, want 2", len(got))
@@ -154,6 +162,7 @@ func TestProduceStreams(t *testing.T) {
 	}
 	write(`{"value": "three"}`, `{"value": "lost again", "partition": 9}`)
 	pw.Close()
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(60 * time.Second):
@@ -194,16 +203,12 @@ func TestProduceStall(t *testing.T) {
 	if _, err := io.WriteString(pw, "a\n"); err != nil {
 		t.Fatal(err)
 	}
-	opts, err := kafkaconn.ClientOpts(context.Background(), kafkaconn.Config{Brokers: c.BootstrapAddrs(emulator.IAM), Region: c.Region(), TLSCAFile: c.CAFile(),
-		Credentials: credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.ConsumeN(t, append(opts, kgo.ConsumeTopics("lines")), 1, 30*time.Second, 0) // "a" is acked: connected
+	testutil.ConsumeN(t, append(iamClientOpts(t, c), kgo.ConsumeTopics("lines")), 1, 30*time.Second, 0) // "a" is acked: connected
 	for id := int32(0); c.Broker(id) != nil; id++ {
 		c.Listener(id, emulator.IAM).SetFaults(emulator.Faults{ResponseLatency: 3 * time.Second})
 	}
 	go io.WriteString(pw, "b\nc\n") // then stdin stays open
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(30 * time.Second):
@@ -314,12 +319,7 @@ func TestProduceManyLines(t *testing.T) {
 	if _, errOut, code := runCLI(t, in.String(), "produce", "--topic", "many", "--key-delimiter", ":"); code != 0 || !strings.Contains(errOut, fmt.Sprintf("%d of %d records acked", n, n)) {
 		t.Fatalf("produce exit %d: %s", code, errOut)
 	}
-	opts, err := kafkaconn.ClientOpts(context.Background(), kafkaconn.Config{Brokers: c.BootstrapAddrs(emulator.IAM), Region: c.Region(), TLSCAFile: c.CAFile(),
-		Credentials: credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := testutil.ConsumeN(t, append(opts, kgo.ConsumeTopics("many")), n, time.Minute, 300*time.Millisecond)
+	got := testutil.ConsumeN(t, append(iamClientOpts(t, c), kgo.ConsumeTopics("many")), n, time.Minute, 300*time.Millisecond)
 	seen := make([]bool, n)
 	for _, r := range got {
 		var i int
