@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"flag"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -282,12 +281,7 @@ func BenchmarkThroughput(b *testing.B) {
 				ratios = append(ratios, rates[ours.name]/rates[theirs.name])
 				round++
 			}
-			b.ReportMetric(testutil.Median(oursRates), ours.name+"-rec/s")
-			b.ReportMetric(testutil.Median(theirRates), theirs.name+"-rec/s")
-			b.ReportMetric(testutil.Median(ratios), "ratio")
-			// On a shared machine another tenant's load only ever slows
-			// a run down: the best runs are the least disturbed.
-			b.ReportMetric(slices.Max(oursRates)/slices.Max(theirRates), "best-ratio")
+			testutil.ReportRounds(b, ours.name, theirs.name, oursRates, theirRates, ratios)
 			b.Logf("%s rec/s %.0f, %s rec/s %.0f, ratios %.2f", ours.name, oursRates, theirs.name, theirRates, ratios)
 		})
 	}

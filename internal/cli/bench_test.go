@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -248,12 +247,7 @@ func sideBySide(b *testing.B, n int, ours, theirs side) {
 		theirRates = append(theirRates, rates[theirs.name])
 		ratios = append(ratios, rates[ours.name]/rates[theirs.name])
 	}
-	b.ReportMetric(testutil.Median(oursRates), ours.name+"-rec/s")
-	b.ReportMetric(testutil.Median(theirRates), theirs.name+"-rec/s")
-	b.ReportMetric(testutil.Median(ratios), "ratio")
-	// On a shared machine another tenant's load only ever slows a run
-	// down: the best runs are the least disturbed.
-	b.ReportMetric(slices.Max(oursRates)/slices.Max(theirRates), "best-ratio")
+	testutil.ReportRounds(b, ours.name, theirs.name, oursRates, theirRates, ratios)
 	b.Logf("%d records of %d bytes, whole processes: %s rec/s %.0f, %s rec/s %.0f, ratios %.2f",
 		n, benchValueSize, ours.name, oursRates, theirs.name, theirRates, ratios)
 }

@@ -269,6 +269,21 @@ func CreateTopic(t testing.TB, seeds []string, name string, partitions int32) st
 	return topic
 }
 
+// ReportRounds reports a side-by-side benchmark's rounds: each side's
+// median rate (records/s), the median of the rounds' ratios (ours /
+// theirs), and the ratio of each side's best round. On a shared machine
+// another tenant's load only ever slows a run down, so the best rounds
+// are the least disturbed.
+func ReportRounds(b *testing.B, oursName, theirsName string, ours, theirs, ratios []float64) {
+	b.Helper()
+	b.ReportMetric(Median(ours), oursName+"-rec/s")
+	b.ReportMetric(Median(theirs), theirsName+"-rec/s")
+	b.ReportMetric(Median(ratios), "ratio")
+	if len(ours) > 0 && len(theirs) > 0 {
+		b.ReportMetric(slices.Max(ours)/slices.Max(theirs), "best-ratio")
+	}
+}
+
 // Median returns the median of xs (0 for none), for benchmarks that
 // report the middle of several rounds.
 func Median(xs []float64) float64 {
