@@ -187,8 +187,18 @@ func (p *Publisher) Publish(ctx context.Context, records []*kgo.Record) []Outcom
 	return out
 }
 
-// outcome classifies a franz-go promise.
-func (p *Publisher) outcome(r *kgo.Record, err error) Outcome {
+// stopReason is " (cause)" for a context canceled with a cause of its own
+// (context.WithCancelCause), or "".
+func stopReason(cause error) string {
+	if cause == nil || errors.Is(cause, context.Canceled) {
+		return ""
+	}
+	return " (" + cause.Error() + ")"
+}
+
+// outcome classifies a franz-go promise. stopped is why the context of
+// the record was canceled (context.Cause), if it was.
+func (p *Publisher) outcome(r *kgo.Record, err, stopped error) Outcome {
 	if err == nil {
 		return Outcome{Status: Acked, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 	}
@@ -205,7 +215,7 @@ func (p *Publisher) outcome(r *kgo.Record, err error) Outcome {
 		}
 		o.Err = fmt.Errorf("publish: not written before the deadline: %w", err)
 		if errors.Is(err, context.Canceled) {
-			o.Err = fmt.Errorf("publish: not written: publishing was stopped before it was sent: %w", err)
+			o.Err = fmt.Errorf("publish: not written: publishing was stopped before it was sent%s: %w", stopReason(stopped), err)
 		}
 		o.Retriable = true
 	case errors.Is(err, kgo.ErrClientClosed):

@@ -303,7 +303,7 @@ func (s *Stream) notSent() error {
 	if err == nil {
 		err = context.Canceled
 	}
-	return fmt.Errorf("publish: not sent: publishing was stopped: %w", err)
+	return fmt.Errorf("publish: not sent: publishing was stopped%s: %w", stopReason(context.Cause(s.pctx)), err)
 }
 
 // wait waits on cond; s.mu is held.
@@ -383,7 +383,11 @@ func (s *Stream) grow() {
 
 // promise records franz-go's answer for record i.
 func (s *Stream) promise(i, size int64, r *kgo.Record, err error) {
-	o := s.p.outcome(r, err)
+	var stopped error
+	if errors.Is(err, context.Canceled) {
+		stopped = context.Cause(s.pctx)
+	}
+	o := s.p.outcome(r, err, stopped)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.answered.Add(1)

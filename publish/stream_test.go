@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -374,5 +375,40 @@ func TestStreamGrowsAroundASlowRecord(t *testing.T) {
 		if o.Status != want || o.Topic != "events" {
 			t.Errorf("record %d: %s to %q (%v), want %s to events", i, o.Status, o.Topic, o.Err, want)
 		}
+	}
+}
+
+// TestStreamStopCause: a Stream whose context is canceled with a cause
+// names it in the outcomes of the records it stopped: one franz-go held
+// (its topic has no metadata yet, so it was never sent) and one sent after
+// the stop.
+func TestStreamStopCause(t *testing.T) {
+	c := newCluster(t)
+	p := newPublisher(t, c)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	col := &outcomes{t: t}
+	s := p.Stream(ctx, col.add)
+	s.Send(&kgo.Record{Topic: "no-such-topic", Value: []byte("held")})
+	cancel(errors.New("the operator stopped it"))
+	s.Send(&kgo.Record{Value: []byte("late")})
+	s.Close()
+	got := col.all()
+	if len(got) != 2 {
+		t.Fatalf("%d outcomes, want 2", len(got))
+	}
+	for i, want := range []string{"publishing was stopped before it was sent (the operator stopped it): context canceled", "not sent: publishing was stopped (the operator stopped it)"} {
+		if o := got[i]; o.Status != Failed || !o.Retriable || o.Err == nil || !strings.Contains(o.Err.Error(), want) {
+			t.Errorf("record %d: %+v, want Failed, retriable, %q", i, o, want)
+		}
+	}
+	// Canceled without a cause, the outcome says only that it stopped.
+	ctx, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	col = &outcomes{t: t}
+	s = p.Stream(ctx, col.add)
+	s.Send(&kgo.Record{Value: []byte("late")})
+	s.Close()
+	if got := col.all(); len(got) != 1 || got[0].Err == nil || strings.Contains(got[0].Err.Error(), "(") {
+		t.Errorf("without a cause: %+v", got)
 	}
 }

@@ -26,8 +26,11 @@ the line is the value, or KEY<D>VALUE with --key-delimiter, or with
 read as the records of a direct Lambda invoke are (a string is its text,
 {"base64": "..."} bytes, null no bytes, other JSON its compact text).
 Blank lines are skipped. Each line not acked is reported on stderr with
-its number; a line that cannot be read stops the run once the lines before
-it are answered. On a terminal, stderr shows progress.`
+its number, consecutive lines that failed the same way together ("lines
+3-90: failed: ..."); a line that cannot be read stops the run once the
+lines before it are answered. When the cluster refuses every record (the
+TLS handshake or authentication fails, the topic is missing or forbidden)
+the run stops at once and says why. On a terminal, stderr shows progress.`
 
 // maxLine bounds an input line.
 const maxLine = 16 << 20
@@ -66,20 +69,43 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	if cfg.Topic == "" {
 		return usagef("produce: no topic: pass --topic or set MSK_TOPIC")
 	}
-	p, err := publish.New(ctx, cfg)
+	// produce has no deadline: the margin is only how long a stopped run
+	// (interrupted, stalled, refused) waits for the answers of the records
+	// in flight, half of it. A second lets franz-go fail the records it
+	// never sent, which are then reported failed, not unconfirmed.
+	p, err := publish.New(ctx, cfg, publish.WithSafetyMargin(2*time.Second))
 	if err != nil {
 		return err
 	}
 	defer p.Close()
 
 	var (
-		lines lineNumbers
-		prog  *progress
-		alloc recordAlloc
-		held  bool // an outcome was Unconfirmed: the producer may still hold its record
+		lines  lineNumbers
+		prog   *progress
+		report failureReport
+		alloc  recordAlloc
+		held   bool                    // an outcome was Unconfirmed: the producer may still hold its record
+		refuse atomic.Pointer[refusal] // why the cluster refuses every record, once known
 	)
 	sctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
+	// The feeder stops when halt is closed: sctx is done (interrupted,
+	// stalled, the connection refused) or the topic refuses every record.
+	var (
+		halt     = make(chan struct{})
+		halted   atomic.Bool // halt is closed: checked once a record
+		haltOnce sync.Once
+	)
+	halting := func() { haltOnce.Do(func() { halted.Store(true); close(halt) }) }
+	defer context.AfterFunc(sctx, halting)()
+	refused := func(r *refusal) {
+		if r != nil && refuse.CompareAndSwap(nil, r) {
+			if r.conn {
+				stop(errConnRefused)
+			}
+			halting()
+		}
+	}
 	s := p.Stream(sctx, func(i int, o publish.Outcome) {
 		if o.Status == publish.Unconfirmed {
 			held = true
@@ -87,8 +113,13 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 		if !held {
 			alloc.done.Store(int64(i) + 1)
 		}
-		if o.Status != publish.Acked {
-			prog.Printf("line %d: %s: %v\n", lines.of(int64(i)), o.Status, o.Err)
+		if o.Status == publish.Acked {
+			report.acked()
+			return
+		}
+		report.failed(lines.of(int64(i)), o)
+		if o.Status == publish.Failed {
+			refused(topicRefusal(cfg.Topic, o.Err))
 		}
 	})
 	prog = startProgress(e.stderr, func(el time.Duration) string {
@@ -96,58 +127,76 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 		return fmt.Sprintf("msklink: %s records, %s/s, %s acked, %s in flight",
 			count(st.Sent), count(int64(float64(st.Sent)/el.Seconds())), count(st.Acked), count(st.InFlight))
 	})
+	report.printf = prog.Printf
 	watchDone := make(chan struct{})
 	go watchStall(s, *timeout, func() { stop(errStalled) }, watchDone)
+	go func() { refused(checkCluster(sctx, p.Client(), cfg.Topic)) }()
 
 	parse := lineParser(*keyDelim, *asJSON)
 	batches := make(chan lineBatch, 4)
 	quit := make(chan struct{})
 	go readLines(e.stdin, parse, &alloc, int32(*partition), &lines, batches, quit)
-	var bad error
-	sent := int64(0)
+	var (
+		bad   error
+		sent  int64
+		early bool // stopped before the end of the input
+	)
 feed:
 	for {
+		var b lineBatch
 		select {
-		case <-sctx.Done():
+		case <-halt:
+			early = true
 			break feed
-		case b, ok := <-batches:
+		case b2, ok := <-batches:
 			if !ok {
 				break feed
 			}
-			for _, r := range b.recs {
-				if sctx.Err() != nil {
-					break feed
-				}
-				s.Send(r)
-				sent++
-			}
-			if b.err != nil {
-				bad = b.err
+			b = b2
+		}
+		for _, r := range b.recs {
+			if halted.Load() {
+				early = true
 				break feed
 			}
+			s.Send(r)
+			sent++
+		}
+		if b.err != nil {
+			bad = b.err
+			break
 		}
 	}
 	close(quit)
 	s.Close()
 	close(watchDone)
+	report.stop()
 	prog.Stop()
 	st := s.Stats()
-	if cause := context.Cause(sctx); cause != nil && !errors.Is(cause, context.Canceled) || ctx.Err() != nil {
-		why := "interrupted"
-		if errors.Is(cause, errStalled) {
-			why = fmt.Sprintf("no answer from the cluster for %s (--timeout)", *timeout)
-		}
+	why := ""
+	switch cause := context.Cause(sctx); {
+	case refuse.Load() != nil:
+		why = refuse.Load().Error()
+	case errors.Is(cause, errStalled):
+		why = fmt.Sprintf("no answer from the cluster for %s (--timeout)", *timeout)
+	case ctx.Err() != nil:
+		why = "interrupted"
+	}
+	switch {
+	case why != "" && early:
 		last := "before the first line"
 		if sent > 0 {
 			last = fmt.Sprintf("after line %d", lines.of(sent-1))
 		}
 		fmt.Fprintf(e.stderr, "msklink: stopped %s: %s; the lines after it were not sent\n", last, why)
+	case why != "":
+		fmt.Fprintf(e.stderr, "msklink: %s\n", why)
 	}
 	if bad != nil {
 		return fmt.Errorf("%w (%d records before it were acked)", bad, st.Acked)
 	}
 	fmt.Fprintf(e.stderr, "msklink: %d of %d records acked\n", st.Acked, st.Sent)
-	if st.Acked < st.Sent || sctx.Err() != nil {
+	if st.Acked < st.Sent || why != "" {
 		return errProblem
 	}
 	return nil

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/msklink/msklink/doctor"
+)
+
+// A run of produce stops early, with the cause, when no later record could
+// be written: franz-go retries a refused connection for as long as records
+// wait (the run would end at --timeout saying only that the cluster did
+// not answer), and fails the records of a missing or forbidden topic one
+// buffer at a time (a large input would take minutes and print a line
+// each).
+
+// errConnRefused stops the records in flight when the connection is
+// refused; the refusal itself says why.
+var errConnRefused = errors.New("the cluster refused the connection")
+
+// refusal is why the cluster refuses every record of a run.
+type refusal struct {
+	err error
+	// conn: the connection itself was refused (TLS, authentication), so
+	// no record was written and those in flight can be stopped at once.
+	conn bool
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// checkCluster asks the cluster for topic's metadata while the first
+// records go out, and returns why no record can be written, or nil: the
+// TLS handshake or the authentication failed, the topic does not exist,
+// or the principal may not describe it. Anything else (no answer, a
+// failure that may pass) is left to the records' outcomes and --timeout.
+func checkCluster(ctx context.Context, cl *kgo.Client, topic string) *refusal {
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		switch cause := doctor.CauseOf(err); cause {
+		case doctor.CauseTLSUntrusted, doctor.CauseTLSNotOffered, doctor.CauseAuthDenied, doctor.CauseAuthMechanism,
+			doctor.CauseCredentials, doctor.CauseTokenExpired, doctor.CauseTokenRegion, doctor.CauseClockSkew:
+			return &refusal{fmt.Errorf("the cluster refused the connection (cause %s): %w; msklink doctor names the layer and the fix", cause, err), true}
+		}
+		return nil
+	}
+	if len(resp.Topics) != 1 {
+		return nil
+	}
+	return topicRefusal(topic, kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+}
+
+// topicRefusal returns why no record can be written to topic if err (a
+// record's, or the topic's in metadata) says so, or nil.
+func topicRefusal(topic string, err error) *refusal {
+	var ke *kerr.Error
+	if !errors.As(err, &ke) {
+		return nil
+	}
+	switch ke {
+	case kerr.UnknownTopicOrPartition:
+		return &refusal{err: fmt.Errorf("topic %q does not exist on the cluster (%s): create it, or check --topic", topic, ke.Message)}
+	case kerr.TopicAuthorizationFailed:
+		return &refusal{err: fmt.Errorf("the principal may not write to topic %q (%s): its IAM policy must allow kafka-cluster:DescribeTopic and kafka-cluster:WriteData on the topic's ARN", topic, ke.Message)}
+	case kerr.ClusterAuthorizationFailed:
+		return &refusal{err: fmt.Errorf("the cluster refused the idempotent producer (%s): allow kafka-cluster:WriteDataIdempotently on the cluster's ARN, or set MSK_IDEMPOTENT=false", ke.Message)}
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/publish"
+)
+
+// TestProduceRefused: when the cluster refuses every record, produce stops
+// reading, says why (not "no answer" at --timeout) and reports the lines
+// in flight in a few lines, not one each. Each case sends 30,000 lines,
+// three times what may be in flight, so a run that kept reading would
+// report all 30,000 lines and no stop.
+func TestProduceRefused(t *testing.T) {
+	cleanAWSEnv(t)
+	limited := func(akid, actions string) emulator.Identity {
+		return emulator.Identity{Name: akid, ARN: "arn:aws:iam::000000000000:role/" + akid, AccessKeyID: akid, SecretAccessKey: "secret-" + akid,
+			Policies: []json.RawMessage{json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":[` + actions + `],"Resource":"*"}]}`)}}
+	}
+	const base = `"kafka-cluster:Connect","kafka-cluster:DescribeTopic"`
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := emulator.Start(ctx, emulator.Ephemeral(), emulator.WithTopic("orders", 3),
+		emulator.WithIdentity(limited("AKIANOWRITEDATA00001", base+`,"kafka-cluster:WriteDataIdempotently"`)),
+		emulator.WithIdentity(limited("AKIANOIDEMPOTENCE001", base+`,"kafka-cluster:WriteData"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var in strings.Builder
+	for i := range 30_000 {
+		fmt.Fprintf(&in, "record %d\n", i)
+	}
+	for _, tc := range []struct {
+		name         string
+		akid, secret string
+		caFile       string
+		topic        string
+		want         string // in the stop message
+		lineErr      string // in the report of the lines in flight
+	}{
+		{"unknown topic", emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, c.CAFile(), "nope",
+			`topic "nope" does not exist on the cluster (UNKNOWN_TOPIC_OR_PARTITION): create it, or check --topic`, "failed: UNKNOWN_TOPIC_OR_PARTITION"},
+		{"wrong secret", emulator.DefaultAccessKeyID, "not-the-secret", c.CAFile(), "orders",
+			"the cluster refused the connection (cause auth_denied): SASL_AUTHENTICATION_FAILED", "(the cluster refused the connection): context canceled"},
+		{"untrusted certificate", emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "", "orders",
+			"the cluster refused the connection (cause tls_untrusted)", "(the cluster refused the connection): context canceled"},
+		{"no WriteData", "AKIANOWRITEDATA00001", "secret-AKIANOWRITEDATA00001", c.CAFile(), "orders",
+			`the principal may not write to topic "orders" (TOPIC_AUTHORIZATION_FAILED)`, "failed: TOPIC_AUTHORIZATION_FAILED"},
+		{"no WriteDataIdempotently", "AKIANOIDEMPOTENCE001", "secret-AKIANOIDEMPOTENCE001", c.CAFile(), "orders",
+			"the cluster refused the idempotent producer (CLUSTER_AUTHORIZATION_FAILED)", "failed: CLUSTER_AUTHORIZATION_FAILED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_ACCESS_KEY_ID", tc.akid)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", tc.secret)
+			args := []string{"produce", "--bootstrap", c.Bootstrap(emulator.IAM), "--region", c.Region(), "--topic", tc.topic, "--timeout", "60s"}
+			if tc.caFile != "" {
+				args = append(args, "--ca-file", tc.caFile)
+			}
+			_, errOut, code := runCLI(t, in.String(), args...)
+			m := regexp.MustCompile(`msklink: stopped (?:after line (\d+)|before the first line): (.*); the lines after it were not sent\n`).FindStringSubmatch(errOut)
+			if code != 1 || m == nil || !strings.Contains(m[2], tc.want) {
+				t.Fatalf("exit %d, stderr:\n%.3000s\nwant exit 1 and a stop saying %q", code, errOut, tc.want)
+			}
+			last, _ := strconv.Atoi(m[1]) // 0: the check answered before a line was read
+			if last >= 30_000 {
+				t.Errorf("stopped after line %d: it read the whole input", last)
+			}
+			// The lines sent, 1 to last, are each reported once, in order,
+			// in runs of lines that failed the same way.
+			runs := regexp.MustCompile(`(?m)^lines? (\d+)(?:-(\d+))?: (.*)$`).FindAllStringSubmatch(errOut, -1)
+			next := 1
+			for _, r := range runs {
+				from, _ := strconv.Atoi(r[1])
+				to := from
+				if r[2] != "" {
+					to, _ = strconv.Atoi(r[2])
+				}
+				if from != next || to < from || !strings.Contains(r[3], tc.lineErr) {
+					t.Fatalf("report line %q: want lines from %d, failed with %q\n%.3000s", r[0], next, tc.lineErr, errOut)
+				}
+				next = to + 1
+			}
+			if next != last+1 || len(runs) > 10 {
+				t.Errorf("%d report lines cover lines 1-%d, want 1-%d in a few lines\n%.3000s", len(runs), next-1, last, errOut)
+			}
+			if !strings.Contains(errOut, fmt.Sprintf("msklink: 0 of %d records acked", last)) {
+				t.Errorf("stderr:\n%.3000s\nwant 0 of %d acked", errOut, last)
+			}
+		})
+	}
+}
+
+// TestFailureReport: consecutive lines that failed the same way are one
+// report line; an acked line, a gap (a blank line) or another error starts
+// a new one; a run waiting is printed after reportDelay without more
+// outcomes.
+func TestFailureReport(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		out []string
+	)
+	r := &failureReport{printf: func(format string, args ...any) {
+		mu.Lock()
+		out = append(out, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}}
+	failed := func(err string) publish.Outcome { return publish.Outcome{Status: publish.Failed, Err: errors.New(err)} }
+	r.failed(1, failed("x"))
+	r.failed(2, failed("x"))
+	r.failed(3, failed("x"))
+	r.acked()
+	r.failed(5, failed("x"))
+	r.failed(6, failed("y"))
+	r.failed(8, failed("y")) // line 7 was blank
+	r.failed(9, publish.Outcome{Status: publish.Unconfirmed, Err: errors.New("y")})
+	r.acked()
+	r.failed(11, failed("z"))
+	r.failed(12, failed("z"))
+	want := "lines 1-3: failed: x\nline 5: failed: x\nline 6: failed: y\nline 8: failed: y\nline 9: unconfirmed: y\nlines 11-12: failed: z\n"
+	// No stop: the timer prints 11-12, reportDelay after 11.
+	start := time.Now()
+	var got string
+	for ; time.Since(start) < 10*time.Second; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		got = strings.Join(out, "")
+		mu.Unlock()
+		if got == want {
+			break
+		}
+	}
+	if got != want {
+		t.Fatalf("report:\n%s\nwant:\n%s", got, want)
+	}
+	if el := time.Since(start); el < reportDelay/2 {
+		t.Errorf("lines 11-12 printed %s after the last outcome, before the report delay (%s)", el, reportDelay)
+	}
+	r.failed(13, failed("z")) // after a print, a new run
+	r.stop()
+	r.stop()
+	if got := strings.Join(out, ""); got != want+"line 13: failed: z\n" {
+		t.Errorf("after stop:\n%s", got)
+	}
+}
