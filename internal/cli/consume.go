@@ -24,7 +24,8 @@ lengths, %h{...} each header (%k and %v inside), \n \t escapes; kcat -f's
 --format '%t [%p] at offset %o: key %k: %v\n'. With --json, an object
 {"topic","partition","offset","timestamp","key","value","headers"} per
 line. Records are written in batches, as they are fetched. Stops after
---max records, after --timeout, or on Ctrl-C.`
+--max records, after --timeout, or on Ctrl-C; at once, with the cause,
+when the topic does not exist or the cluster refuses the connection.`
 
 func runConsume(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "consume", consumeUsage)
@@ -91,6 +92,15 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer cl.Close()
+	var refuse atomic.Pointer[refusal]
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		if r := checkCluster(ctx, cl, cfg.Topic, reading); r != nil {
+			refuse.Store(r)
+			stop()
+		}
+	}()
 
 	// One buffered writer, flushed after each batch: a write per batch of
 	// fetched records, not per record, and nothing held back while
@@ -140,6 +150,9 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	}
 	if werr != nil {
 		return fmt.Errorf("writing records: %w", werr)
+	}
+	if r := refuse.Load(); r != nil {
+		return fmt.Errorf("consume: %w", r)
 	}
 	if *group != "" {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

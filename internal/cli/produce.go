@@ -119,7 +119,7 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 		}
 		report.failed(lines.of(int64(i)), o)
 		if o.Status == publish.Failed {
-			refused(topicRefusal(cfg.Topic, o.Err))
+			refused(topicRefusal(cfg.Topic, o.Err, writing))
 		}
 	})
 	prog = startProgress(e.stderr, func(el time.Duration) string {
@@ -130,7 +130,7 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	report.printf = prog.Printf
 	watchDone := make(chan struct{})
 	go watchStall(s, *timeout, func() { stop(errStalled) }, watchDone)
-	go func() { refused(checkCluster(sctx, p.Client(), cfg.Topic)) }()
+	go func() { refused(checkCluster(sctx, p.Client(), cfg.Topic, writing)) }()
 
 	parse := lineParser(*keyDelim, *asJSON)
 	batches := make(chan lineBatch, 4)

@@ -12,12 +12,14 @@ import (
 	"github.com/msklink/msklink/doctor"
 )
 
-// A run of produce stops early, with the cause, when no later record could
-// be written: franz-go retries a refused connection for as long as records
-// wait (the run would end at --timeout saying only that the cluster did
-// not answer), and fails the records of a missing or forbidden topic one
-// buffer at a time (a large input would take minutes and print a line
-// each).
+// A run of produce or consume stops early, with the cause, when no record
+// could be written or read: franz-go retries a refused connection for as
+// long as records wait (produce would end at --timeout saying only that
+// the cluster did not answer, consume would wait forever), fails the
+// records of a missing or forbidden topic one buffer at a time (a large
+// input would take minutes and print a line each), and a consumer of a
+// missing topic waits for it in silence (kcat -C exits: "Unknown topic or
+// partition").
 
 // errConnRefused stops the records in flight when the connection is
 // refused; the refusal itself says why.
@@ -34,12 +36,20 @@ type refusal struct {
 func (r *refusal) Error() string { return r.err.Error() }
 func (r *refusal) Unwrap() error { return r.err }
 
-// checkCluster asks the cluster for topic's metadata while the first
-// records go out, and returns why no record can be written, or nil: the
-// TLS handshake or the authentication failed, the topic does not exist,
-// or the principal may not describe it. Anything else (no answer, a
-// failure that may pass) is left to the records' outcomes and --timeout.
-func checkCluster(ctx context.Context, cl *kgo.Client, topic string) *refusal {
+// access is what a run does with its topic, for the fix a refusal names.
+type access int
+
+const (
+	writing access = iota
+	reading
+)
+
+// checkCluster asks the cluster for topic's metadata while the run starts,
+// and returns why no record can be written or read, or nil: the TLS
+// handshake or the authentication failed, the topic does not exist, or
+// the principal may not describe it. Anything else (no answer, a failure
+// that may pass) is left to the records' outcomes and --timeout.
+func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access) *refusal {
 	req := kmsg.NewPtrMetadataRequest()
 	t := kmsg.NewMetadataRequestTopic()
 	t.Topic = kmsg.StringPtr(topic)
@@ -56,12 +66,12 @@ func checkCluster(ctx context.Context, cl *kgo.Client, topic string) *refusal {
 	if len(resp.Topics) != 1 {
 		return nil
 	}
-	return topicRefusal(topic, kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+	return topicRefusal(topic, kerr.ErrorForCode(resp.Topics[0].ErrorCode), a)
 }
 
 // topicRefusal returns why no record can be written to topic if err (a
 // record's, or the topic's in metadata) says so, or nil.
-func topicRefusal(topic string, err error) *refusal {
+func topicRefusal(topic string, err error, a access) *refusal {
 	var ke *kerr.Error
 	if !errors.As(err, &ke) {
 		return nil
@@ -70,6 +80,9 @@ func topicRefusal(topic string, err error) *refusal {
 	case kerr.UnknownTopicOrPartition:
 		return &refusal{err: fmt.Errorf("topic %q does not exist on the cluster (%s): create it, or check --topic", topic, ke.Message)}
 	case kerr.TopicAuthorizationFailed:
+		if a == reading {
+			return &refusal{err: fmt.Errorf("the principal may not read topic %q (%s): its IAM policy must allow kafka-cluster:DescribeTopic and kafka-cluster:ReadData on the topic's ARN (with --group, also kafka-cluster:DescribeGroup and kafka-cluster:AlterGroup on the group's)", topic, ke.Message)}
+		}
 		return &refusal{err: fmt.Errorf("the principal may not write to topic %q (%s): its IAM policy must allow kafka-cluster:DescribeTopic and kafka-cluster:WriteData on the topic's ARN", topic, ke.Message)}
 	case kerr.ClusterAuthorizationFailed:
 		return &refusal{err: fmt.Errorf("the cluster refused the idempotent producer (%s): allow kafka-cluster:WriteDataIdempotently on the cluster's ARN, or set MSK_IDEMPOTENT=false", ke.Message)}

@@ -152,3 +152,38 @@ func TestFailureReport(t *testing.T) {
 		t.Errorf("after stop:\n%s", got)
 	}
 }
+
+// TestConsumeRefused: consume exits at once with the cause when the topic
+// does not exist (as kcat -C does), when authentication fails, and when
+// the policy does not allow describing the topic, instead of waiting in
+// silence until --timeout.
+func TestConsumeRefused(t *testing.T) {
+	cleanAWSEnv(t)
+	noDescribe := emulator.Identity{Name: "nodescribe", ARN: "arn:aws:iam::000000000000:role/nodescribe", AccessKeyID: "AKIANODESCRIBETOPIC1", SecretAccessKey: "secret",
+		Policies: []json.RawMessage{json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kafka-cluster:Connect","kafka-cluster:ReadData"],"Resource":"*"}]}`)}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := emulator.Start(ctx, emulator.Ephemeral(), emulator.WithTopic("orders", 3), emulator.WithIdentity(noDescribe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct {
+		name, akid, secret, topic, want string
+	}{
+		{"unknown topic", emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "nope", `consume: topic "nope" does not exist on the cluster (UNKNOWN_TOPIC_OR_PARTITION)`},
+		{"wrong secret", emulator.DefaultAccessKeyID, "not-the-secret", "orders", "consume: the cluster refused the connection (cause auth_denied)"},
+		{"no DescribeTopic", noDescribe.AccessKeyID, noDescribe.SecretAccessKey, "orders", `consume: the principal may not read topic "orders" (TOPIC_AUTHORIZATION_FAILED)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_ACCESS_KEY_ID", tc.akid)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", tc.secret)
+			start := time.Now()
+			out, errOut, code := runCLI(t, "", "consume", "--bootstrap", c.Bootstrap(emulator.IAM), "--region", c.Region(), "--ca-file", c.CAFile(),
+				"--topic", tc.topic, "--from-beginning", "--max", "1", "--timeout", "60s")
+			if code != 1 || out != "" || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d after %s, stdout %q, stderr:\n%s\nwant exit 1 and %q", code, time.Since(start), out, errOut, tc.want)
+			}
+		})
+	}
+}
