@@ -89,21 +89,17 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	)
 	sctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	// The feeder stops when halt is closed: sctx is done (interrupted,
-	// stalled, the connection refused) or the topic refuses every record.
-	var (
-		halt     = make(chan struct{})
-		halted   atomic.Bool // halt is closed: checked once a record
-		haltOnce sync.Once
-	)
-	halting := func() { haltOnce.Do(func() { halted.Store(true); close(halt) }) }
-	defer context.AfterFunc(sctx, halting)()
+	// The feeder stops when halted is done: sctx is (interrupted, stalled,
+	// the connection refused), or the topic refuses every record.
+	hctx, halt := context.WithCancel(sctx)
+	defer halt()
+	halted := hctx.Done()
 	refused := func(r *refusal) {
 		if r != nil && refuse.CompareAndSwap(nil, r) {
 			if r.conn {
 				stop(errConnRefused)
 			}
-			halting()
+			halt()
 		}
 	}
 	s := p.Stream(sctx, func(i int, o publish.Outcome) {
@@ -143,28 +139,28 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	)
 feed:
 	for {
-		var b lineBatch
 		select {
-		case <-halt:
+		case <-halted:
 			early = true
 			break feed
-		case b2, ok := <-batches:
+		case b, ok := <-batches:
 			if !ok {
 				break feed
 			}
-			b = b2
-		}
-		for _, r := range b.recs {
-			if halted.Load() {
-				early = true
+			for _, r := range b.recs {
+				select {
+				case <-halted:
+					early = true
+					break feed
+				default:
+				}
+				s.Send(r)
+				sent++
+			}
+			if b.err != nil {
+				bad = b.err
 				break feed
 			}
-			s.Send(r)
-			sent++
-		}
-		if b.err != nil {
-			bad = b.err
-			break
 		}
 	}
 	close(quit)
@@ -174,9 +170,9 @@ feed:
 	prog.Stop()
 	st := s.Stats()
 	why := ""
-	switch cause := context.Cause(sctx); {
-	case refuse.Load() != nil:
-		why = refuse.Load().Error()
+	switch r, cause := refuse.Load(), context.Cause(sctx); {
+	case r != nil:
+		why = r.Error()
 	case errors.Is(cause, errStalled):
 		why = fmt.Sprintf("no answer from the cluster for %s (--timeout)", *timeout)
 	case ctx.Err() != nil:
