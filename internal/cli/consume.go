@@ -96,7 +96,7 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {
-		if r := checkCluster(ctx, cl, cfg.Topic, reading); r != nil {
+		if r := checkCluster(ctx, cl, cfg.Topic, reading, -1); r != nil {
 			refuse.Store(r)
 			stop()
 		}
@@ -127,6 +127,9 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 				continue
 			}
 			out.Flush()
+			if r := topicRefusal(fe.Topic, fe.Err, reading); r != nil {
+				return fmt.Errorf("consume: %w", r)
+			}
 			return fmt.Errorf("consuming %s partition %d: %w", fe.Topic, fe.Partition, fe.Err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {

@@ -126,7 +126,7 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	report.printf = prog.Printf
 	watchDone := make(chan struct{})
 	go watchStall(s, *timeout, func() { stop(errStalled) }, watchDone)
-	go func() { refused(checkCluster(sctx, p.Client(), cfg.Topic, writing)) }()
+	go func() { refused(checkCluster(sctx, p.Client(), cfg.Topic, writing, int32(*partition))) }()
 
 	parse := lineParser(*keyDelim, *asJSON)
 	batches := make(chan lineBatch, 4)

@@ -46,10 +46,11 @@ const (
 
 // checkCluster asks the cluster for topic's metadata while the run starts,
 // and returns why no record can be written or read, or nil: the TLS
-// handshake or the authentication failed, the topic does not exist, or
-// the principal may not describe it. Anything else (no answer, a failure
-// that may pass) is left to the records' outcomes and --timeout.
-func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access) *refusal {
+// handshake or the authentication failed, the topic does not exist, the
+// principal may not describe it, or it has no partition partition (-1:
+// any partition). Anything else (no answer, a failure that may pass) is
+// left to the records' outcomes and --timeout.
+func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access, partition int32) *refusal {
 	req := kmsg.NewPtrMetadataRequest()
 	t := kmsg.NewMetadataRequestTopic()
 	t.Topic = kmsg.StringPtr(topic)
@@ -66,7 +67,14 @@ func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access) *
 	if len(resp.Topics) != 1 {
 		return nil
 	}
-	return topicRefusal(topic, kerr.ErrorForCode(resp.Topics[0].ErrorCode), a)
+	t0 := resp.Topics[0]
+	if r := topicRefusal(topic, kerr.ErrorForCode(t0.ErrorCode), a); r != nil || t0.ErrorCode != 0 {
+		return r
+	}
+	if n := int32(len(t0.Partitions)); partition >= n {
+		return &refusal{err: fmt.Errorf("topic %q has %d partitions, 0 to %d: there is no partition %d (--partition)", topic, n, n-1, partition)}
+	}
+	return nil
 }
 
 // topicRefusal returns why no record can be written to topic if err (a

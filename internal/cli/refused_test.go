@@ -48,17 +48,20 @@ func TestProduceRefused(t *testing.T) {
 		topic        string
 		want         string // in the stop message
 		lineErr      string // in the report of the lines in flight
+		extra        []string
 	}{
 		{"unknown topic", emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, c.CAFile(), "nope",
-			`topic "nope" does not exist on the cluster (UNKNOWN_TOPIC_OR_PARTITION): create it, or check --topic`, "failed: UNKNOWN_TOPIC_OR_PARTITION"},
+			`topic "nope" does not exist on the cluster (UNKNOWN_TOPIC_OR_PARTITION): create it, or check --topic`, "failed: UNKNOWN_TOPIC_OR_PARTITION", nil},
 		{"wrong secret", emulator.DefaultAccessKeyID, "not-the-secret", c.CAFile(), "orders",
-			"the cluster refused the connection (cause auth_denied): SASL_AUTHENTICATION_FAILED", "(the cluster refused the connection): context canceled"},
+			"the cluster refused the connection (cause auth_denied): SASL_AUTHENTICATION_FAILED", "(the cluster refused the connection): context canceled", nil},
 		{"untrusted certificate", emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "", "orders",
-			"the cluster refused the connection (cause tls_untrusted)", "(the cluster refused the connection): context canceled"},
+			"the cluster refused the connection (cause tls_untrusted)", "(the cluster refused the connection): context canceled", nil},
 		{"no WriteData", "AKIANOWRITEDATA00001", "secret-AKIANOWRITEDATA00001", c.CAFile(), "orders",
-			`the principal may not write to topic "orders" (TOPIC_AUTHORIZATION_FAILED)`, "failed: TOPIC_AUTHORIZATION_FAILED"},
+			`the principal may not write to topic "orders" (TOPIC_AUTHORIZATION_FAILED)`, "failed: TOPIC_AUTHORIZATION_FAILED", nil},
 		{"no WriteDataIdempotently", "AKIANOIDEMPOTENCE001", "secret-AKIANOIDEMPOTENCE001", c.CAFile(), "orders",
-			"the cluster refused the idempotent producer (CLUSTER_AUTHORIZATION_FAILED)", "failed: CLUSTER_AUTHORIZATION_FAILED"},
+			"the cluster refused the idempotent producer (CLUSTER_AUTHORIZATION_FAILED)", "failed: CLUSTER_AUTHORIZATION_FAILED", nil},
+		{"no such partition", emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, c.CAFile(), "orders",
+			`topic "orders" has 3 partitions, 0 to 2: there is no partition 7 (--partition)`, "failed: invalid record partitioning choice of 7", []string{"--partition", "7"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("AWS_ACCESS_KEY_ID", tc.akid)
@@ -67,6 +70,7 @@ func TestProduceRefused(t *testing.T) {
 			if tc.caFile != "" {
 				args = append(args, "--ca-file", tc.caFile)
 			}
+			args = append(args, tc.extra...)
 			_, errOut, code := runCLI(t, in.String(), args...)
 			m := regexp.MustCompile(`msklink: stopped (?:after line (\d+)|before the first line): (.*); the lines after it were not sent\n`).FindStringSubmatch(errOut)
 			if code != 1 || m == nil || !strings.Contains(m[2], tc.want) {
