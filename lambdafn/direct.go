@@ -254,19 +254,25 @@ func (h *Handler) invokeDirect(ctx context.Context, inv *invocation, payload []b
 	// Pass 2: decode and send, recycling each record once its outcome is
 	// in, so that the records allocated are the ones in flight.
 	resp := newDirectResponse(topic, n)
-	var pool recordPool
 	pstart := time.Now()
-	s := h.pub.Stream(ctx, func(i int, o publish.Outcome) {
-		resp.add(i, o)
-		pool.done(o.Status != publish.Unconfirmed)
-	})
-	elements(raw, func(i int, rec []byte) error {
-		pr := pool.get()
-		pr.buf, _, _ = d.decode(rec, true, "", &pr.r, pr.buf[:0]) // valid: checked above
-		s.Send(&pr.r)
-		return nil
-	})
-	s.Close()
+	if err := h.stillRefused(ctx); err != nil {
+		for i := range n {
+			resp.add(i, publish.Outcome{Status: publish.Failed, Err: err, Retriable: true})
+		}
+	} else {
+		var pool recordPool
+		s := h.pub.Stream(ctx, func(i int, o publish.Outcome) {
+			resp.add(i, o)
+			pool.done(o.Status != publish.Unconfirmed)
+		})
+		elements(raw, func(i int, rec []byte) error {
+			pr := pool.get()
+			pr.buf, _, _ = d.decode(rec, true, "", &pr.r, pr.buf[:0]) // valid: checked above
+			s.Send(&pr.r)
+			return nil
+		})
+		s.Close()
+	}
 	inv.latency = time.Since(pstart)
 	inv.published = true
 	inv.acked, inv.failed, inv.unconfirmed, inv.firstErr = resp.acked, resp.failed, resp.unconfirmed, resp.firstErr

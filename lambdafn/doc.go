@@ -64,6 +64,14 @@
 // an answer by then are reported unconfirmed (retriable), and the function
 // answers in time instead of timing out.
 //
+// A cluster that refuses the connection itself (the certificate is not
+// trusted, SASL authentication fails: kafkaconn.Refused) does not make
+// every invocation wait for its deadline: once Init's Warm or a topic
+// lookup has seen the refusal, each invocation first connects again (one
+// Metadata request, milliseconds) and, while the cluster still refuses,
+// fails its records at once (retriable) with the broker's reason, such as
+// "SASL_AUTHENTICATION_FAILED: ... Access denied".
+//
 // # Logs and metrics
 //
 // Logs are JSON through log/slog, one line per invocation and per problem,

@@ -18,6 +18,7 @@ import (
 	"github.com/msklink/msklink/lambdafn/internal/telemetry"
 	"github.com/msklink/msklink/publish"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Source is an event source the handler understands.
@@ -157,6 +158,14 @@ type Handler struct {
 
 	// ConnectionSetup is how long Warm took in New (0 if skipped).
 	setup time.Duration
+
+	// refused is the last error that said the cluster refuses the
+	// connection (kafkaconn.Refused: TLS, authentication), from Warm or a
+	// topic lookup. While it is set, an invocation warms again before
+	// publishing, and fails its records at once if the cluster still
+	// refuses: franz-go would retry until the function's deadline.
+	refusedMu sync.Mutex
+	refused   error
 }
 
 // New builds a Handler: it reads the configuration, builds the Publisher
@@ -268,6 +277,7 @@ func New(ctx context.Context, opts ...Opt) (*Handler, error) {
 		h.setup = time.Since(start)
 		if err != nil {
 			h.log.WarnContext(ctx, "warming the connection failed; the first invocation will connect again", "error", err, "ms", ms(h.setup))
+			h.noteRefused(err)
 		} else {
 			h.log.InfoContext(ctx, "connection warmed", "ms", ms(h.setup))
 			if h.topic != "" {
@@ -442,6 +452,7 @@ func (h *Handler) prepare(ctx context.Context, items []item, topicField func(i i
 			ti, err = h.topics.get(ctx, t, false)
 			if err != nil {
 				h.log.WarnContext(ctx, "topic lookup failed; skipping the size and partition checks", "topic", t, "error", err)
+				h.noteRefused(err)
 			}
 			infos[t] = ti
 		}
@@ -481,7 +492,15 @@ func (h *Handler) publish(ctx context.Context, inv *invocation, items []item) []
 		recs[i] = it.rec
 	}
 	pstart := time.Now()
-	outs := h.pub.Publish(ctx, recs)
+	var outs []publish.Outcome
+	if err := h.stillRefused(ctx); err != nil {
+		outs = make([]publish.Outcome, len(items))
+		for i, r := range recs {
+			outs[i] = publish.Outcome{Status: publish.Failed, Topic: r.Topic, Err: err, Retriable: true}
+		}
+	} else {
+		outs = h.pub.Publish(ctx, recs)
+	}
 	inv.latency = time.Since(pstart)
 	inv.published = true
 	for _, o := range outs {
@@ -501,6 +520,41 @@ func (h *Handler) publish(ctx context.Context, inv *invocation, items []item) []
 		}
 	}
 	return outs
+}
+
+// noteRefused keeps err if it says the cluster refuses the connection.
+func (h *Handler) noteRefused(err error) {
+	if kafkaconn.Refused(err) {
+		h.refusedMu.Lock()
+		h.refused = err
+		h.refusedMu.Unlock()
+	}
+}
+
+// stillRefused returns why no record can be written when the cluster
+// refused the connection last time and connecting again says it still
+// does (a few milliseconds, not the function's timeout); nil once it
+// connects, or fails for another reason (the publish then has its say).
+func (h *Handler) stillRefused(ctx context.Context) error {
+	h.refusedMu.Lock()
+	defer h.refusedMu.Unlock()
+	if h.refused == nil {
+		return nil
+	}
+	// A Metadata request for no topic: a connection and its SASL
+	// exchange, answered at once either way (franz-go does not retry a
+	// refused connection for a request, only for records).
+	wctx, cancel := context.WithTimeout(ctx, lookupTimeout(ctx))
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{}
+	_, err := req.RequestWith(wctx, h.pub.Client())
+	if !kafkaconn.Refused(err) {
+		h.refused = nil
+		return nil
+	}
+	h.refused = err
+	return fmt.Errorf("publish: not written: the cluster refused the connection (fix it and retry; msklink doctor names the cause): %w", err)
 }
 
 // invocation accounts one invocation for its log line and metrics.

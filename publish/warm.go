@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/msklink/msklink/kafkaconn"
 )
 
 // maxWarmPartitions bounds the partitions Warm looks at per topic.
@@ -25,7 +28,11 @@ func (p *Publisher) Warm(ctx context.Context, topics ...string) error {
 		topics = []string{p.topic}
 	}
 	// The producer id does not depend on the topics: load it while they
-	// load, on its own connection.
+	// load, on its own connection. A refused connection (kafkaconn.Refused)
+	// fails it at once, and the topics then stop waiting: franz-go would
+	// retry their metadata until ctx ends.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	pidc := make(chan error, 1)
 	go func() {
 		if !p.idempotent {
@@ -33,7 +40,14 @@ func (p *Publisher) Warm(ctx context.Context, topics ...string) error {
 			return
 		}
 		if _, _, err := p.client.ProducerID(ctx); err != nil {
-			pidc <- fmt.Errorf("publish: loading the idempotent producer id (needs kafka-cluster:WriteDataIdempotently): %w", err)
+			hint := ""
+			if errors.Is(err, kerr.ClusterAuthorizationFailed) {
+				hint = " (needs kafka-cluster:WriteDataIdempotently)"
+			}
+			if kafkaconn.Refused(err) {
+				cancel()
+			}
+			pidc <- fmt.Errorf("publish: loading the idempotent producer id%s: %w", hint, err)
 			return
 		}
 		pidc <- nil

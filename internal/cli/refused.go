@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/msklink/msklink/doctor"
+	"github.com/msklink/msklink/kafkaconn"
 )
 
 // A run of produce or consume stops early, with the cause, when no record
@@ -57,10 +58,8 @@ func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access, p
 	req.Topics = append(req.Topics, t)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		switch cause := doctor.CauseOf(err); cause {
-		case doctor.CauseTLSUntrusted, doctor.CauseTLSNotOffered, doctor.CauseAuthDenied, doctor.CauseAuthMechanism,
-			doctor.CauseCredentials, doctor.CauseTokenExpired, doctor.CauseTokenRegion, doctor.CauseClockSkew:
-			return &refusal{fmt.Errorf("the cluster refused the connection (cause %s): %w; msklink doctor names the layer and the fix", cause, err), true}
+		if kafkaconn.Refused(err) {
+			return &refusal{fmt.Errorf("the cluster refused the connection (cause %s): %w; msklink doctor names the layer and the fix", doctor.CauseOf(err), err), true}
 		}
 		return nil
 	}
