@@ -161,9 +161,9 @@ type Handler struct {
 
 	// refused is the last error that said the cluster refuses the
 	// connection (kafkaconn.Refused: TLS, authentication), from Warm or a
-	// topic lookup. While it is set, an invocation warms again before
-	// publishing, and fails its records at once if the cluster still
-	// refuses: franz-go would retry until the function's deadline.
+	// topic lookup. While it is set, an invocation connects again before
+	// publishing (stillRefused), and fails its records at once if the
+	// cluster still refuses: franz-go would retry until the deadline.
 	refusedMu sync.Mutex
 	refused   error
 }

@@ -67,8 +67,8 @@ func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access, p
 		return nil
 	}
 	t0 := resp.Topics[0]
-	if r := topicRefusal(topic, kerr.ErrorForCode(t0.ErrorCode), a); r != nil || t0.ErrorCode != 0 {
-		return r
+	if t0.ErrorCode != 0 { // a refusal, or an error the records may get past
+		return topicRefusal(topic, kerr.ErrorForCode(t0.ErrorCode), a)
 	}
 	if n := int32(len(t0.Partitions)); partition >= n {
 		return &refusal{err: fmt.Errorf("topic %q has %d partitions, 0 to %d: there is no partition %d (--partition)", topic, n, n-1, partition)}
