@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +16,6 @@ import (
 func TestDoctorESMCommand(t *testing.T) {
 	cleanAWSEnv(t)
 	const group = "6d9bce8e-836b-442c-8070-74e77903c815"
-	limited := func(akid, actions string) emulator.Identity {
-		return emulator.Identity{Name: akid, ARN: "arn:aws:iam::000000000000:role/" + akid, AccessKeyID: akid, SecretAccessKey: "secret-" + akid,
-			Policies: []json.RawMessage{json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":[` + actions + `],"Resource":"*"}]}`)}}
-	}
 	const all = `"kafka-cluster:Connect","kafka-cluster:DescribeClusterDynamicConfiguration","kafka-cluster:DescribeTopic","kafka-cluster:DescribeGroup"`
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

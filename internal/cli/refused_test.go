@@ -16,6 +16,14 @@ import (
 	"github.com/msklink/msklink/publish"
 )
 
+// limited is an emulator identity (access key akid, secret "secret-"+akid)
+// whose policy allows only actions (quoted, comma-separated) on every
+// resource.
+func limited(akid, actions string) emulator.Identity {
+	return emulator.Identity{Name: akid, ARN: "arn:aws:iam::000000000000:role/" + akid, AccessKeyID: akid, SecretAccessKey: "secret-" + akid,
+		Policies: []json.RawMessage{json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":[` + actions + `],"Resource":"*"}]}`)}}
+}
+
 // TestProduceRefused: when the cluster refuses every record, produce stops
 // reading, says why (not "no answer" at --timeout) and reports the lines
 // in flight in a few lines, not one each. Each case sends 30,000 lines,
@@ -23,10 +31,6 @@ import (
 // report all 30,000 lines and no stop.
 func TestProduceRefused(t *testing.T) {
 	cleanAWSEnv(t)
-	limited := func(akid, actions string) emulator.Identity {
-		return emulator.Identity{Name: akid, ARN: "arn:aws:iam::000000000000:role/" + akid, AccessKeyID: akid, SecretAccessKey: "secret-" + akid,
-			Policies: []json.RawMessage{json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":[` + actions + `],"Resource":"*"}]}`)}}
-	}
 	const base = `"kafka-cluster:Connect","kafka-cluster:DescribeTopic"`
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -163,8 +167,7 @@ func TestFailureReport(t *testing.T) {
 // silence until --timeout.
 func TestConsumeRefused(t *testing.T) {
 	cleanAWSEnv(t)
-	noDescribe := emulator.Identity{Name: "nodescribe", ARN: "arn:aws:iam::000000000000:role/nodescribe", AccessKeyID: "AKIANODESCRIBETOPIC1", SecretAccessKey: "secret",
-		Policies: []json.RawMessage{json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kafka-cluster:Connect","kafka-cluster:ReadData"],"Resource":"*"}]}`)}}
+	noDescribe := limited("AKIANODESCRIBETOPIC1", `"kafka-cluster:Connect","kafka-cluster:ReadData"`)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := emulator.Start(ctx, emulator.Ephemeral(), emulator.WithTopic("orders", 3), emulator.WithIdentity(noDescribe))
