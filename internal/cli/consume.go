@@ -92,11 +92,18 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer cl.Close()
-	var refuse atomic.Pointer[refusal]
+	var (
+		refuse      atomic.Pointer[refusal]
+		checkFailed atomic.Pointer[error] // why the check got no answer
+	)
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {
-		if r := checkCluster(ctx, cl, cfg.Topic, reading, -1); r != nil {
+		r, err := checkCluster(ctx, cl, cfg.Topic, reading, -1)
+		if err != nil {
+			checkFailed.Store(&err)
+		}
+		if r != nil {
 			refuse.Store(r)
 			stop()
 		}
@@ -165,7 +172,11 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if *max > 0 && n < *max {
-		fmt.Fprintf(e.stderr, "msklink: %d of %d records before the timeout\n", n, *max)
+		why := ""
+		if err := checkFailed.Load(); err != nil && n == 0 {
+			why = noAnswer(*err)
+		}
+		fmt.Fprintf(e.stderr, "msklink: %d of %d records before the timeout%s\n", n, *max, why)
 		return errProblem
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,6 +106,12 @@ func TestProduceConsume(t *testing.T) {
 
 func TestProduceErrors(t *testing.T) {
 	useEmulator(t, "lines")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String() // nothing listens there once closed: connection refused
+	ln.Close()
 	for _, tc := range []struct {
 		name, in string
 		args     []string
@@ -119,6 +126,11 @@ func TestProduceErrors(t *testing.T) {
 		{"zero timeout", "x\n", []string{"produce", "--topic", "lines", "--timeout", "0s"}, 2, "--timeout must be positive"},
 		{"negative partition", "x\n", []string{"produce", "--topic", "lines", "--partition", "-2"}, 2, "--partition must be"},
 		{"consume negative timeout", "", []string{"consume", "--topic", "lines", "--timeout", "-1s"}, 2, "--timeout must not be negative"},
+		// No answer: the message says what the connection met.
+		{"closed port", "x\n", []string{"produce", "--topic", "lines", "--auth", "tls", "--bootstrap", closed, "--timeout", "2s"}, 1,
+			"no answer from the cluster for 2s (--timeout); the last connection error: unable to dial: dial tcp " + closed},
+		{"consume closed port", "", []string{"consume", "--topic", "lines", "--auth", "tls", "--bootstrap", closed, "--timeout", "2s", "--max", "1"}, 1,
+			"0 of 1 records before the timeout; the last connection error: unable to dial: dial tcp " + closed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errOut, code := runCLI(t, tc.in, tc.args...)

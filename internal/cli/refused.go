@@ -50,8 +50,10 @@ const (
 // handshake or the authentication failed, the topic does not exist, the
 // principal may not describe it, or it has no partition partition (-1:
 // any partition). Anything else (no answer, a failure that may pass) is
-// left to the records' outcomes and --timeout.
-func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access, partition int32) *refusal {
+// left to the records' outcomes and --timeout; failed is then the
+// request's error, if it had one before ctx ended, for the message of a
+// run that got no answer (see noAnswer).
+func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access, partition int32) (r *refusal, failed error) {
 	req := kmsg.NewPtrMetadataRequest()
 	t := kmsg.NewMetadataRequestTopic()
 	t.Topic = kmsg.StringPtr(topic)
@@ -59,21 +61,33 @@ func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access, p
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		if kafkaconn.Refused(err) {
-			return &refusal{fmt.Errorf("the cluster refused the connection (cause %s): %w; msklink doctor names the layer and the fix", doctor.CauseOf(err), err), true}
+			return &refusal{fmt.Errorf("the cluster refused the connection (cause %s): %w; msklink doctor names the layer and the fix", doctor.CauseOf(err), err), true}, nil
 		}
-		return nil
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		return nil, err
 	}
 	if len(resp.Topics) != 1 {
-		return nil
+		return nil, nil
 	}
 	t0 := resp.Topics[0]
 	if t0.ErrorCode != 0 { // a refusal, or an error the records may get past
-		return topicRefusal(topic, kerr.ErrorForCode(t0.ErrorCode), a)
+		return topicRefusal(topic, kerr.ErrorForCode(t0.ErrorCode), a), nil
 	}
 	if n := int32(len(t0.Partitions)); partition >= n {
-		return &refusal{err: fmt.Errorf("topic %q has %d partitions, 0 to %d: there is no partition %d (--partition)", topic, n, n-1, partition)}
+		return &refusal{err: fmt.Errorf("topic %q has %d partitions, 0 to %d: there is no partition %d (--partition)", topic, n, n-1, partition)}, nil
 	}
-	return nil
+	return nil, nil
+}
+
+// noAnswer says why a run got no answer, from the error of checkCluster's
+// request (nil: it had none), as the end of a message.
+func noAnswer(failed error) string {
+	if failed == nil {
+		return ""
+	}
+	return fmt.Sprintf("; the last connection error: %v (cause %s; msklink doctor names the layer and the fix)", failed, doctor.CauseOf(failed))
 }
 
 // topicRefusal returns why no record can be written to topic if err (a
