@@ -70,7 +70,10 @@
 // lookup has seen the refusal, each invocation first connects again (one
 // Metadata request, milliseconds) and, while the cluster still refuses,
 // fails its records at once (retriable) with the broker's reason, such as
-// "SASL_AUTHENTICATION_FAILED: ... Access denied".
+// "SASL_AUTHENTICATION_FAILED: ... Access denied". A broker that cannot
+// be reached (a security group, a route) still costs the deadline, but
+// the records' errors then name the last failed connection ("the last
+// connection failed: broker ...: i/o timeout"), not only the deadline.
 //
 // # Logs and metrics
 //

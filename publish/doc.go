@@ -14,6 +14,12 @@
 // fate, so ProduceSync can outlive its context): such records come back
 // Unconfirmed, and their late outcome is logged for reconciliation.
 //
+// A record that ends at the deadline says why when a connection failed:
+// franz-go retries a broker it cannot reach or authenticate to in silence,
+// so the outcome carries the last failed connection (LastConnectError), as
+// in "not written before the deadline (the last connection failed: broker
+// b-1...:9098: dial tcp ...: i/o timeout)".
+//
 // Publish takes a batch of records; a Stream takes records as they come
 // (Send), with a bound on the records and bytes in flight: at the bound
 // Send blocks until earlier records are answered, so a fast source

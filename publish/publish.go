@@ -112,8 +112,9 @@ type Publisher struct {
 	margin     time.Duration
 	log        *slog.Logger
 	idempotent bool
-	maxRecords int64 // per Stream
-	maxBytes   int64 // per Stream
+	maxRecords int64                 // per Stream
+	maxBytes   int64                 // per Stream
+	conns      *kafkaconn.ConnErrors // the last failed connection
 }
 
 // New validates cfg and returns a Publisher with its own client. It does
@@ -136,11 +137,13 @@ func New(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Publisher, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	conns := new(kafkaconn.ConnErrors)
 	clientOpts := append([]kafkaconn.Opt{
 		kafkaconn.WithClientOpts(kgo.RecordPartitioner(partitioner{newPartitioner()}),
 			// franz-go's own buffer must not be what bounds a Stream:
 			// as large as the Stream's limit, or the default's.
-			kgo.MaxBufferedRecords(max(c.maxRecords, DefaultMaxInFlightRecords))),
+			kgo.MaxBufferedRecords(max(c.maxRecords, DefaultMaxInFlightRecords)),
+			kgo.WithHooks(conns)),
 	}, c.clientOpts...)
 	if c.logger != nil {
 		clientOpts = append(clientOpts, kafkaconn.WithLogger(c.logger))
@@ -150,7 +153,23 @@ func New(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Publisher, er
 		return nil, err
 	}
 	return &Publisher{client: client, topic: cfg.Topic, margin: c.margin, log: log, idempotent: !cfg.DisableIdempotence,
-		maxRecords: int64(c.maxRecords), maxBytes: c.maxBytes}, nil
+		maxRecords: int64(c.maxRecords), maxBytes: c.maxBytes, conns: conns}, nil
+}
+
+// LastConnectError returns the error of the last connection to a broker
+// that failed (dial, TLS handshake, SASL), with the broker's address,
+// while that broker has not connected since; nil otherwise. franz-go
+// retries such connections in silence while records wait: this is why a
+// record was not written before its deadline, and the outcome of such a
+// record says it too.
+func (p *Publisher) LastConnectError() error { return p.conns.Last() }
+
+// connNote is " (the last connection failed: ...)" when one did, or "".
+func (p *Publisher) connNote() string {
+	if err := p.conns.Last(); err != nil {
+		return " (the last connection failed: " + err.Error() + ")"
+	}
+	return ""
 }
 
 // Client returns the Publisher's franz-go client, for requests Publish
@@ -213,9 +232,13 @@ func (p *Publisher) outcome(r *kgo.Record, err, stopped error) Outcome {
 		if !p.idempotent {
 			return Outcome{Status: Unconfirmed, Topic: r.Topic, Err: fmt.Errorf("%w (%v)", ErrUnconfirmed, err), Retriable: true}
 		}
-		o.Err = fmt.Errorf("publish: not written before the deadline: %w", err)
+		o.Err = fmt.Errorf("publish: not written before the deadline%s: %w", p.connNote(), err)
 		if errors.Is(err, context.Canceled) {
-			o.Err = fmt.Errorf("publish: not written: publishing was stopped before it was sent%s: %w", stopReason(stopped), err)
+			why := stopReason(stopped) // the caller's cause says more than the connection
+			if why == "" {
+				why = p.connNote()
+			}
+			o.Err = fmt.Errorf("publish: not written: publishing was stopped before it was sent%s: %w", why, err)
 		}
 		o.Retriable = true
 	case errors.Is(err, kgo.ErrClientClosed):

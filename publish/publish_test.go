@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -253,5 +254,32 @@ func TestPublishClientClosed(t *testing.T) {
 	out := p.Publish(context.Background(), []*kgo.Record{{Value: []byte("in flight")}})
 	if out[0].Status != Unconfirmed || !out[0].Retriable || !strings.Contains(out[0].Err.Error(), "closed") {
 		t.Errorf("record in flight at Close: %+v, want unconfirmed", out[0])
+	}
+}
+
+// TestPublishNamesConnectionFailure: a record not written before its
+// deadline because no broker could be reached says what the connection met
+// (here: nothing listens on the port), and so does LastConnectError.
+func TestPublishNamesConnectionFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p, err := New(context.Background(), kafkaconn.Config{Brokers: []string{addr}, Auth: kafkaconn.AuthPlaintext, Topic: "events"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	o := p.Publish(ctx, []*kgo.Record{{Value: []byte("x")}})[0]
+	want := "(the last connection failed: broker " + addr + ": "
+	if o.Status != Failed || !o.Retriable || o.Err == nil || !strings.Contains(o.Err.Error(), "not written before the deadline "+want) || !strings.Contains(o.Err.Error(), "connection refused") {
+		t.Errorf("outcome %+v, want Failed, retriable, naming the refused connection", o)
+	}
+	if err := p.LastConnectError(); err == nil || !strings.Contains(err.Error(), addr) {
+		t.Errorf("LastConnectError = %v", err)
 	}
 }

@@ -298,7 +298,7 @@ var errNoTopic = errors.New("publish: record has no topic and there is no defaul
 func (s *Stream) notSent() error {
 	err := s.pctx.Err()
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("publish: not sent: no time left before the deadline (the safety margin is %s): %w", s.p.margin, err)
+		return fmt.Errorf("publish: not sent: no time left before the deadline (the safety margin is %s)%s: %w", s.p.margin, s.p.connNote(), err)
 	}
 	if err == nil {
 		err = context.Canceled
@@ -487,10 +487,14 @@ func (s *Stream) finishLocked() {
 	s.seq.Or(seqStopped)
 	s.finished = true
 	head, tail := s.head.Load(), s.tail()
+	unconfirmed := ErrUnconfirmed
+	if note := s.p.connNote(); note != "" {
+		unconfirmed = fmt.Errorf("%w%s", ErrUnconfirmed, note)
+	}
 	for ; head < tail; head++ {
 		sl := &s.ring[head&s.mask]
 		if sl.Status == 0 {
-			*sl = Outcome{Status: Unconfirmed, Topic: s.calls[head&s.mask].topic, Err: ErrUnconfirmed, Retriable: true}
+			*sl = Outcome{Status: Unconfirmed, Topic: s.calls[head&s.mask].topic, Err: unconfirmed, Retriable: true}
 		}
 		o := *sl
 		if !s.keep {

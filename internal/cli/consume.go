@@ -87,23 +87,18 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 		// a kill never commits a record nobody saw.
 		opts = append(opts, kgo.ConsumerGroup(*group), kgo.AutoCommitMarks())
 	}
+	var conns kafkaconn.ConnErrors // the last failed connection, for a run that gets nothing
+	opts = append(opts, kgo.WithHooks(&conns))
 	cl, err := kafkaconn.NewClient(ctx, cfg, kafkaconn.WithClientOpts(opts...))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	var (
-		refuse      atomic.Pointer[refusal]
-		checkFailed atomic.Pointer[error] // why the check got no answer
-	)
+	var refuse atomic.Pointer[refusal]
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {
-		r, err := checkCluster(ctx, cl, cfg.Topic, reading, -1)
-		if err != nil {
-			checkFailed.Store(&err)
-		}
-		if r != nil {
+		if r := checkCluster(ctx, cl, cfg.Topic, reading, -1); r != nil {
 			refuse.Store(r)
 			stop()
 		}
@@ -173,8 +168,8 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	}
 	if *max > 0 && n < *max {
 		why := ""
-		if err := checkFailed.Load(); err != nil && n == 0 {
-			why = noAnswer(*err)
+		if n == 0 {
+			why = noAnswer(conns.Last())
 		}
 		fmt.Fprintf(e.stderr, "msklink: %d of %d records before the timeout%s\n", n, *max, why)
 		return errProblem

@@ -126,14 +126,7 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	report.printf = prog.Printf
 	watchDone := make(chan struct{})
 	go watchStall(s, *timeout, func() { stop(errStalled) }, watchDone)
-	var checkFailed atomic.Pointer[error] // why the check got no answer
-	go func() {
-		r, err := checkCluster(sctx, p.Client(), cfg.Topic, writing, int32(*partition))
-		if err != nil {
-			checkFailed.Store(&err)
-		}
-		refused(r)
-	}()
+	go func() { refused(checkCluster(sctx, p.Client(), cfg.Topic, writing, int32(*partition))) }()
 
 	parse := lineParser(*keyDelim, *asJSON)
 	batches := make(chan lineBatch, 4)
@@ -181,10 +174,7 @@ feed:
 	case r != nil:
 		why = r.Error()
 	case errors.Is(cause, errStalled):
-		why = fmt.Sprintf("no answer from the cluster for %s (--timeout)", *timeout)
-		if err := checkFailed.Load(); err != nil {
-			why += noAnswer(*err)
-		}
+		why = fmt.Sprintf("no answer from the cluster for %s (--timeout)%s", *timeout, noAnswer(p.LastConnectError()))
 	case ctx.Err() != nil:
 		why = "interrupted"
 	}

@@ -128,9 +128,9 @@ func TestProduceErrors(t *testing.T) {
 		{"consume negative timeout", "", []string{"consume", "--topic", "lines", "--timeout", "-1s"}, 2, "--timeout must not be negative"},
 		// No answer: the message says what the connection met.
 		{"closed port", "x\n", []string{"produce", "--topic", "lines", "--auth", "tls", "--bootstrap", closed, "--timeout", "2s"}, 1,
-			"no answer from the cluster for 2s (--timeout); the last connection error: unable to dial: dial tcp " + closed},
+			"no answer from the cluster for 2s (--timeout); the last connection error: broker " + closed + ": unable to dial: dial tcp " + closed},
 		{"consume closed port", "", []string{"consume", "--topic", "lines", "--auth", "tls", "--bootstrap", closed, "--timeout", "2s", "--max", "1"}, 1,
-			"0 of 1 records before the timeout; the last connection error: unable to dial: dial tcp " + closed},
+			"0 of 1 records before the timeout; the last connection error: broker " + closed + ": unable to dial: dial tcp " + closed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errOut, code := runCLI(t, tc.in, tc.args...)

@@ -50,10 +50,8 @@ const (
 // handshake or the authentication failed, the topic does not exist, the
 // principal may not describe it, or it has no partition partition (-1:
 // any partition). Anything else (no answer, a failure that may pass) is
-// left to the records' outcomes and --timeout; failed is then the
-// request's error, if it had one before ctx ended, for the message of a
-// run that got no answer (see noAnswer).
-func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access, partition int32) (r *refusal, failed error) {
+// left to the records' outcomes and --timeout.
+func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access, partition int32) *refusal {
 	req := kmsg.NewPtrMetadataRequest()
 	t := kmsg.NewMetadataRequestTopic()
 	t.Topic = kmsg.StringPtr(topic)
@@ -61,28 +59,25 @@ func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access, p
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		if kafkaconn.Refused(err) {
-			return &refusal{fmt.Errorf("the cluster refused the connection (cause %s): %w; msklink doctor names the layer and the fix", doctor.CauseOf(err), err), true}, nil
+			return &refusal{fmt.Errorf("the cluster refused the connection (cause %s): %w; msklink doctor names the layer and the fix", doctor.CauseOf(err), err), true}
 		}
-		if ctx.Err() != nil {
-			return nil, nil
-		}
-		return nil, err
+		return nil
 	}
 	if len(resp.Topics) != 1 {
-		return nil, nil
+		return nil
 	}
 	t0 := resp.Topics[0]
 	if t0.ErrorCode != 0 { // a refusal, or an error the records may get past
-		return topicRefusal(topic, kerr.ErrorForCode(t0.ErrorCode), a), nil
+		return topicRefusal(topic, kerr.ErrorForCode(t0.ErrorCode), a)
 	}
 	if n := int32(len(t0.Partitions)); partition >= n {
-		return &refusal{err: fmt.Errorf("topic %q has %d partitions, 0 to %d: there is no partition %d (--partition)", topic, n, n-1, partition)}, nil
+		return &refusal{err: fmt.Errorf("topic %q has %d partitions, 0 to %d: there is no partition %d (--partition)", topic, n, n-1, partition)}
 	}
-	return nil, nil
+	return nil
 }
 
-// noAnswer says why a run got no answer, from the error of checkCluster's
-// request (nil: it had none), as the end of a message.
+// noAnswer says why a run got no answer, from the last failed connection
+// (kafkaconn.ConnErrors; nil: none failed), as the end of a message.
 func noAnswer(failed error) string {
 	if failed == nil {
 		return ""
