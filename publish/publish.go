@@ -232,13 +232,14 @@ func (p *Publisher) outcome(r *kgo.Record, err, stopped error) Outcome {
 		if !p.idempotent {
 			return Outcome{Status: Unconfirmed, Topic: r.Topic, Err: fmt.Errorf("%w (%v)", ErrUnconfirmed, err), Retriable: true}
 		}
-		o.Err = fmt.Errorf("publish: not written before the deadline%s: %w", p.connNote(), err)
 		if errors.Is(err, context.Canceled) {
 			why := stopReason(stopped) // the caller's cause says more than the connection
 			if why == "" {
 				why = p.connNote()
 			}
 			o.Err = fmt.Errorf("publish: not written: publishing was stopped before it was sent%s: %w", why, err)
+		} else {
+			o.Err = fmt.Errorf("publish: not written before the deadline%s: %w", p.connNote(), err)
 		}
 		o.Retriable = true
 	case errors.Is(err, kgo.ErrClientClosed):
