@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -261,12 +262,7 @@ func TestPublishClientClosed(t *testing.T) {
 // deadline because no broker could be reached says what the connection met
 // (here: nothing listens on the port), and so does LastConnectError.
 func TestPublishNamesConnectionFailure(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t))) // nothing listens: connection refused
 	p, err := New(context.Background(), kafkaconn.Config{Brokers: []string{addr}, Auth: kafkaconn.AuthPlaintext, Topic: "events"})
 	if err != nil {
 		t.Fatal(err)

@@ -106,12 +106,7 @@ func TestProduceConsume(t *testing.T) {
 
 func TestProduceErrors(t *testing.T) {
 	useEmulator(t, "lines")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String() // nothing listens there once closed: connection refused
-	ln.Close()
+	closed := net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t))) // nothing listens: connection refused
 	for _, tc := range []struct {
 		name, in string
 		args     []string
