@@ -206,20 +206,22 @@ func Start(ctx context.Context, opts ...Opt) (*Cluster, error) {
 	// kfake: one internal loopback listener per broker, recorded in order.
 	var (
 		lnMu sync.Mutex
-		lns  []net.Listener
+		lns  []*backendListener
 	)
 	kopts := []kfake.Opt{
 		kfake.NumBrokers(c.cfg.Brokers),
 		kfake.ClusterID(c.kafkaID),
 		kfake.DefaultNumPartitions(3),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			ln, err := net.Listen(network, "127.0.0.1:0")
-			if err == nil {
-				lnMu.Lock()
-				lns = append(lns, ln)
-				lnMu.Unlock()
+			tcp, err := net.Listen(network, "127.0.0.1:0")
+			if err != nil {
+				return nil, err
 			}
-			return ln, err
+			ln := newBackendListener(tcp)
+			lnMu.Lock()
+			lns = append(lns, ln)
+			lnMu.Unlock()
+			return ln, nil
 		}),
 	}
 	if c.cfg.AutoCreateTopics {
@@ -259,9 +261,9 @@ func Start(ctx context.Context, opts ...Opt) (*Cluster, error) {
 		if !c.cfg.Ephemeral {
 			host = "127.0.0." + strconv.Itoa(i+1)
 		}
-		b := &Broker{c: c, id: int32(i), host: host, backend: addrs[i], listeners: map[ListenerKind]*Listener{}}
+		b := &Broker{c: c, id: int32(i), host: host, backend: lns[i], listeners: map[ListenerKind]*Listener{}}
 		c.brokers = append(c.brokers, b)
-		c.byAddr[addrs[i]] = b
+		c.byAddr[addrs[i]] = b // kfake advertises its TCP address
 		hosts = append(hosts, host)
 	}
 	needTLS := false
@@ -444,7 +446,7 @@ type Broker struct {
 	c         *Cluster
 	id        int32
 	host      string
-	backend   string // kfake's internal listener
+	backend   *backendListener // kfake's listener for this broker
 	listeners map[ListenerKind]*Listener
 
 	mu      sync.Mutex

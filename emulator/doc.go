@@ -45,7 +45,9 @@
 // front accepts client connections, does TLS and the whole SASL phase
 // itself, authorizes each request with package iampolicy (IAM listener),
 // injects faults, and forwards requests frame by frame to the broker's kfake
-// listener over one backend connection per client connection. Requests are
+// listener over one backend connection per client connection: an
+// in-process net.Pipe, on which kfake sees the client's own address (its
+// loopback port stays open, but the hot path has no kernel hop). Requests are
 // forwarded as they arrive (pipelining is kept); Kafka answers in order per
 // connection, so answers are matched in order and checked by correlation
 // ID. Answers the front makes itself (SASL, authorization denials) are

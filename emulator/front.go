@@ -429,7 +429,7 @@ func (c *conn) forward(h kafkawire.Header, frame []byte, post []func(kmsg.Respon
 	c.beMu.Unlock()
 	if be == nil {
 		var err error
-		be, err = net.DialTimeout("tcp", c.l.b.backend, 5*time.Second)
+		be, err = c.l.b.backend.dial(c.raw.RemoteAddr(), 5*time.Second)
 		if err != nil {
 			return fmt.Errorf("emulator: connecting to kfake broker %d: %w", c.l.b.id, err)
 		}
