@@ -251,29 +251,34 @@ func KcatRoundTrip(t testing.TB, bootstrap, topic, tag string, args ...string) [
 // listener), and returns its name.
 func CreateTopic(t testing.TB, seeds []string, name string, partitions int32) string {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	topic := fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("creating topic %s: %v", topic, err)
-	}
+	admin(t, seeds, "creating topic "+topic, func(ctx context.Context, adm *kadm.Client) error {
+		resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		return err
+	})
 	return topic
 }
 
 // DeleteTopic deletes topic through the brokers seeds (a plaintext
-// listener). Benchmarks delete each topic once it is read back, so that
-// the emulator's heap stops growing: on a VM, the page faults of a
-// growing heap cost the emulator more CPU than the records do.
+// listener). The CLI benchmarks delete each topic once it is read back,
+// so that the emulator's heap stops growing (see BENCHMARKS.md, stop 20).
 func DeleteTopic(t testing.TB, seeds []string, topic string) {
+	t.Helper()
+	admin(t, seeds, "deleting topic "+topic, func(ctx context.Context, adm *kadm.Client) error {
+		resp, err := adm.DeleteTopic(ctx, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		return err
+	})
+}
+
+// admin runs do with an admin client of the brokers seeds and 30 s, and
+// fails t with what (what was being done) if it fails.
+func admin(t testing.TB, seeds []string, what string, do func(context.Context, *kadm.Client) error) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
@@ -282,12 +287,8 @@ func DeleteTopic(t testing.TB, seeds []string, topic string) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).DeleteTopic(ctx, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("deleting topic %s: %v", topic, err)
+	if err := do(ctx, kadm.NewClient(cl)); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 
