@@ -96,10 +96,9 @@ func (l *backendListener) dial(remote net.Addr, timeout time.Duration) (net.Conn
 	case l.pipes <- remoteAddrConn{back, remote}:
 		return front, nil
 	case <-l.done:
-		err := errBackendClosed
 		front.Close()
 		back.Close()
-		return nil, err
+		return nil, errBackendClosed
 	case <-t.C:
 		front.Close()
 		back.Close()
