@@ -84,8 +84,9 @@ func benchTool(b *testing.B, path string) string {
 // drops the pages at once. On this project's 2-core VM a page fault
 // costs 10-12 µs (256 MiB touched in 0.7-0.8 s), and with the default,
 // the pages the emulator freed after one run's topic was deleted were
-// faulted back in during the next run: up to 37,000 faults, 0.4-0.9 s of
-// the emulator's CPU, charged to whichever client was running.
+// faulted back in during the next run: up to 37,000 faults in a run, in
+// which the emulator then took 1.05-1.17 s of CPU instead of 0.17 s,
+// charged to whichever client was running.
 type benchCluster struct {
 	ready localReady
 	pid   int
