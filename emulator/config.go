@@ -9,9 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/msklink/msklink/iamauth"
 )
 
 // ListenerKind is one of MSK's client listener kinds. Its text form
@@ -314,11 +315,9 @@ func (c *Config) fill() {
 	}
 }
 
-var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
-
 func (c *Config) validate() error {
 	var errs []error
-	if !regionRE.MatchString(c.Region) {
+	if iamauth.ValidateRegion(c.Region) != nil {
 		errs = append(errs, fmt.Errorf("region %q does not look like an AWS region (us-east-1)", c.Region))
 	}
 	if len(c.AccountID) != 12 || strings.Trim(c.AccountID, "0123456789") != "" {

@@ -3,7 +3,6 @@ package iamauth
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -11,7 +10,36 @@ import (
 // inferred.
 var ErrNoRegion = errors.New("iamauth: no AWS region: pass one (--region, WithRegion), use MSK broker host names, or set AWS_REGION")
 
-var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+// isRegionName reports whether s has the shape of an AWS region name:
+// two letters, one or more dash-separated words, and a number of one or
+// two digits, all lower case (what the regular expression
+// ^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$ matches, without compiling one when
+// every msklink command starts).
+func isRegionName(s string) bool {
+	if len(s) < 2 || !isLower(s[0]) || !isLower(s[1]) {
+		return false
+	}
+	dash := strings.LastIndexByte(s, '-')
+	if dash < 0 {
+		return false
+	}
+	num := s[dash+1:]
+	if len(num) < 1 || len(num) > 2 || strings.Trim(num, "0123456789") != "" {
+		return false
+	}
+	words := s[2:dash] // "-east", "-gov-west"
+	if words == "" {
+		return false
+	}
+	for _, w := range strings.Split(words[1:], "-") {
+		if words[0] != '-' || w == "" || strings.TrimFunc(w, func(r rune) bool { return r < 0x80 && isLower(byte(r)) }) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func isLower(c byte) bool { return 'a' <= c && c <= 'z' }
 
 // ValidateRegion reports whether region looks like an AWS region name
 // (us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ...).
@@ -19,7 +47,7 @@ func ValidateRegion(region string) error {
 	switch {
 	case region == "":
 		return ErrNoRegion
-	case !regionRE.MatchString(region):
+	case !isRegionName(region):
 		return fmt.Errorf("iamauth: region %q is not an AWS region name (like us-east-1): check the spelling", region)
 	}
 	return nil
@@ -53,7 +81,7 @@ func RegionFromHost(host string) (region string, ok bool) {
 			continue
 		}
 		label := prefix[strings.LastIndexByte(prefix, '.')+1:]
-		if regionRE.MatchString(label) {
+		if isRegionName(label) {
 			return label, true
 		}
 		return "", false
