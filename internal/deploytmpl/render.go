@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/msklink/msklink/iampolicy"
@@ -378,7 +379,11 @@ type model struct {
 //go:embed template.yaml.tmpl
 var templateText string
 
-var tmpl = template.Must(template.New("template.yaml").Delims("[[", "]]").Funcs(template.FuncMap{"q": quote}).Parse(templateText))
+// tmpl parses the template on first use, not when the msklink command
+// starts, whatever its subcommand.
+var tmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("template.yaml").Delims("[[", "]]").Funcs(template.FuncMap{"q": quote}).Parse(templateText))
+})
 
 // Render validates p and returns the template. Errors are *ParamError.
 func Render(p Params) ([]byte, error) {
@@ -437,7 +442,7 @@ func Render(p Params) ([]byte, error) {
 	}
 	m.Env = c.env()
 	var out bytes.Buffer
-	if err := tmpl.Execute(&out, m); err != nil {
+	if err := tmpl().Execute(&out, m); err != nil {
 		return nil, fmt.Errorf("deploytmpl: %w", err)
 	}
 	return out.Bytes(), nil
