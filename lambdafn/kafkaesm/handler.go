@@ -15,8 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
+	"github.com/msklink/msklink/internal/lambdaruntime"
 	"github.com/msklink/msklink/lambdafn/internal/telemetry"
 )
 
@@ -161,9 +160,12 @@ func NewBatch(fn BatchFunc, opts ...Opt) (*Handler, error) {
 	return h, nil
 }
 
-// Start runs fn as the Lambda function: New, then lambda.Start. A
-// configuration error is printed and exits, which Lambda reports as an
-// Init error.
+// Start runs fn as the Lambda function: New, then it serves the
+// invocations over Lambda's Runtime API as aws-lambda-go's lambda.Start
+// does, with msklink's runtime client (internal/lambdaruntime: each event
+// is read into one reused buffer outside the Go heap, and the function
+// links no net/rpc). A configuration error is printed and exits, which
+// Lambda reports as an Init error.
 func Start(fn RecordFunc, opts ...Opt) {
 	start(New(fn, opts...))
 }
@@ -178,7 +180,9 @@ func start(h *Handler, err error) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	lambda.Start(h)
+	err = lambdaruntime.Serve(os.Getenv("AWS_LAMBDA_RUNTIME_API"), h, lambdaruntime.Options{})
+	fmt.Fprintf(os.Stderr, "kafkaesm: %v\n", err)
+	os.Exit(1)
 }
 
 func newHandler(opts []Opt) (*Handler, error) {
