@@ -52,6 +52,20 @@ var benchBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// franzgoBinary builds testdata/franzgo_produce once per test binary.
+var franzgoBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "franzgo-bench")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "franzgo_produce")
+	out, err := exec.Command("go", "build", "-o", bin, "./testdata/franzgo_produce").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
 func msklinkBin(b *testing.B) string {
 	b.Helper()
 	if *benchMsklink != "" {
@@ -374,6 +388,36 @@ func BenchmarkCLIProduceTLS(b *testing.B) {
 		el := runTimed(b, in, "", kcat, "-P", "-b", c.Bootstrap(emulator.TLS), "-t", topic,
 			"-X", "security.protocol=SSL", "-X", "ssl.ca.location="+c.CAFile(), "-X", "acks=all", "-X", "enable.idempotence=true")
 		readBack(b, c, "kcat", topic, n)
+		testutil.DeleteTopic(b, c.BootstrapAddrs(emulator.Plaintext), topic)
+		return el
+	}})
+}
+
+// BenchmarkCLIProduceFranzGo: `msklink produce` against a bare franz-go
+// program (testdata/franzgo_produce: a bufio.Scanner, a copy of each line,
+// the asynchronous Produce, Flush) with the same producer options, both
+// over the emulator's TLS listener, each to a fresh topic read back after
+// the run. It says how much of msklink's speed is franz-go's, and so
+// where the ceiling of BenchmarkCLIProduceTLS's ratio is on a machine.
+func BenchmarkCLIProduceFranzGo(b *testing.B) {
+	bin := msklinkBin(b)
+	franz, err := franzgoBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := benchEmulator(b)
+	n := *benchRecords
+	in := benchInput(b, n)
+	sideBySide(b, n, side{"msklink", func(b *testing.B) time.Duration {
+		topic := benchTopic(b, c, "franz-msklink")
+		el := runTimed(b, in, "", bin, "produce", "--auth", "tls", "--bootstrap", c.Bootstrap(emulator.TLS), "--ca-file", c.CAFile(), "--topic", topic)
+		readBack(b, c, "msklink", topic, n)
+		testutil.DeleteTopic(b, c.BootstrapAddrs(emulator.Plaintext), topic)
+		return el
+	}}, side{"franz-go", func(b *testing.B) time.Duration {
+		topic := benchTopic(b, c, "franz-bare")
+		el := runTimed(b, in, "", franz, c.Bootstrap(emulator.TLS), c.CAFile(), topic)
+		readBack(b, c, "franz-go", topic, n)
 		testutil.DeleteTopic(b, c.BootstrapAddrs(emulator.Plaintext), topic)
 		return el
 	}})
