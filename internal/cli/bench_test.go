@@ -38,33 +38,27 @@ var (
 // its newline).
 const benchValueSize = 100
 
-// benchBinary builds cmd/msklink once per test binary.
-var benchBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "msklink-bench")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "msklink")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/msklink/msklink/cmd/msklink").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// buildOnce returns a function that builds the Go package pkg into a
+// binary called name, once per test binary, and returns its path.
+func buildOnce(pkg, name string) func() (string, error) {
+	return sync.OnceValues(func() (string, error) {
+		dir, err := os.MkdirTemp("", name+"-bench")
+		if err != nil {
+			return "", err
+		}
+		bin := filepath.Join(dir, name)
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+		return bin, nil
+	})
+}
 
-// franzgoBinary builds testdata/franzgo_produce once per test binary.
-var franzgoBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "franzgo-bench")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "franzgo_produce")
-	out, err := exec.Command("go", "build", "-o", bin, "./testdata/franzgo_produce").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+var (
+	benchBinary   = buildOnce("github.com/msklink/msklink/cmd/msklink", "msklink")
+	franzgoBinary = buildOnce("./testdata/franzgo_produce", "franzgo_produce")
+)
 
 func msklinkBin(b *testing.B) string {
 	b.Helper()
@@ -367,6 +361,27 @@ func sideBySide(b *testing.B, n int, ours, theirs side) {
 		n, benchValueSize, ours.name, oursRates, theirs.name, theirRates, ratios, ours.name, faults[ours.name], theirs.name, faults[theirs.name])
 }
 
+// producing is one side of a produce benchmark: each run goes to a fresh
+// topic (its name starting with prefix), which is read back (every one of
+// the n input records, once) and deleted after the run; run runs the
+// client on topic and returns its time.
+func producing(c *benchCluster, n int, name, prefix string, run func(b *testing.B, topic string) time.Duration) side {
+	return side{name, func(b *testing.B) time.Duration {
+		topic := benchTopic(b, c, prefix)
+		el := run(b, topic)
+		readBack(b, c, name, topic, n)
+		testutil.DeleteTopic(b, c.BootstrapAddrs(emulator.Plaintext), topic)
+		return el
+	}}
+}
+
+// msklinkTLS is `msklink produce` over the TLS listener, stdin from in.
+func msklinkTLS(bin string, c *benchCluster, in string) func(*testing.B, string) time.Duration {
+	return func(b *testing.B, topic string) time.Duration {
+		return runTimed(b, in, "", bin, "produce", "--auth", "tls", "--bootstrap", c.Bootstrap(emulator.TLS), "--ca-file", c.CAFile(), "--topic", topic)
+	}
+}
+
 // BenchmarkCLIProduceTLS: `msklink produce` against `kcat -P` (librdkafka
 // 2.0.2), both over the emulator's TLS listener with acks=all and
 // idempotence, the same input file on stdin, each to a fresh topic read
@@ -377,20 +392,11 @@ func BenchmarkCLIProduceTLS(b *testing.B) {
 	c := benchEmulator(b)
 	n := *benchRecords
 	in := benchInput(b, n)
-	sideBySide(b, n, side{"msklink", func(b *testing.B) time.Duration {
-		topic := benchTopic(b, c, "tls-msklink")
-		el := runTimed(b, in, "", bin, "produce", "--auth", "tls", "--bootstrap", c.Bootstrap(emulator.TLS), "--ca-file", c.CAFile(), "--topic", topic)
-		readBack(b, c, "msklink", topic, n)
-		testutil.DeleteTopic(b, c.BootstrapAddrs(emulator.Plaintext), topic)
-		return el
-	}}, side{"kcat", func(b *testing.B) time.Duration {
-		topic := benchTopic(b, c, "tls-kcat")
-		el := runTimed(b, in, "", kcat, "-P", "-b", c.Bootstrap(emulator.TLS), "-t", topic,
-			"-X", "security.protocol=SSL", "-X", "ssl.ca.location="+c.CAFile(), "-X", "acks=all", "-X", "enable.idempotence=true")
-		readBack(b, c, "kcat", topic, n)
-		testutil.DeleteTopic(b, c.BootstrapAddrs(emulator.Plaintext), topic)
-		return el
-	}})
+	sideBySide(b, n, producing(c, n, "msklink", "tls-msklink", msklinkTLS(bin, c, in)),
+		producing(c, n, "kcat", "tls-kcat", func(b *testing.B, topic string) time.Duration {
+			return runTimed(b, in, "", kcat, "-P", "-b", c.Bootstrap(emulator.TLS), "-t", topic,
+				"-X", "security.protocol=SSL", "-X", "ssl.ca.location="+c.CAFile(), "-X", "acks=all", "-X", "enable.idempotence=true")
+		}))
 }
 
 // BenchmarkCLIProduceFranzGo: `msklink produce` against a bare franz-go
@@ -408,19 +414,10 @@ func BenchmarkCLIProduceFranzGo(b *testing.B) {
 	c := benchEmulator(b)
 	n := *benchRecords
 	in := benchInput(b, n)
-	sideBySide(b, n, side{"msklink", func(b *testing.B) time.Duration {
-		topic := benchTopic(b, c, "franz-msklink")
-		el := runTimed(b, in, "", bin, "produce", "--auth", "tls", "--bootstrap", c.Bootstrap(emulator.TLS), "--ca-file", c.CAFile(), "--topic", topic)
-		readBack(b, c, "msklink", topic, n)
-		testutil.DeleteTopic(b, c.BootstrapAddrs(emulator.Plaintext), topic)
-		return el
-	}}, side{"franz-go", func(b *testing.B) time.Duration {
-		topic := benchTopic(b, c, "franz-bare")
-		el := runTimed(b, in, "", franz, c.Bootstrap(emulator.TLS), c.CAFile(), topic)
-		readBack(b, c, "franz-go", topic, n)
-		testutil.DeleteTopic(b, c.BootstrapAddrs(emulator.Plaintext), topic)
-		return el
-	}})
+	sideBySide(b, n, producing(c, n, "msklink", "franz-msklink", msklinkTLS(bin, c, in)),
+		producing(c, n, "franz-go", "franz-bare", func(b *testing.B, topic string) time.Duration {
+			return runTimed(b, in, "", franz, c.Bootstrap(emulator.TLS), c.CAFile(), topic)
+		}))
 }
 
 // BenchmarkCLIProduceIAM: `msklink produce` against kafka-python 2.0.2's
@@ -437,14 +434,9 @@ func BenchmarkCLIProduceIAM(b *testing.B) {
 	c := benchEmulator(b)
 	n := *benchRecords
 	in := benchInput(b, n)
-	sideBySide(b, n, side{"msklink", func(b *testing.B) time.Duration {
-		topic := benchTopic(b, c, "iam-msklink")
-		el := runTimed(b, in, "", bin, "produce", "--bootstrap", c.Bootstrap(emulator.IAM), "--ca-file", c.CAFile(), "--region", c.Region(), "--topic", topic)
-		readBack(b, c, "msklink", topic, n)
-		testutil.DeleteTopic(b, c.BootstrapAddrs(emulator.Plaintext), topic)
-		return el
-	}}, side{"kafka-python", func(b *testing.B) time.Duration {
-		topic := benchTopic(b, c, "iam-kafka-python")
+	sideBySide(b, n, producing(c, n, "msklink", "iam-msklink", func(b *testing.B, topic string) time.Duration {
+		return runTimed(b, in, "", bin, "produce", "--bootstrap", c.Bootstrap(emulator.IAM), "--ca-file", c.CAFile(), "--region", c.Region(), "--topic", topic)
+	}), producing(c, n, "kafka-python", "iam-kafka-python", func(b *testing.B, topic string) time.Duration {
 		out := filepath.Join(b.TempDir(), "python.json")
 		el := runTimed(b, in, out, py, "testdata/kafka_python_produce.py", "--bootstrap", c.Bootstrap(emulator.IAM),
 			"--cafile", c.CAFile(), "--region", c.Region(), "--topic", topic)
@@ -456,10 +448,8 @@ func BenchmarkCLIProduceIAM(b *testing.B) {
 		if err := json.Unmarshal(raw, &res); err != nil || res.Acked != n {
 			b.Fatalf("kafka-python: %s (%v)", raw, err)
 		}
-		readBack(b, c, "kafka-python", topic, n)
-		testutil.DeleteTopic(b, c.BootstrapAddrs(emulator.Plaintext), topic)
 		return el
-	}})
+	}))
 }
 
 // BenchmarkCLIConsume: `msklink consume` against `kcat -C`, both reading
