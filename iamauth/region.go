@@ -27,12 +27,16 @@ func isRegionName(s string) bool {
 	if len(num) < 1 || len(num) > 2 || strings.Trim(num, "0123456789") != "" {
 		return false
 	}
-	words := s[2:dash] // "-east", "-gov-west"
-	if words == "" {
+	// Between them: "-east", "-gov-west", each dash before a letter.
+	words := s[2:dash]
+	if words == "" || words[0] != '-' {
 		return false
 	}
-	for _, w := range strings.Split(words[1:], "-") {
-		if words[0] != '-' || w == "" || strings.TrimFunc(w, func(r rune) bool { return r < 0x80 && isLower(byte(r)) }) != "" {
+	for i := 0; i < len(words); i++ {
+		switch c := words[i]; {
+		case c == '-' && (i+1 == len(words) || words[i+1] == '-'):
+			return false
+		case c != '-' && !isLower(c):
 			return false
 		}
 	}
