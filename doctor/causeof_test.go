@@ -82,25 +82,26 @@ func TestCauseOf(t *testing.T) {
 	_, cfgErr := kafkaconn.Config{Brokers: []string{"b-1.demo.abc.c3.kafka.us-east-1.amazonaws.com:9096"}}.Validate()
 
 	for _, tc := range []struct {
-		name string
-		err  error
-		want string
+		name    string
+		err     error
+		want    string
+		refused bool // kafkaconn.Refused: the same error types, classified for callers that stop at a refusal
 	}{
-		{"nil", nil, CauseOK},
-		{"config", fmt.Errorf("proxy: %w", cfgErr), CauseConfig},
-		{"credentials", &iamauth.CredentialsError{Source: "the default credential chain", Err: iamauth.ErrNoCredentials}, CauseCredentials},
-		{"dns", dnsErr, CauseDNS},
-		{"refused", dialErr, CauseTCPRefused},
-		{"dial timeout", &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}, CauseTCPTimeout},
-		{"tls to plaintext", plainErr, CauseTLSNotOffered},
-		{"tls untrusted", untrustedErr, CauseTLSUntrusted},
-		{"sasl denied", fmt.Errorf("upstream: %w: [6ba7b810-9dad-11d1-80b4-00c04fd430c8]: Access denied", kerr.SaslAuthenticationFailed), CauseAuthDenied},
-		{"too many connects", fmt.Errorf("b-1:9098 rejected the proxy's OAUTHBEARER authentication: %w: [6ba7b810-9dad-11d1-80b4-00c04fd430c8]: Too many connects", kerr.SaslAuthenticationFailed), CauseTooManyConnects},
-		{"session too short", fmt.Errorf("%w: [6ba7b810-9dad-11d1-80b4-00c04fd430c8]: Session too short", kerr.SaslAuthenticationFailed), CauseTokenExpired},
-		{"mechanism", fmt.Errorf("%w: the listener offers [SCRAM-SHA-512]", kerr.UnsupportedSaslMechanism), CauseAuthMechanism},
-		{"reset", resetErr, CauseConnectionReset},
-		{"request timeout", timeoutErr, CauseBrokerTimeout},
-		{"other", errors.New("something else"), CauseConnectionReset},
+		{"nil", nil, CauseOK, false},
+		{"config", fmt.Errorf("proxy: %w", cfgErr), CauseConfig, false},
+		{"credentials", &iamauth.CredentialsError{Source: "the default credential chain", Err: iamauth.ErrNoCredentials}, CauseCredentials, true},
+		{"dns", dnsErr, CauseDNS, false},
+		{"refused", dialErr, CauseTCPRefused, false},
+		{"dial timeout", &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}, CauseTCPTimeout, false},
+		{"tls to plaintext", plainErr, CauseTLSNotOffered, true},
+		{"tls untrusted", untrustedErr, CauseTLSUntrusted, true},
+		{"sasl denied", fmt.Errorf("upstream: %w: [6ba7b810-9dad-11d1-80b4-00c04fd430c8]: Access denied", kerr.SaslAuthenticationFailed), CauseAuthDenied, true},
+		{"too many connects", fmt.Errorf("b-1:9098 rejected the proxy's OAUTHBEARER authentication: %w: [6ba7b810-9dad-11d1-80b4-00c04fd430c8]: Too many connects", kerr.SaslAuthenticationFailed), CauseTooManyConnects, true},
+		{"session too short", fmt.Errorf("%w: [6ba7b810-9dad-11d1-80b4-00c04fd430c8]: Session too short", kerr.SaslAuthenticationFailed), CauseTokenExpired, true},
+		{"mechanism", fmt.Errorf("%w: the listener offers [SCRAM-SHA-512]", kerr.UnsupportedSaslMechanism), CauseAuthMechanism, true},
+		{"reset", resetErr, CauseConnectionReset, false},
+		{"request timeout", timeoutErr, CauseBrokerTimeout, false},
+		{"other", errors.New("something else"), CauseConnectionReset, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name != "nil" && tc.err == nil {
@@ -108,6 +109,9 @@ func TestCauseOf(t *testing.T) {
 			}
 			if got := CauseOf(tc.err); got != tc.want {
 				t.Errorf("CauseOf(%v) = %s, want %s", tc.err, got, tc.want)
+			}
+			if got := kafkaconn.Refused(tc.err); got != tc.refused {
+				t.Errorf("kafkaconn.Refused(%v) = %v, want %v (cause %s)", tc.err, got, tc.refused, tc.want)
 			}
 		})
 	}
