@@ -15,6 +15,8 @@ import (
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/iamauth"
 	"github.com/msklink/msklink/kafkaconn"
+
+	"github.com/msklink/msklink/internal/testutil"
 )
 
 // Each case is a real client's text, with where it comes from, and the cause
@@ -182,10 +184,7 @@ func hasCause(ex []Explanation, cause string) bool {
 // failure modes the doctor diagnoses and feeds Explain exactly what kcat
 // prints, so the librdkafka entries are checked against the real client.
 func TestExplainLiveKcat(t *testing.T) {
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("skipped: kcat not installed (apt-get install kcat)")
-	}
+	kcat := testutil.LookTool(t, "kcat", "apt-get install kcat")
 	c := startCluster(t)
 	ca := "ssl.ca.location=" + c.CAFile()
 	cases := []struct {
@@ -250,7 +249,7 @@ func TestExplainLiveKafkaPython(t *testing.T) {
 		}
 	}
 	if py == "" {
-		t.Skip("skipped: kafka-python not installed (apt-get install python3-kafka)")
+		testutil.MissingTool(t, "kafka-python", "apt-get install python3-kafka")
 	}
 	c := startCluster(t)
 	tok, err := iamauth.NewToken(aws.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: emulator.DefaultSecretAccessKey}, "us-west-2", time.Now(), "")

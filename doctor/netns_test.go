@@ -11,6 +11,8 @@ import (
 
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/kafkaconn"
+
+	"github.com/msklink/msklink/internal/testutil"
 )
 
 // TestCauseTCPTimeout reproduces a security group that drops packets: the
@@ -28,9 +30,7 @@ func TestCauseTCPTimeout(t *testing.T) {
 		t.Skip("skipped: needs root to create a network namespace and an iptables rule")
 	}
 	for _, tool := range []string{"unshare", "ip", "iptables"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("skipped: %s not installed (apt-get install util-linux iproute2 iptables)", tool)
-		}
+		testutil.LookTool(t, tool, "apt-get install util-linux iproute2 iptables")
 	}
 	script := `set -e; ip link set lo up; iptables -A INPUT -p tcp --dport 9098 -j DROP; exec "$0" -test.run='^TestCauseTCPTimeout$' -test.v -test.count=1`
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

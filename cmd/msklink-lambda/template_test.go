@@ -172,12 +172,7 @@ func TestRIETemplateFunction(t *testing.T) {
 // machine's architecture so that RIE can run it, and returns the bootstrap.
 func buildWithMakefile(t *testing.T, target string) string {
 	t.Helper()
-	if _, err := exec.LookPath("make"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("make not found: apt-get install make (.ci/run does)")
-		}
-		t.Skip("make not found")
-	}
+	testutil.LookTool(t, "make", "apt-get install make")
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)

@@ -75,10 +75,7 @@ func msklinkBin(b *testing.B) string {
 // benchTool returns the path of a third-party client or skips.
 func benchTool(b *testing.B, path string) string {
 	b.Helper()
-	if _, err := os.Stat(path); err != nil {
-		b.Skipf("%s is not installed (apt-get install kcat python3-kafka python3-botocore)", path)
-	}
-	return path
+	return testutil.NeedTool(b, path, "apt-get install kcat python3-kafka python3-botocore")
 }
 
 // benchCluster is the side-by-side benchmarks' emulator: `msklink local
@@ -428,7 +425,8 @@ func BenchmarkCLIProduceFranzGo(b *testing.B) {
 func BenchmarkCLIProduceIAM(b *testing.B) {
 	py := benchTool(b, "/usr/bin/python3")
 	if out, err := exec.Command(py, "-c", "import kafka, botocore").CombinedOutput(); err != nil {
-		b.Skipf("python3-kafka or python3-botocore is not installed: %s", out)
+		b.Logf("%s", out)
+		testutil.MissingTool(b, "kafka-python/botocore", "apt-get install python3-kafka python3-botocore")
 	}
 	bin := msklinkBin(b)
 	c := benchEmulator(b)

@@ -11,11 +11,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/msklink/msklink/internal/testutil"
 )
 
 // The templates are checked by AWS's offline CloudFormation validator,
-// @aws/cloudformation-validate (deploy/validate, installed by .ci/run with
-// npm ci): the CloudFormation registry's provider schema of every resource
+// @aws/cloudformation-validate (deploy/validate, installed by .ci/install-tools
+// with npm ci): the CloudFormation registry's provider schema of every resource
 // type (unknown properties, wrong types, enum values, patterns) and
 // cfn-lint's rules (references to missing resources and parameters, GetAtt
 // attributes, conditions). It does not expand the SAM transform, so the
@@ -24,7 +26,7 @@ import (
 // (it is in this project's machine image, but no registry CI reaches has
 // it), TestTemplatesCfnLint also runs the real SAM transform.
 
-const validatorInstall = "npm ci --prefix deploy/validate (what .ci/run does)"
+const validatorInstall = "npm ci --prefix deploy/validate"
 
 // validator returns the command that runs deploy/validate/validate.js. In
 // CI its absence fails the test; elsewhere it skips it.
@@ -34,21 +36,9 @@ func validator(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node, err := exec.LookPath("node")
-	why := ""
-	switch {
-	case err != nil:
-		why = "node not found: install Node.js 20 or later, then " + validatorInstall
-	default:
-		if _, err := os.Stat(filepath.Join(filepath.Dir(script), "node_modules", "@aws", "cloudformation-validate", "package.json")); err != nil {
-			why = "@aws/cloudformation-validate is not installed: " + validatorInstall
-		}
-	}
-	if why != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
+	node := testutil.LookTool(t, "node", "install Node.js 20 or later, then "+validatorInstall)
+	if _, err := os.Stat(filepath.Join(filepath.Dir(script), "node_modules", "@aws", "cloudformation-validate", "package.json")); err != nil {
+		testutil.MissingTool(t, "@aws/cloudformation-validate", validatorInstall)
 	}
 	return []string{node, script}
 }
@@ -231,7 +221,7 @@ func TestValidatorRejectsBrokenCopies(t *testing.T) {
 func TestTemplatesCfnLint(t *testing.T) {
 	bin, err := exec.LookPath("cfn-lint")
 	if err != nil {
-		t.Skip("cfn-lint (AWS's Python linter) not installed; the npm validator ran in TestTemplatesValidate")
+		testutil.MissingOptionalTool(t, "cfn-lint", "AWS's Python linter, from PyPI, which CI cannot reach; the npm validator ran in TestTemplatesValidate")
 	}
 	dir := t.TempDir()
 	files := writeVariants(t, dir)

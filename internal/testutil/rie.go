@@ -20,11 +20,11 @@ import (
 )
 
 // RIEVersion is the version of AWS's Lambda Runtime Interface Emulator
-// the tests run (installed by .ci/run).
+// the tests run (installed by .ci/install-tools).
 const RIEVersion = "v0.0.0-20261030222936-bef5c4ba774d"
 
-// RIEBinary finds aws-lambda-rie: on PATH or in $(go env GOPATH)/bin. In
-// CI (CI=true) its absence fails the test; elsewhere it skips it.
+// RIEBinary finds aws-lambda-rie: on PATH or in $(go env GOPATH)/bin, or
+// gives up on the test with MissingTool.
 func RIEBinary(t testing.TB) string {
 	t.Helper()
 	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
@@ -36,11 +36,7 @@ func RIEBinary(t testing.TB) string {
 			return p
 		}
 	}
-	why := "aws-lambda-rie not found: go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@" + RIEVersion
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
+	MissingTool(t, "aws-lambda-rie", "go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@"+RIEVersion)
 	return ""
 }
 

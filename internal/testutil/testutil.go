@@ -12,7 +12,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -108,21 +107,6 @@ func ConsumeN(t testing.TB, opts []kgo.Opt, n int, timeout, linger time.Duration
 	return got
 }
 
-// NeedTool returns path, the path of a third-party client a test runs,
-// skipping the test when it is missing, except in CI (CI set), where
-// .ci/run installs it and its absence is a failure. install says how to get
-// it ("apt-get install kcat").
-func NeedTool(t testing.TB, path, install string) string {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing: .ci/run should have installed it (%s)", path, install)
-		}
-		t.Skipf("%s is not installed (%s)", path, install)
-	}
-	return path
-}
-
 // BenchmarkProduce is the body of a produce-throughput benchmark: a client
 // with opts (plus the default topic and a 1 ms linger) produces b.N records
 // of value asynchronously, after one synchronous record to connect, and the
@@ -184,16 +168,13 @@ type PyResult struct {
 }
 
 // KafkaPython runs script with Debian's python3 and python3-kafka
-// (kafka-python 2.0.2), skipping the test when they are missing outside CI
-// (see NeedTool), and returns the result the script printed.
+// (kafka-python 2.0.2), giving up on the test when they are missing (see
+// MissingTool), and returns the result the script printed.
 func KafkaPython(t testing.TB, script string, args ...string) PyResult {
 	t.Helper()
 	py := NeedTool(t, "/usr/bin/python3", "apt-get install python3-kafka")
-	if out, err := exec.Command(py, "-c", "import kafka").CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-kafka is missing: .ci/run should have installed it: %s", out)
-		}
-		t.Skipf("python3-kafka is not installed (apt-get install python3-kafka): %s", out)
+	if err := exec.Command(py, "-c", "import kafka").Run(); err != nil {
+		MissingTool(t, "kafka-python", "apt-get install python3-kafka")
 	}
 	out, err := Run(t, "", py, append([]string{script}, args...)...)
 	var r PyResult
@@ -206,8 +187,8 @@ func KafkaPython(t testing.TB, script string, args ...string) PyResult {
 // KcatRoundTrip lists the brokers at bootstrap with kcat, produces three
 // records (values tag-1..3) to topic and consumes them back, with the extra
 // librdkafka settings args. It returns
-// the broker addresses kcat saw, sorted. kcat is skipped when missing
-// outside CI (see NeedTool).
+// the broker addresses kcat saw, sorted. A missing kcat is
+// reported with MissingTool.
 func KcatRoundTrip(t testing.TB, bootstrap, topic, tag string, args ...string) []string {
 	t.Helper()
 	kcat := NeedTool(t, "/usr/bin/kcat", "apt-get install kcat")
