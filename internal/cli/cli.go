@@ -28,18 +28,23 @@ type env struct {
 	getenv         func(string) string
 }
 
-// command is one subcommand. run gets the arguments after the command name.
+// command is one command or subcommand. run gets the arguments after the
+// command's name; a command with subcommands (subs) dispatches to them,
+// and runs itself (run, if not nil) when the first argument names none.
 type command struct {
 	name    string
 	summary string
-	usage   string // the argument synopsis, after "msklink <name> "
+	usage   string // the argument synopsis, after "msklink <path> " (see newFlagSet)
 	run     func(ctx context.Context, e *env, args []string) error
+	subs    []*command
 }
 
 // commands is the command table. Keep it sorted by name.
 func commands() []*command {
 	cmds := []*command{
-		{name: "deploy", summary: "write the SAM / CloudFormation template that deploys the Lambda function next to MSK with least privilege", usage: deployUsage, run: runDeploy},
+		{name: "deploy", summary: "write the SAM / CloudFormation template that deploys the Lambda function next to MSK with least privilege", subs: []*command{
+			{name: "template", summary: "write the SAM / CloudFormation template of the publisher function (--esm: the MSK-triggered consumer)", usage: deployTemplateUsage, run: runDeployTemplate},
+		}},
 		{name: "demo", summary: "run the Lambda handler against a local emulated MSK and check every record round-trips", usage: demoUsage, run: runDemo},
 		{name: "invoke", summary: "run the Lambda handler in-process on an event file against the configured cluster", usage: invokeUsage, run: runInvoke},
 		{name: "local", summary: "run a local MSK emulator (IAM, SCRAM, TLS listeners) until interrupted", usage: localUsage, run: runLocal},
@@ -49,8 +54,13 @@ func commands() []*command {
 		{name: "doctor", summary: "diagnose a connection to MSK layer by layer: one verdict, a cause code and the fix", usage: doctorUsage, run: runDoctor},
 		{name: "esm", summary: "run a local event source mapping: invoke a function with Lambda's MSK events, commit what it accepted", usage: esmUsage, run: runESM},
 		{name: "explain", summary: "explain a Kafka client's error message: likely causes and the doctor command that confirms each", usage: explainUsage, run: runExplain},
-		{name: "policy", summary: "generate or check the IAM policy for a workload (kafka-cluster actions), or a Lambda MSK trigger's role (--esm)", usage: policyUsage, run: runPolicy},
-		{name: "token", summary: "print or inspect an MSK IAM authentication token", usage: tokenUsage, run: runToken},
+		{name: "policy", summary: "generate or check the IAM policy for a workload (kafka-cluster actions), or a Lambda MSK trigger's role (--esm)", subs: []*command{
+			{name: "generate", summary: "print the least-privilege IAM policy for a workload", usage: policyGenerateUsage, run: runPolicyGenerate},
+			{name: "check", summary: "list what IAM policy documents lack for a workload", usage: policyCheckUsage, run: runPolicyCheck},
+		}},
+		{name: "token", summary: "print or inspect an MSK IAM authentication token", usage: tokenUsage, run: runToken, subs: []*command{
+			{name: "inspect", summary: "decode an MSK IAM token: region, access key id, signing time, expiry", usage: tokenInspectUsage, run: runTokenInspect},
+		}},
 		{name: "version", summary: "print the msklink version", usage: "", run: runVersion},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
@@ -106,32 +116,104 @@ func run(ctx context.Context, e *env, args []string) error {
 		return usagef("no command given")
 	}
 	name, rest := args[0], args[1:]
-	switch name {
-	case "help", "-h", "-help", "--help":
-		if len(rest) > 0 {
-			if c := lookup(rest[0]); c != nil {
-				fmt.Fprintf(e.stdout, "usage: msklink %s %s\n\n%s.\n", c.name, c.usage, c.summary)
-				return nil
-			}
-			return usagef("unknown help topic %q", rest[0])
+	if isHelpArg(name) {
+		if len(rest) == 0 {
+			printHelp(e.stdout)
+			return nil
 		}
-		printHelp(e.stdout)
-		return nil
+		// msklink help CMD [SUB]: what CMD [SUB] --help prints.
+		c, path, extra := lookupPath(rest)
+		if c == nil || len(extra) > 0 {
+			return usagef("unknown help topic %q: run 'msklink help' for the commands", strings.Join(rest, " "))
+		}
+		return dispatch(ctx, e, c, path, []string{"--help"})
 	}
-	c := lookup(name)
+	c := lookup(commands(), name)
 	if c == nil {
 		return usagef("unknown command %q", name)
 	}
-	return c.run(ctx, e, rest)
+	return dispatch(ctx, e, c, name, rest)
 }
 
-func lookup(name string) *command {
-	for _, c := range commands() {
+// isHelpArg reports whether arg asks for help.
+func isHelpArg(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// dispatch runs command c (path is how it is typed after "msklink") with
+// args: the subcommand args[0] names, or c itself. Help asked of a
+// command with subcommands is its own (if it runs) and each subcommand's.
+func dispatch(ctx context.Context, e *env, c *command, path string, args []string) error {
+	if len(c.subs) > 0 {
+		if len(args) > 0 {
+			if s := lookup(c.subs, args[0]); s != nil {
+				return dispatch(ctx, e, s, path+" "+s.name, args[1:])
+			}
+		}
+		if len(args) > 0 && isHelpArg(args[0]) {
+			if c.run != nil {
+				if err := c.run(ctx, e, []string{"--help"}); !errors.Is(err, flag.ErrHelp) {
+					return err
+				}
+			} else {
+				fmt.Fprintf(e.stdout, "usage: msklink %s <command> [flags]\n\n%s.\n", path, upperFirst(c.summary))
+			}
+			for _, s := range c.subs {
+				fmt.Fprintf(e.stdout, "\n")
+				if err := dispatch(ctx, e, s, path+" "+s.name, []string{"--help"}); !errors.Is(err, flag.ErrHelp) {
+					return err
+				}
+			}
+			return flag.ErrHelp
+		}
+		if c.run == nil {
+			var names []string
+			for _, s := range c.subs {
+				names = append(names, s.name)
+			}
+			if len(args) == 0 {
+				return usagef("%s: want a subcommand: %s (msklink help %s)", path, strings.Join(names, " or "), path)
+			}
+			return usagef("%s: unknown subcommand %q: want %s (msklink help %s)", path, args[0], strings.Join(names, " or "), path)
+		}
+	}
+	return c.run(ctx, e, args)
+}
+
+// lookup returns the command of cmds named name, or nil.
+func lookup(cmds []*command, name string) *command {
+	for _, c := range cmds {
 		if c.name == name {
 			return c
 		}
 	}
 	return nil
+}
+
+// lookupPath resolves words ("policy", "generate") to a command, its path
+// and the words left over.
+func lookupPath(words []string) (c *command, path string, rest []string) {
+	cmds := commands()
+	for i, w := range words {
+		s := lookup(cmds, w)
+		if s == nil {
+			return c, path, words[i:]
+		}
+		c, cmds = s, s.subs
+		path = strings.TrimSpace(path + " " + w)
+	}
+	return c, path, nil
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func printHelp(w io.Writer) {
@@ -144,8 +226,13 @@ func printHelp(w io.Writer) {
 	io.WriteString(w, b.String())
 }
 
-// newFlagSet returns a FlagSet for command name that reports errors through
-// Run (ContinueOnError) and prints its usage on e.stderr.
+// newFlagSet returns a FlagSet for command name (its path after
+// "msklink", e.g. "policy generate") that reports errors through Run
+// (ContinueOnError). -h and --help print the command's help on e.stdout
+// (help asked for: exit 0; a usage error goes to stderr, exit 2): usage
+// is the synopsis after "msklink NAME "; further synopsis lines (up to
+// the first blank line) are printed as "msklink NAME <line>", and what
+// follows the blank line is the description.
 func newFlagSet(e *env, name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	// Parse errors come back through Run as one line; only -h prints the
@@ -153,15 +240,42 @@ func newFlagSet(e *env, name, usage string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	help := func(string) error {
-		fmt.Fprintf(e.stderr, "usage: msklink %s %s\n\nFlags:\n", name, usage)
-		fs.SetOutput(e.stderr)
-		fs.PrintDefaults()
+		var b strings.Builder
+		synopsis, doc, _ := strings.Cut(usage, "\n\n")
+		for i, line := range strings.Split(synopsis, "\n") {
+			prefix := "usage: "
+			if i > 0 {
+				prefix = "       "
+			}
+			fmt.Fprintf(&b, "%s%s\n", prefix, strings.TrimRight("msklink "+name+" "+strings.TrimSpace(line), " "))
+		}
+		if doc != "" {
+			fmt.Fprintf(&b, "\n%s\n", strings.TrimRight(doc, "\n"))
+		}
+		b.WriteString("\nFlags:\n")
+		fs.SetOutput(&b)
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Name != "h" && f.Name != "help" {
+				printFlag(&b, f)
+			}
+		})
 		fs.SetOutput(io.Discard)
+		b.WriteString("  -h, --help\n    \tprint this help\n")
+		io.WriteString(e.stdout, b.String())
 		return flag.ErrHelp
 	}
 	fs.BoolFunc("h", "print this help", help)
 	fs.BoolFunc("help", "print this help", help)
 	return fs
+}
+
+// printFlag writes one flag as flag.PrintDefaults does.
+func printFlag(w io.Writer, f *flag.Flag) {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	fs.Var(f.Value, f.Name, f.Usage)
+	fs.Lookup(f.Name).DefValue = f.DefValue
+	fs.SetOutput(w)
+	fs.PrintDefaults()
 }
 
 // parseFlags parses args into fs and turns flag errors into usage errors.

@@ -12,10 +12,10 @@ import (
 	"github.com/msklink/msklink/kafkaconn"
 )
 
-const deployUsage = `template --cluster-arn ARN --bootstrap HOST:PORT,... --topic T ... [--auth iam|scram|tls] [--idempotent=false] [--format sam|cloudformation] [-o FILE]
-       deploy template --esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] [--format ...] [-o FILE]
+const deployTemplateUsage = `--cluster-arn ARN --bootstrap HOST:PORT,... --topic T ... [--auth iam|scram|tls] [--idempotent=false] [--format sam|cloudformation] [-o FILE]
+--esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] [--format ...] [-o FILE]
 
-template writes the AWS SAM template (or, with --format cloudformation, the
+Writes the AWS SAM template (or, with --format cloudformation, the
 plain CloudFormation it transforms to) that deploys the msklink Lambda
 function into the MSK cluster's VPC: the function's security group with
 egress to the cluster's group on the auth mode's port only (9098 IAM, 9096
@@ -34,19 +34,8 @@ ReportBatchItemFailures, the consumer group, and with --on-failure-topic a
 Kafka on-failure destination), its role the policy of 'msklink policy generate --esm',
 and the cluster security group's self-referencing rule the mapping needs.`
 
-func runDeploy(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usagef("deploy: want a subcommand: template")
-	}
-	sub, rest := args[0], args[1:]
-	fs := newFlagSet(e, "deploy "+sub, deployUsage)
-	switch sub {
-	case "template":
-	case "-h", "-help", "--help", "help":
-		return parseHelp(fs)
-	default:
-		return usagef("deploy: unknown subcommand %q: want template", sub)
-	}
+func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
+	fs := newFlagSet(e, "deploy template", deployTemplateUsage)
 	var (
 		p          deploytmpl.Params
 		bootstrap  listFlag

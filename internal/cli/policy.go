@@ -11,15 +11,25 @@ import (
 	"github.com/msklink/msklink/iampolicy"
 )
 
-const policyUsage = `generate|check --cluster-arn ARN [--produce T ...] [--consume T ... --group G] [--idempotent] [--describe-topic-config] [--transactional-id X] [check: --policy FILE ...] [--json]
-       policy generate|check --esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F]
+const policyGenerateUsage = `--cluster-arn ARN [--produce T ...] [--consume T ... --group G] [--idempotent] [--describe-topic-config] [--transactional-id X] [--json]
+--esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--json]
 
-generate prints the least-privilege IAM policy for the workload (MSK's action
+Prints the least-privilege IAM policy for the workload (MSK's action
 dependencies included: WriteData needs Connect and DescribeTopic, ReadData
-needs AlterGroup on the group, ...). check evaluates policy documents (an
-identity's attached policies) against the workload and lists each action on
-each resource that is missing or denied; exit 1 when one is.
+needs AlterGroup on the group, ...). With --json, an object: "policy" the
+policy document, "covers" each kafka-cluster action on each resource it
+grants and why the workload needs it.
+` + policyESMDoc
 
+const policyCheckUsage = `--policy FILE ... --cluster-arn ARN [--produce T ...] [--consume T ... --group G] [--idempotent] [--describe-topic-config] [--transactional-id X] [--json]
+--policy FILE ... --esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--json]
+
+Evaluates policy documents (an identity's attached policies) against the
+workload and lists each action on each resource that is missing or
+denied; exit 1 when one is.
+` + policyESMDoc
+
+const policyESMDoc = `
 --esm is the execution role of a Lambda event source mapping (MSK trigger):
 the consumer's kafka-cluster actions (Connect and
 DescribeClusterDynamicConfiguration on the cluster, DescribeTopic and ReadData
@@ -116,24 +126,26 @@ func (w *workloadFlags) parse(cmd string) (iampolicy.ClusterARN, iampolicy.Workl
 	return arn, wl, nil
 }
 
-func runPolicy(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 {
-		return usagef("policy: want a subcommand: generate or check")
-	}
-	sub, rest := args[0], args[1:]
-	fs := newFlagSet(e, "policy "+sub, policyUsage)
+func runPolicyGenerate(ctx context.Context, e *env, args []string) error {
+	return runPolicy(ctx, e, "generate", policyGenerateUsage, args)
+}
+
+func runPolicyCheck(ctx context.Context, e *env, args []string) error {
+	return runPolicy(ctx, e, "check", policyCheckUsage, args)
+}
+
+// runPolicy runs policy generate or check (sub).
+func runPolicy(ctx context.Context, e *env, sub, usage string, rest []string) error {
+	fs := newFlagSet(e, "policy "+sub, usage)
 	var w workloadFlags
 	w.register(fs)
 	asJSON := false
-	switch sub {
-	case "generate":
-	case "check":
+	fs.BoolVar(&asJSON, "json", false, map[string]string{
+		"generate": "print the policy and the permissions it grants as JSON",
+		"check":    "print the findings as JSON",
+	}[sub])
+	if sub == "check" {
 		fs.Var(&w.pols, "policy", "IAM policy document (JSON file) attached to the identity (repeatable)")
-		fs.BoolVar(&asJSON, "json", false, "print the findings as JSON")
-	case "-h", "-help", "--help", "help":
-		return parseHelp(fs)
-	default:
-		return usagef("policy: unknown subcommand %q: want generate or check", sub)
 	}
 	pos, err := parseFlags(fs, rest)
 	if err != nil {
@@ -162,6 +174,9 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 		gen = iampolicy.Generate(arn, wl)
 	}
 	if sub == "generate" {
+		if asJSON {
+			return writePolicyJSON(e, gen, iampolicy.Requirements(arn, wl))
+		}
 		b, err := json.MarshalIndent(gen, "", "  ")
 		if err != nil {
 			return err
@@ -239,8 +254,21 @@ func runPolicy(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// parseHelp prints fs's usage through the -h path.
-func parseHelp(fs *flag.FlagSet) error {
-	_, err := parseFlags(fs, []string{"-h"})
-	return err
+// writePolicyJSON prints policy generate --json: the policy document and
+// the kafka-cluster permissions it grants, each with why the workload
+// needs it.
+func writePolicyJSON(e *env, p *iampolicy.Policy, reqs []iampolicy.Requirement) error {
+	type grant struct {
+		Action   string `json:"action"`
+		Resource string `json:"resource"`
+		Why      string `json:"why"`
+	}
+	out := struct {
+		Policy *iampolicy.Policy `json:"policy"`
+		Covers []grant           `json:"covers"`
+	}{Policy: p, Covers: []grant{}}
+	for _, r := range reqs {
+		out.Covers = append(out.Covers, grant{string(r.Action), r.Resource, r.Why})
+	}
+	return writeJSON(e.stdout, out)
 }

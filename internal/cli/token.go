@@ -11,13 +11,18 @@ import (
 	"github.com/msklink/msklink/iamauth"
 )
 
-const tokenUsage = `[--region R] [--profile P] [--role-arn ARN [--external-id X] [--session-name S]] [--web-identity-token-file F] [--json]
-       msklink token inspect [--json] TOKEN|-`
+const tokenUsage = `[--region R | --broker HOST] [--profile P] [--role-arn ARN [--external-id X] [--session-name S] [--web-identity-token-file F]] [--json]
+
+Prints an MSK IAM authentication token for the current credentials
+(the default chain, --profile or --role-arn), signed for the region.`
+
+const tokenInspectUsage = `[--json] TOKEN|-
+
+Decodes a token (- reads it from stdin): host, region, access key id,
+signing time, expiry, whether it expired, user agent, whether it carries a
+session token. Never a secret.`
 
 func runToken(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 && args[0] == "inspect" {
-		return runTokenInspect(e, args[1:])
-	}
 	fs := newFlagSet(e, "token", tokenUsage)
 	region := fs.String("region", "", "AWS region of the cluster (default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's region)")
 	broker := fs.String("broker", "", "an MSK broker host to take the region from")
@@ -65,8 +70,8 @@ func runToken(ctx context.Context, e *env, args []string) error {
 	}{string(tok), expires.UTC().Format(time.RFC3339), expires.UnixMilli(), p.Region(), info.AccessKeyID})
 }
 
-func runTokenInspect(e *env, args []string) error {
-	fs := newFlagSet(e, "token inspect", "[--json] TOKEN|-")
+func runTokenInspect(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "token inspect", tokenInspectUsage)
 	asJSON := fs.Bool("json", false, "print the decoded token as JSON")
 	pos, err := parseFlags(fs, args)
 	if err != nil {

@@ -134,7 +134,7 @@ func TestHelpAndVersion(t *testing.T) {
 	if out, _, code := runCLI(t, "", "help"); code != 0 || !strings.Contains(out, "token") {
 		t.Errorf("help: %d %q", code, out)
 	}
-	if _, errOut, code := runCLI(t, "", "token", "-h"); code != 0 || !strings.Contains(errOut, "--region") {
-		t.Errorf("token -h: %d %q", code, errOut)
+	if out, _, code := runCLI(t, "", "token", "-h"); code != 0 || !strings.Contains(out, "--region") {
+		t.Errorf("token -h: %d %q", code, out)
 	}
 }
