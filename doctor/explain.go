@@ -1,8 +1,13 @@
 package doctor
 
 import (
+	"regexp"
 	"strings"
 )
+
+// namedCause matches a cause code msklink wrote into a message: "(cause
+// auth_denied)" in an error, "cause=tcp_timeout" in a log line.
+var namedCause = regexp.MustCompile(`\bcause[ =]([a-z_]+)\b`)
 
 // Explanation is what an error message means: the client that prints it,
 // the known fragment it matched, and the likely causes, most likely first.
@@ -24,6 +29,7 @@ type Likely struct {
 type rule struct {
 	client  string
 	needles []string // any of them matches (case-insensitive)
+	unless  []string // but not when the text has one of these (a more specific rule's)
 	meaning string
 	causes  []Likely
 }
@@ -75,6 +81,12 @@ func unreachableCauses() []Likely {
 	}
 }
 
+// clientLacksIAM are the texts of a client that cannot do AWS_MSK_IAM.
+var clientLacksIAM = []string{"Unsupported SASL mechanism: AWS_MSK_IAM", "AWS_MSK_IAM not supported"}
+
+// proxyConfirm confirms a cause behind msklink proxy.
+const proxyConfirm = "the msklink proxy log (upstream failed ... cause=...); msklink doctor --bootstrap $BROKERS with the proxy's flags, from the proxy's host"
+
 // rules is the catalog of known texts, most specific first. Each entry's
 // test case in explain_test.go carries the real client's text and where it
 // comes from.
@@ -91,10 +103,33 @@ func rules() []rule {
 		{client: "MSK IAM (the broker's SASL message)", needles: []string{"Session too short", "Cannot change principals during re-authentication"},
 			meaning: "the broker refused the session: the credentials expire too soon, or re-authentication came from another principal (a new STS session name)",
 			causes:  []Likely{likely(CauseTokenExpired, "credentials about to expire; refresh them earlier and keep the role session name stable")}},
-		{client: "Java client, librdkafka, franz-go, sarama, segmentio/kafka-go, kafka-python 2.1+", needles: []string{"SASL_AUTHENTICATION_FAILED", "SaslAuthenticationException", "SaslAuthenticationFailedError", "SASL authentication error", "SASL Authentication failed", "Access denied"},
+		{client: "Java client, librdkafka, franz-go, sarama, segmentio/kafka-go, kafka-python 2.1+", needles: []string{"SASL_AUTHENTICATION_FAILED", "SaslAuthenticationException", "SaslAuthenticationFailedError", "SASL authentication error", "SASL Authentication failed", "Access denied", "Authentication failed"},
 			meaning: "the broker rejected the SASL authentication; MSK says only \"Access denied\"",
 			causes:  authCauses()},
-		{client: "Java client, librdkafka, franz-go, sarama, segmentio/kafka-go", needles: []string{"UNSUPPORTED_SASL_MECHANISM", "Unsupported SASL mechanism", "does not support the requested SASL mechanism", "not enabled in the server", "broker's supported mechanisms", "UnsupportedSaslMechanism"},
+		// librdkafka's rd_kafka_sasl_select_provider fails creating the
+		// client ("Unsupported SASL mechanism: %s"): nothing was sent, the
+		// client itself cannot do it.
+		{client: "kcat, librdkafka (confluent-kafka-*), clients without MSK IAM support", needles: clientLacksIAM,
+			meaning: "the client itself does not implement MSK IAM authentication (AWS_MSK_IAM); it failed before connecting",
+			causes: []Likely{{Cause: CauseAuthMechanism,
+				Why:     "the client has no MSK IAM signer (kcat and librdkafka, kafka-python 2.0, Kafka UIs): instead of switching the cluster to SCRAM, connect it through msklink proxy, which authenticates to MSK with this machine's IAM identity",
+				Confirm: "msklink proxy --bootstrap $BROKERS, then the client on 127.0.0.1:19092 with security.protocol PLAINTEXT and no SASL settings (kcat -b 127.0.0.1:19092 -L)"}}},
+		{client: "kafka-python 2.0 (directly, or through msklink proxy)", needles: []string{"UnrecognizedBrokerVersion"},
+			meaning: "kafka-python's ApiVersions probe got no answer it could use, so it cannot tell the broker's version; through msklink proxy this is how a failed upstream connection reaches it",
+			causes: []Likely{
+				{Cause: CauseAuthDenied, Why: "through msklink proxy: MSK refused the proxy's IAM identity (the proxy logs upstream failed stage=connect cause=auth_denied, or token_region, token_expired, clock_skew)", Confirm: proxyConfirm},
+				{Cause: CauseTCPTimeout, Why: "through msklink proxy: the proxy cannot reach the broker (the proxy logs upstream failed stage=connect cause=tcp_timeout, or tcp_refused, dns)", Confirm: proxyConfirm},
+				likely(CauseTLSRequired, "directly: security_protocol PLAINTEXT on a TLS port (9098, 9096, 9094)"),
+			}},
+		{client: "kcat, librdkafka, franz-go (through msklink proxy)", needles: []string{"Broker not available", "BROKER_NOT_AVAILABLE"},
+			meaning: "the broker the client connected to says no broker is available: msklink proxy answers so when its own connection to that MSK broker failed",
+			causes: []Likely{
+				{Cause: CauseTCPTimeout, Why: "the proxy's host has no network path to the broker (VPC, security group 9098)", Confirm: proxyConfirm},
+				{Cause: CauseTCPRefused, Why: "nothing listens at the broker's port (IAM access control off: no 9098), or the broker is down", Confirm: proxyConfirm},
+				{Cause: CauseDNS, Why: "the broker's private name does not resolve where the proxy runs", Confirm: proxyConfirm},
+				{Cause: CauseTLSUntrusted, Why: "the proxy does not trust the broker's certificate (--ca-file for a private CA or the emulator)", Confirm: proxyConfirm},
+			}},
+		{client: "Java client, librdkafka, franz-go, sarama, segmentio/kafka-go", unless: clientLacksIAM, needles: []string{"UNSUPPORTED_SASL_MECHANISM", "Unsupported SASL mechanism", "does not support the requested SASL mechanism", "not enabled in the server", "broker's supported mechanisms", "UnsupportedSaslMechanism"},
 			meaning: "the listener does not offer the client's SASL mechanism",
 			causes:  []Likely{likely(CauseAuthMechanism, "IAM (OAUTHBEARER, AWS_MSK_IAM) is only on port 9098/9198; SCRAM on 9096/9196; TLS-only 9094 has no SASL")}},
 		// A certificate failure is definite; librdkafka may add its
@@ -181,11 +216,29 @@ func rules() []rule {
 // Explain returns what an error message from a Kafka client means and its
 // likely causes, for every known fragment the text contains, most specific
 // first. It returns nil for text it does not know. Matching ignores case.
+//
+// A text in which msklink names a cause code ("(cause tcp_refused ...",
+// the proxy's "cause=auth_denied") is explained first by that cause.
 func Explain(text string) []Explanation {
 	lower := strings.ToLower(text)
 	var out []Explanation
 	seen := map[string]bool{}
+	for _, m := range namedCause.FindAllStringSubmatch(text, -1) {
+		d, ok := CauseInfo(m[1])
+		if !ok || m[1] == CauseOK || seen["cause "+m[1]] {
+			continue
+		}
+		seen["cause "+m[1]] = true
+		out = append(out, Explanation{Client: "msklink (produce, consume, publish, proxy logs)", Matched: m[0],
+			Meaning: "msklink named the cause: " + d.Meaning, Causes: []Likely{likely(m[1], d.Fix)}})
+	}
+rules:
 	for _, r := range rules() {
+		for _, u := range r.unless {
+			if strings.Contains(lower, strings.ToLower(u)) {
+				continue rules
+			}
+		}
 		for _, n := range r.needles {
 			if strings.Contains(lower, strings.ToLower(n)) {
 				key := r.meaning
