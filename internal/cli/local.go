@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,7 +16,7 @@ import (
 	"github.com/msklink/msklink/emulator"
 )
 
-const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--log-format json|text] [--admin-addr 127.0.0.1:PORT] [--verbose-auth-errors]`
+const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--env-file PATH] [--log-format json|text] [--admin-addr 127.0.0.1:PORT] [--verbose-auth-errors]`
 
 // topicFlags collects repeated --topic NAME[:PARTITIONS] flags.
 type topicFlags []emulator.Topic
@@ -73,6 +74,7 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 	autoCreate := fs.Bool("auto-create-topics", false, "create topics on first use (off, as on MSK)")
 	dataDir := fs.String("data-dir", "", "persist data in this directory (default: memory)")
 	readyFile := fs.String("ready-file", "", "once listening, write bootstrap strings, CA file and credentials as JSON to this file")
+	envFile := fs.String("env-file", "", "once every listener is up, write the export lines (as on stdout) to this file, atomically; removed on exit")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:0", "loopback address of the HTTP admin endpoint for faults (GET /v1/status); empty: none")
 	verboseAuth := fs.Bool("verbose-auth-errors", false, "append the emulator's reason to authentication failures (MSK never does: it says only \"[<id>]: Access denied\"; the reason is always in the log and GET /v1/auth-failures)")
@@ -154,6 +156,14 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 		ready.AdminURL = "http://" + adminLn.Addr().String()
 	}
 	printLocalExports(e, &ready)
+	if *envFile != "" {
+		var b strings.Builder
+		printLocalExports(&env{stdout: &b}, &ready)
+		if err := writeFileAtomic(*envFile, []byte(b.String())); err != nil {
+			return fmt.Errorf("local: writing --env-file: %w", err)
+		}
+		defer os.Remove(*envFile)
+	}
 	if *readyFile != "" {
 		if err := writeReadyFile("local", *readyFile, &ready); err != nil {
 			return err
@@ -216,26 +226,36 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// writeReadyFile writes v as JSON atomically (temp file + rename), readable
-// only by the user since it may hold credentials; cmd names the command in
-// errors.
+// writeReadyFile writes v as JSON atomically (writeFileAtomic); cmd names
+// the command in errors.
 func writeReadyFile(cmd, path string, v any) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".msklink-ready-*")
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := writeJSON(tmp, v); err != nil {
-		tmp.Close()
-		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("%s: writing --ready-file: %w", cmd, err)
 	}
 	return nil
+}
+
+// writeFileAtomic writes b to path through a temporary file renamed into
+// place, so a reader sees no file or all of it, readable only by the user
+// since it may hold credentials.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".msklink-ready-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // logHandler returns the slog handler on stderr for --log-format (text or
