@@ -169,6 +169,9 @@ func (h *Handler) serveREST(ctx context.Context, inv *invocation, req *events.AP
 
 // decodeREST parses REST Proxy v2's produce body.
 func decodeREST(body []byte, topic string, binary bool) ([]item, error) {
+	if err := checkText(body, ""); err != nil {
+		return nil, err
+	}
 	top, err := decodeObject(body, "", "records", "key_schema", "value_schema", "key_schema_id", "value_schema_id")
 	if err != nil {
 		return nil, err

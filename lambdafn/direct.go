@@ -206,6 +206,9 @@ func DecodeRecord(data []byte) (*kgo.Record, error) {
 		err := json.Unmarshal(data, &obj)
 		return nil, &InputError{Msg: `a record is a JSON object {"key", "value", "headers", "partition"}: ` + errText(err), Syntax: err != nil}
 	}
+	if err := checkText(data, ""); err != nil {
+		return nil, err
+	}
 	r := new(kgo.Record)
 	_, _, err := newRecordDecoder("", appendData, true).decode(data, true, "", r, make([]byte, 0, len(data)))
 	if err != nil {

@@ -52,9 +52,15 @@
 // partition out of range or a record larger than the topic's
 // max.message.bytes (read once per topic with DescribeConfigs through the
 // Publisher's client, then cached) rejects the batch with an *InputError that
-// names the field as a JSON path (records[3].value) and the fix. SQS messages
-// are independent units (partial batch responses), so an invalid message is
-// reported as a batch item failure while the valid ones are published.
+// names the field as a JSON path (records[3].value) and the fix. So does a
+// string anywhere in the event (a key, value, header, SQS body or
+// attribute, API Gateway body, EventBridge id or detail) that is not valid
+// UTF-8 or holds a lone UTF-16 surrogate escape such as \ud800: a JSON
+// decoder replaces those with U+FFFD, and nothing is altered silently;
+// bytes travel as {"base64": "..."} (or REST Proxy's binary format). SQS
+// messages are independent units (partial batch responses), so an invalid
+// message is reported as a batch item failure while the valid ones are
+// published.
 //
 // # Deadlines
 //
