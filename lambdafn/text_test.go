@@ -118,9 +118,9 @@ func TestCheckText(t *testing.T) {
 		{`{"a": "\uDBFF\uDBFF"}`, "a"},
 		{`{"a": "\uDBFF"}`, "a"},
 		{`{"a": {"b": [1, "x", "` + "\xff" + `"]}}`, "a.b[2]"},
-		{`["` + "\xc0\xaf" + `"]`, "[0]"}, // overlong
+		{`["` + "\xc0\xaf" + `"]`, "[0]"},     // overlong
 		{`{"` + "\xed\xa0\x80" + `": 1}`, ""}, // a surrogate in UTF-8 form, in a name
-		{`{"a": "` + "\xff", "-"},            // not JSON: its parser says so
+		{`{"a": "` + "\xff", "-"},             // not JSON: its parser says so
 		{`"` + "\xff" + `"`, ""},
 	}
 	for _, tt := range tests {
