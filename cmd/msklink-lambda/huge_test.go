@@ -61,9 +61,9 @@ func TestRIEHugeDirectInvoke(t *testing.T) {
 	out, el := r.Invoke(t, p.Bytes(), 5*time.Minute)
 	t.Logf("answer in %v: %d bytes: %.600s", el.Round(time.Millisecond), len(out), out)
 	var resp struct {
-		Compact                            bool
+		Compact                             bool
 		Records, Acked, Failed, Unconfirmed int
-		Errors                             []struct {
+		Errors                              []struct {
 			Error     string
 			Retriable bool
 		}
