@@ -28,6 +28,11 @@ func (h *Handler) invokeSQS(ctx context.Context, inv *invocation, payload []byte
 		return nil, &InputError{Msg: "not an SQS event: " + err.Error(), Syntax: true}
 	}
 	inv.records = len(ev.Records)
+	if n := sqsAnswerBound(ev); n > MaxDirectResponse {
+		// SQS hands a function at most 10,000 messages, whose answer is
+		// far smaller: this event was not made by SQS.
+		return nil, inputErrorf("Records", "%d messages: their answer, if every one failed, would take %d bytes, more than Lambda's 6 MB response: SQS sends at most 10,000 messages a batch", len(ev.Records), n)
+	}
 	badText := badSQSText(payload)
 	var resp events.SQSEventResponse
 	fail := func(id string) {
@@ -151,3 +156,13 @@ func badSQSText(payload []byte) map[int]error {
 }
 
 func recordsField(i int) string { return "Records[" + strconv.Itoa(i) + "]" }
+
+// sqsAnswerBound is the length of ev's answer when every message fails.
+func sqsAnswerBound(ev events.SQSEvent) int {
+	n := len(`{"batchItemFailures":[]}`)
+	for _, m := range ev.Records {
+		q, _ := json.Marshal(m.MessageId)
+		n += len(`{"itemIdentifier":},`) + len(q)
+	}
+	return n
+}
