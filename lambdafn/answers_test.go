@@ -111,3 +111,13 @@ func TestSQSAnswerBound(t *testing.T) {
 		t.Fatalf("%d records written", got)
 	}
 }
+
+// TestAnswerLimitsDocumented: README.md and the package doc quote these.
+func TestAnswerLimitsDocumented(t *testing.T) {
+	if n := maxDirectRecords(len(`"events"`)); n != 325_757 {
+		t.Errorf("a direct invoke takes %d records: update README.md and doc.go (325,757)", n)
+	}
+	if maxRESTRecords != 45_915 {
+		t.Errorf("an API Gateway request takes %d records: update README.md and doc.go (45,915)", maxRESTRecords)
+	}
+}
