@@ -23,7 +23,8 @@
 // lacks ([Check]). [GenerateESM] adds, for the execution role of a Lambda
 // event source mapping ([ESMWorkload]), the statements outside
 // kafka-cluster:* that the mapping needs (kafka: control plane, ec2
-// network interfaces, logs); Check evaluates its kafka-cluster part.
+// network interfaces, logs); [CheckESM] evaluates all of it, grouped by
+// [ESMPart], and Check its kafka-cluster part.
 //
 // A [*Policy] is not modified by evaluation or marshaling: once parsed (or
 // built) it is safe for concurrent use by multiple goroutines, as long as

@@ -121,8 +121,9 @@ const (
 //   - "Logs": logs:CreateLogGroup, CreateLogStream and PutLogEvents on the
 //     function's log group (/aws/lambda/FunctionName, or /aws/lambda/*).
 //
-// Check(policies, cluster, w.Workload()) evaluates the kafka-cluster part
-// of such a policy. GenerateESM does not validate w (see Validate).
+// CheckESM evaluates such a policy whole, Check(policies, cluster,
+// w.Workload()) its kafka-cluster part. GenerateESM does not validate w
+// (see Validate).
 func GenerateESM(cluster ClusterARN, w ESMWorkload) *Policy {
 	p := Generate(cluster, w.Workload())
 	region, account, part := cluster.Region, cluster.Account, cluster.partition()
@@ -145,4 +146,136 @@ func GenerateESM(cluster ClusterARN, w ESMWorkload) *Policy {
 			Resource: []string{"arn:" + part + ":logs:" + region + ":" + account + ":log-group:" + logGroup + ":*"}},
 	)
 	return p
+}
+
+// ESMPart is one of the four parts of what an event source mapping's
+// execution role needs, as findings are grouped for people.
+type ESMPart string
+
+// The parts of an execution role, in the order CheckESM reports them.
+const (
+	// ESMKafkaDataPlane: the kafka-cluster:* actions on the cluster, the
+	// topics and the group (what ESMWorkload.Workload requires).
+	ESMKafkaDataPlane ESMPart = "Kafka data plane"
+	// ESMControlPlane: kafka:DescribeClusterV2 (or kafka:DescribeCluster)
+	// and kafka:GetBootstrapBrokers on the cluster.
+	ESMControlPlane ESMPart = "MSK control plane"
+	// ESMNetworking: the ec2 network-interface and Describe actions.
+	ESMNetworking ESMPart = "VPC networking"
+	// ESMLogs: CloudWatch Logs for the function's log group.
+	ESMLogs ESMPart = "logs"
+)
+
+// ESMParts returns the parts in the order CheckESM reports them.
+func ESMParts() []ESMPart {
+	return []ESMPart{ESMKafkaDataPlane, ESMControlPlane, ESMNetworking, ESMLogs}
+}
+
+// ESMRequirement is one permission an event source mapping's execution
+// role needs.
+type ESMRequirement struct {
+	Requirement
+	Part ESMPart
+	// Or lists older actions that also grant it on some clusters:
+	// kafka:DescribeCluster for kafka:DescribeClusterV2 (enough on a
+	// provisioned cluster; a serverless one needs V2, and AWS plans to drop
+	// DescribeCluster from AWSLambdaMSKExecutionRole).
+	Or []Action
+}
+
+// The older control-plane action that can stand in for DescribeClusterV2.
+const kafkaDescribeCluster = "kafka:DescribeCluster"
+
+// ESMRequirements returns every permission the execution role of an MSK
+// event source mapping for w on cluster needs, grouped by part in the
+// order of ESMParts: the Requirements of w.Workload() (Kafka data plane),
+// then what the AWSLambdaMSKExecutionRole managed policy grants
+// (docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSLambdaMSKExecutionRole.html;
+// the Lambda developer guide's with-msk-permissions page says why), each
+// on the resource GenerateESM grants it on:
+//
+//   - MSK control plane: kafka:DescribeClusterV2 (or kafka:DescribeCluster,
+//     provisioned clusters only) and kafka:GetBootstrapBrokers on the
+//     cluster ARN;
+//   - VPC networking: ec2:CreateNetworkInterface on the network interfaces,
+//     subnets and security groups of the cluster's account and region (it
+//     acts on all three), ec2:DeleteNetworkInterface on its network
+//     interfaces, and ec2:DescribeNetworkInterfaces, DescribeSubnets,
+//     DescribeSecurityGroups and DescribeVpcs on "*" (they take no
+//     resource);
+//   - logs: logs:CreateLogGroup, CreateLogStream and PutLogEvents on the
+//     function's log group (/aws/lambda/FunctionName, or /aws/lambda/*
+//     when w has no FunctionName).
+func ESMRequirements(cluster ClusterARN, w ESMWorkload) []ESMRequirement {
+	var out []ESMRequirement
+	for _, r := range Requirements(cluster, w.Workload()) {
+		out = append(out, ESMRequirement{Requirement: r, Part: ESMKafkaDataPlane})
+	}
+	add := func(part ESMPart, action, resource, why string, or ...Action) {
+		out = append(out, ESMRequirement{Requirement: Requirement{Action: Action(action), Resource: resource, Why: why}, Part: part, Or: or})
+	}
+	c := cluster.String()
+	add(ESMControlPlane, kafkaDescribeClusterV2, c, "look up the cluster's subnets, security groups and authentication", kafkaDescribeCluster)
+	add(ESMControlPlane, kafkaGetBootstrapBrokers, c, "look up the cluster's IAM bootstrap brokers")
+	ec2 := "arn:" + cluster.partition() + ":ec2:" + cluster.Region + ":" + cluster.Account + ":"
+	const eni = "create the mapping's network interfaces in the cluster's VPC"
+	add(ESMNetworking, ec2CreateNetworkInterface, ec2+"network-interface/*", eni)
+	add(ESMNetworking, ec2CreateNetworkInterface, ec2+"subnet/*", eni)
+	add(ESMNetworking, ec2CreateNetworkInterface, ec2+"security-group/*", eni)
+	add(ESMNetworking, ec2DeleteNetworkInterface, ec2+"network-interface/*", "delete the mapping's network interfaces")
+	for _, a := range []string{ec2DescribeNetworkInterfaces, ec2DescribeSecurityGroups, ec2DescribeSubnets, ec2DescribeVpcs} {
+		add(ESMNetworking, a, "*", "find the cluster's subnets and security groups and the mapping's network interfaces")
+	}
+	logGroup := "/aws/lambda/*"
+	if w.FunctionName != "" {
+		logGroup = "/aws/lambda/" + w.FunctionName
+	}
+	logs := "arn:" + cluster.partition() + ":logs:" + cluster.Region + ":" + cluster.Account + ":log-group:" + logGroup + ":*"
+	for _, a := range []string{logsCreateLogGroup, logsCreateLogStream, logsPutLogEvents} {
+		add(ESMLogs, a, logs, "write the function's logs")
+	}
+	return out
+}
+
+// ESMFinding is a permission an event source mapping's execution role
+// needs that the policies do not grant, or grant only through an older
+// action (AllowedBy).
+type ESMFinding struct {
+	Finding
+	Part ESMPart
+	// AllowedBy, when set, is the older action (ESMRequirement.Or) the
+	// policies allow instead of Action: a warning rather than a missing
+	// permission (kafka:DescribeCluster works for a provisioned cluster,
+	// not for a serverless one).
+	AllowedBy Action
+}
+
+// Missing reports whether the permission is missing (as opposed to granted
+// only through an older action: see AllowedBy).
+func (f ESMFinding) Missing() bool { return f.AllowedBy == "" }
+
+// CheckESM evaluates every ESMRequirements of w on cluster against the
+// policies attached to the execution role (see EvaluateAll) and returns
+// one ESMFinding per requirement that is not allowed, grouped by part in
+// the order of ESMParts. An empty result means the role suffices; a
+// result whose findings all have AllowedBy set works on a provisioned
+// cluster only. Check(policies, cluster, w.Workload()) is the Kafka data
+// plane part alone.
+func CheckESM(policies []*Policy, cluster ClusterARN, w ESMWorkload) []ESMFinding {
+	var out []ESMFinding
+	for _, r := range ESMRequirements(cluster, w) {
+		d := EvaluateAll(policies, string(r.Action), r.Resource)
+		if d.Allowed() {
+			continue
+		}
+		f := ESMFinding{Finding: Finding{Requirement: r.Requirement, Decision: d}, Part: r.Part}
+		for _, a := range r.Or {
+			if EvaluateAll(policies, string(a), r.Resource).Allowed() {
+				f.AllowedBy = a
+				break
+			}
+		}
+		out = append(out, f)
+	}
+	return out
 }

@@ -149,3 +149,92 @@ func ExampleGenerateESM() {
 	// VpcDescribe [ec2:DescribeNetworkInterfaces ec2:DescribeSecurityGroups ec2:DescribeSubnets ec2:DescribeVpcs] [*]
 	// Logs [logs:CreateLogGroup logs:CreateLogStream logs:PutLogEvents] [arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/*:*]
 }
+
+// TestCheckESM: CheckESM finds, by part, whatever an execution role lacks
+// of what an MSK trigger needs, not only the kafka-cluster actions.
+func TestCheckESM(t *testing.T) {
+	c := testClusterARN(t)
+	w := ESMWorkload{Topics: []string{"orders"}, Group: "esm-1", FunctionName: "order-consumer"}
+	parse := func(t *testing.T, doc string) *Policy {
+		t.Helper()
+		p, err := Parse([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	managed := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":` + string(mustJSON(t, awsLambdaMSKExecutionRole)) + `,"Resource":"*"}]}`
+	kafkaOnly, err := json.Marshal(Generate(c, w.Workload()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutV2 := strings.Replace(managed, `"kafka:DescribeClusterV2",`, "", 1)
+	denyEC2 := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Sid":"NoNetwork","Effect":"Deny","Action":"ec2:Create*","Resource":"*"}]}`
+	otherLogs := string(mustJSON(t, GenerateESM(c, ESMWorkload{Topics: w.Topics, Group: w.Group, FunctionName: "other"})))
+
+	tests := []struct {
+		name     string
+		policies []string
+		// missing counts the findings per part; warn is the number with
+		// AllowedBy set.
+		missing map[ESMPart]int
+		warn    int
+	}{
+		{"generated", []string{string(mustJSON(t, GenerateESM(c, w)))}, nil, 0},
+		{"managed policy and kafka-cluster", []string{managed, string(kafkaOnly)}, nil, 0},
+		{"kafka-cluster statements only", []string{string(kafkaOnly)}, map[ESMPart]int{ESMControlPlane: 2, ESMNetworking: 8, ESMLogs: 3}, 0},
+		{"managed policy only", []string{managed}, map[ESMPart]int{ESMKafkaDataPlane: 6}, 0},
+		{"DescribeCluster without V2", []string{withoutV2, string(kafkaOnly)}, map[ESMPart]int{ESMControlPlane: 1}, 1},
+		{"ec2:Create* denied", []string{denyEC2}, map[ESMPart]int{ESMNetworking: 3}, 0},
+		{"another function's log group", []string{otherLogs}, map[ESMPart]int{ESMLogs: 3}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var pols []*Policy
+			for _, d := range tt.policies {
+				pols = append(pols, parse(t, d))
+			}
+			fs := CheckESM(pols, c, w)
+			got := map[ESMPart]int{}
+			warn := 0
+			last := -1
+			for _, f := range fs {
+				got[f.Part]++
+				if !f.Missing() {
+					warn++
+					if f.Action != kafkaDescribeClusterV2 || f.AllowedBy != kafkaDescribeCluster {
+						t.Errorf("warning %v allowed by %q", f, f.AllowedBy)
+					}
+				}
+				i := slices.Index(ESMParts(), f.Part)
+				if i < last {
+					t.Errorf("findings not grouped by part in ESMParts' order: %v", fs)
+				}
+				last = i
+				if tt.name == "ec2:Create* denied" && !f.ExplicitlyDenied() {
+					t.Errorf("%v: not explicitly denied", f)
+				}
+				t.Logf("%s: %v", f.Part, f)
+			}
+			if len(got) == 0 {
+				got = nil
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.missing) || warn != tt.warn {
+				t.Errorf("findings per part %v (%d warnings), want %v (%d)", got, warn, tt.missing, tt.warn)
+			}
+		})
+	}
+	// The Kafka data plane findings are Check's.
+	if got, want := len(CheckESM([]*Policy{parse(t, managed)}, c, w)), len(Check([]*Policy{parse(t, managed)}, c, w.Workload())); got != want {
+		t.Errorf("CheckESM of the managed policy: %d findings, Check %d", got, want)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -141,7 +141,22 @@ func (h *Handler) serveREST(ctx context.Context, inv *invocation, req *events.AP
 		}
 		return restErr(http.StatusUnprocessableEntity, restErrUnprocessable, err.Error())
 	}
+	if len(items) > maxRESTRecords {
+		return restErr(http.StatusUnprocessableEntity, restErrUnprocessable, fmt.Sprintf(
+			"records: %d records: at most %d fit in one request, whose answer (an offset or error per record) must fit in Lambda's 6 MB response: send them in several requests", len(items), maxRESTRecords))
+	}
 	outs := h.publish(ctx, inv, items)
+	status, b := restAnswer(outs, 0)
+	if restWrapped(b) > MaxDirectResponse {
+		// Long error texts, one per record: cut them short.
+		status, b = restAnswer(outs, restShortError)
+	}
+	return status, b, nil
+}
+
+// restAnswer is REST Proxy's answer to outs, with each error's text cut
+// to cut bytes of plain ASCII when cut > 0 (see plainText).
+func restAnswer(outs []publish.Outcome, cut int) (int, []byte) {
 	resp := RESTProduceResponse{Offsets: make([]RESTOffset, len(outs))}
 	status := http.StatusOK
 	for i, o := range outs {
@@ -160,15 +175,67 @@ func (h *Handler) serveREST(ctx context.Context, inv *invocation, req *events.AP
 				status = http.StatusInternalServerError
 			}
 			msg := errString(o.Err)
+			if cut > 0 {
+				msg = plainText(msg, cut)
+			}
 			resp.Offsets[i] = RESTOffset{ErrorCode: &code, Error: &msg}
 		}
 	}
 	b, _ := json.Marshal(resp)
-	return status, b, nil
+	return status, b
+}
+
+// An API Gateway answer is the REST answer as a JSON string in an
+// events.APIGatewayV2HTTPResponse, which must fit in Lambda's response
+// (MaxDirectResponse). With error texts cut to restShortError bytes of
+// plain ASCII, each record's entry takes at most restEntryBound bytes of
+// it (the largest partition and offset, or an error code and text, each
+// quote escaped), so maxRESTRecords records always fit; a request with
+// more is refused (422) before anything is sent.
+const (
+	restShortError = 64
+	restEnvelope   = 1024 // statusCode, headers, and the answer's own fields
+)
+
+var (
+	restEntryBound = max(
+		escapedLen(`{"partition":2147483647,"offset":9223372036854775807,"error_code":null,"error":null},`),
+		escapedLen(`{"partition":null,"offset":null,"error_code":50003,"error":""},`)+restShortError)
+	maxRESTRecords = (MaxDirectResponse - restEnvelope) / restEntryBound
+)
+
+// escapedLen is the length of JSON s inside a JSON string: its quotes
+// escaped.
+func escapedLen(s string) int { return len(s) + strings.Count(s, `"`) }
+
+// restWrapped is the length body takes in the API Gateway answer, with
+// restEnvelope for the rest of it.
+func restWrapped(body []byte) int {
+	q, _ := json.Marshal(string(body))
+	return len(q) + restEnvelope
+}
+
+// plainText cuts s to at most n bytes of printable ASCII that JSON does
+// not escape: other bytes (quotes, backslashes, <, >, &, control and
+// non-ASCII bytes) become '?'.
+func plainText(s string, n int) string {
+	if len(s) > n {
+		s = s[:n-3] + "..."
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }
 
 // decodeREST parses REST Proxy v2's produce body.
 func decodeREST(body []byte, topic string, binary bool) ([]item, error) {
+	if err := checkText(body, ""); err != nil {
+		return nil, err
+	}
 	top, err := decodeObject(body, "", "records", "key_schema", "value_schema", "key_schema_id", "value_schema_id")
 	if err != nil {
 		return nil, err

@@ -8,18 +8,69 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/msklink/msklink/publish"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// DirectResponse is the answer to a direct invoke.
+// DirectResponse is the answer to a direct invoke, in one of two forms.
+//
+// The full form has Results, one per record. When that would not fit in
+// Lambda's 6 MB response (MaxDirectResponse; about 100,000 records), the
+// answer is the compact form instead: Compact is set, Results is absent,
+// and NotAcked lists the records that were not acked as ranges of their
+// indexes in the event, each with its error in Errors. Every record not
+// listed was acked. NotAckedIndexes reads either form.
 type DirectResponse struct {
-	// Results has one entry per record, in order.
+	// Results has one entry per record, in order (full form only).
 	Results     []DirectResult `json:"results"`
 	Acked       int            `json:"acked"`
 	Failed      int            `json:"failed"`
 	Unconfirmed int            `json:"unconfirmed"`
+
+	// Compact is set in the compact form, which has the fields below.
+	Compact bool `json:"compact,omitempty"`
+	// Topic is the records' topic.
+	Topic string `json:"topic,omitempty"`
+	// Records is the number of records in the event.
+	Records int `json:"records,omitempty"`
+	// Errors are the distinct errors of the records not acked.
+	Errors []DirectError `json:"errors,omitempty"`
+	// NotAcked are the records not acked, as [first, last, error]: the
+	// indexes (from 0, in the event's order) of the first and last
+	// record of a run, inclusive, and the index in Errors of their
+	// error. Runs are in order and do not overlap.
+	NotAcked [][3]int `json:"notAcked,omitempty"`
+}
+
+// DirectError is an error of a compact DirectResponse: its text (at most
+// 256 bytes of it), whether sending the records again may succeed, and
+// whether they were sent without an answer (and may be written).
+type DirectError struct {
+	Error       string `json:"error"`
+	Retriable   bool   `json:"retriable,omitempty"`
+	Unconfirmed bool   `json:"unconfirmed,omitempty"`
+}
+
+// NotAckedIndexes returns the indexes of the records not acked, in order,
+// from either form: the records to send again.
+func (r *DirectResponse) NotAckedIndexes() []int {
+	var out []int
+	if r.Compact {
+		for _, run := range r.NotAcked {
+			for i := run[0]; i <= run[1]; i++ {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	for i, res := range r.Results {
+		if res.Offset == nil {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // DirectResult is what became of one record of a direct invoke: Partition
@@ -206,6 +257,9 @@ func DecodeRecord(data []byte) (*kgo.Record, error) {
 		err := json.Unmarshal(data, &obj)
 		return nil, &InputError{Msg: `a record is a JSON object {"key", "value", "headers", "partition"}: ` + errText(err), Syntax: err != nil}
 	}
+	if err := checkText(data, ""); err != nil {
+		return nil, err
+	}
 	r := new(kgo.Record)
 	_, _, err := newRecordDecoder("", appendData, true).decode(data, true, "", r, make([]byte, 0, len(data)))
 	if err != nil {
@@ -230,6 +284,11 @@ func (h *Handler) invokeDirect(ctx context.Context, inv *invocation, payload []b
 		return nil, err
 	}
 	inv.records = n
+	// Refused before anything is sent: an answer that might not fit would
+	// be lost (Lambda refuses it), outcomes and all.
+	if q, _ := json.Marshal(topic); n > maxDirectRecords(len(q)) {
+		return nil, inputErrorf("records", "%d records: at most %d fit in one direct invoke, whose answer must fit in Lambda's 6 MB response even if every record fails: send them in several invokes", n, maxDirectRecords(len(q)))
+	}
 	d := newRecordDecoder(topic, appendData, true)
 
 	// Pass 1: every field, and the records against their topic, before
@@ -325,9 +384,26 @@ func (p *recordPool) done(reuse bool) {
 	}
 }
 
-// directResponse writes a DirectResponse as the outcomes come, in order.
+// MaxDirectResponse is the largest answer a direct invoke gives: Lambda
+// refuses a synchronous response over 6 MiB + 100 bytes (the caller gets
+// Function.ResponseSizeTooLarge, and the records' outcomes are lost), so
+// a full answer that would be larger is sent in the compact form.
+const MaxDirectResponse = 6 << 20
+
+// The compact form's bounds: an error's text is cut at maxErrorText bytes,
+// and after maxErrors distinct errors the others share one entry per
+// (retriable, unconfirmed), which sends the reader to the log.
+const (
+	maxErrorText = 256
+	maxErrors    = 64
+)
+
+// directResponse writes a DirectResponse as the outcomes come, in order:
+// the full form while it fits in limit, and the compact form's errors and
+// runs all along.
 type directResponse struct {
-	b           []byte
+	b           []byte // the full form so far; nil once over limit
+	limit       int
 	quotedTopic []byte
 	n           int
 	acked       int
@@ -335,29 +411,43 @@ type directResponse struct {
 	unconfirmed int
 	firstErr    error
 	retriable   bool // every record not acked is
+
+	errs  []DirectError
+	errAt map[DirectError]int
+	runs  [][3]int
 }
 
 func newDirectResponse(topic string, n int) *directResponse {
 	q, _ := json.Marshal(topic)
-	r := &directResponse{b: make([]byte, 0, 64+n*(40+len(q))), quotedTopic: q, retriable: true}
+	r := &directResponse{limit: MaxDirectResponse, quotedTopic: q, n: n, retriable: true}
+	r.b = make([]byte, 0, min(64+n*(40+len(q)), MaxDirectResponse))
 	r.b = append(r.b, `{"results":[`...)
 	return r
 }
 
+// tailRoom is what finish adds to the full form: the counts.
+const tailRoom = len(`],"acked":,"failed":,"unconfirmed":}`) + 3*20
+
 // add appends outcome i (called in order, as publish.Stream promises).
 func (r *directResponse) add(i int, o publish.Outcome) {
-	if i > 0 {
-		r.b = append(r.b, ',')
+	var b []byte
+	if r.b != nil {
+		b = r.b
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"topic":`...)
+		b = append(b, r.quotedTopic...)
 	}
-	b := append(r.b, `{"topic":`...)
-	b = append(b, r.quotedTopic...)
 	switch o.Status {
 	case publish.Acked:
 		r.acked++
-		b = append(b, `,"partition":`...)
-		b = strconv.AppendInt(b, int64(o.Partition), 10)
-		b = append(b, `,"offset":`...)
-		b = strconv.AppendInt(b, o.Offset, 10)
+		if b != nil {
+			b = append(b, `,"partition":`...)
+			b = strconv.AppendInt(b, int64(o.Partition), 10)
+			b = append(b, `,"offset":`...)
+			b = strconv.AppendInt(b, o.Offset, 10)
+		}
 	default:
 		retriable, unconf := o.Retriable, false
 		if o.Status == publish.Failed {
@@ -370,23 +460,78 @@ func (r *directResponse) add(i int, o publish.Outcome) {
 		if r.firstErr == nil {
 			r.firstErr = o.Err
 		}
-		if msg := errString(o.Err); msg != "" {
-			q, _ := json.Marshal(msg)
-			b = append(b, `,"error":`...)
-			b = append(b, q...)
-		}
-		if retriable {
-			b = append(b, `,"retriable":true`...)
-		}
-		if unconf {
-			b = append(b, `,"unconfirmed":true`...)
+		msg := errString(o.Err)
+		r.notAcked(i, DirectError{Error: msg, Retriable: retriable, Unconfirmed: unconf})
+		if b != nil {
+			if msg != "" {
+				q, _ := json.Marshal(msg)
+				b = append(b, `,"error":`...)
+				b = append(b, q...)
+			}
+			if retriable {
+				b = append(b, `,"retriable":true`...)
+			}
+			if unconf {
+				b = append(b, `,"unconfirmed":true`...)
+			}
 		}
 	}
-	r.b = append(b, '}')
+	if b != nil {
+		b = append(b, '}')
+		if len(b)+tailRoom > r.limit {
+			b = nil // the answer is the compact form
+		}
+	}
+	r.b = b
 }
 
-// finish closes the JSON: the counts after the results.
+// notAcked adds record i, not acked with e, to the compact form's runs.
+func (r *directResponse) notAcked(i int, e DirectError) {
+	e.Error = cutText(e.Error, maxErrorText)
+	k, ok := r.errAt[e]
+	if !ok && len(r.errs) >= maxErrors {
+		e.Error = "more distinct errors than the answer holds: the function's log has the first"
+		k, ok = r.errAt[e]
+	}
+	if !ok {
+		if r.errAt == nil {
+			r.errAt = map[DirectError]int{}
+		}
+		k = len(r.errs)
+		r.errs = append(r.errs, e)
+		r.errAt[e] = k
+	}
+	if last := len(r.runs) - 1; last >= 0 && r.runs[last][1] == i-1 && r.runs[last][2] == k {
+		r.runs[last][1] = i
+		return
+	}
+	r.runs = append(r.runs, [3]int{i, i, k})
+}
+
+// cutText cuts s to at most n bytes, at a character boundary, marking the
+// cut with "...".
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n-3]
+	for len(s) > 0 && !utf8.RuneStart(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	if len(s) > 0 {
+		if r, size := utf8.DecodeLastRuneInString(s); r == utf8.RuneError && size <= 1 {
+			s = s[:len(s)-1]
+		}
+	}
+	return s + "..."
+}
+
+// finish closes the JSON: the full form with the counts after the
+// results when it fits, else the compact form.
 func (r *directResponse) finish() []byte {
+	if r.b == nil {
+		return r.compact()
+	}
 	b := append(r.b, `],"acked":`...)
 	b = strconv.AppendInt(b, int64(r.acked), 10)
 	b = append(b, `,"failed":`...)
@@ -394,6 +539,72 @@ func (r *directResponse) finish() []byte {
 	b = append(b, `,"unconfirmed":`...)
 	b = strconv.AppendInt(b, int64(r.unconfirmed), 10)
 	return append(b, '}')
+}
+
+// compact writes the compact form.
+func (r *directResponse) compact() []byte {
+	b := make([]byte, 0, 256+len(r.errs)*(maxErrorText+64)+len(r.runs)*24)
+	b = append(b, `{"compact":true,"topic":`...)
+	b = append(b, r.quotedTopic...)
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"records", r.n}, {"acked", r.acked}, {"failed", r.failed}, {"unconfirmed", r.unconfirmed}} {
+		b = append(b, ",\""+f.name+"\":"...)
+		b = strconv.AppendInt(b, int64(f.n), 10)
+	}
+	b = append(b, `,"errors":[`...)
+	for k, e := range r.errs {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		q, _ := json.Marshal(e)
+		b = append(b, q...)
+	}
+	b = append(b, `],"notAcked":[`...)
+	for k, run := range r.runs {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(run[0]), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(run[1]), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(run[2]), 10)
+		b = append(b, ']')
+	}
+	return append(b, "]}"...)
+}
+
+// compactBound is the largest compact answer n records of a topic (its
+// JSON quoted form qlen bytes long) can have: every record not acked,
+// every other one with another error, so that no run joins two records;
+// maxErrors errors of maxErrorText bytes that JSON escapes sixfold, and
+// the overflow entries.
+func compactBound(n, qlen int) int {
+	digits := len(strconv.Itoa(max(n-1, 0)))
+	const errEntry = len(`{"error":"","retriable":true,"unconfirmed":true},`) + 6*maxErrorText
+	const overflow = 4 * len(`{"error":"more distinct errors than the answer holds: the function's log has the first","retriable":true,"unconfirmed":true},`)
+	head := len(`{"compact":true,"topic":,"records":,"acked":,"failed":,"unconfirmed":,"errors":[],"notAcked":[]}`) + qlen + 4*(digits+1)
+	run := len(`[,,],`) + 2*digits + len(strconv.Itoa(maxErrors+4))
+	return head + maxErrors*errEntry + overflow + n*run
+}
+
+// maxDirectRecords is the most records of a topic (quoted form qlen bytes
+// long) a direct invoke takes: those whose compact answer surely fits in
+// MaxDirectResponse.
+func maxDirectRecords(qlen int) int {
+	lo, hi := 0, MaxDirectResponse
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if compactBound(mid, qlen) <= MaxDirectResponse {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
 }
 
 // publishError is publishError's summary of the records not acked.

@@ -16,7 +16,17 @@
 //     null (no bytes), or any other JSON (its compact JSON text). The answer is
 //     {"results": [...], "acked": N, "failed": N, "unconfirmed": N}, one result
 //     per record, in order: {"topic","partition","offset"} when acked, else
-//     {"topic","error","retriable","unconfirmed"}. Lambda discards the
+//     {"topic","error","retriable","unconfirmed"}. When that answer would
+//     not fit in Lambda's 6 MB response (MaxDirectResponse; about 100,000
+//     records), it takes the compact form instead: {"compact": true,
+//     "topic", "records": N, "acked", "failed", "unconfirmed", "errors":
+//     [{"error","retriable","unconfirmed"}, ...], "notAcked": [[first, last,
+//     e], ...]}, where each run lists the records first to last (indexes in
+//     the event, inclusive) not acked with errors[e]; every record not listed
+//     was acked (DirectResponse.NotAckedIndexes reads both forms). An event
+//     with more records than a compact answer surely holds when every record
+//     fails (325,757 for a short topic name) is an *InputError, refused
+//     before anything is sent. Lambda discards the
 //     answer of an asynchronous invoke: for those, set MSK_DIRECT_ERRORS
 //     (WithDirectErrors) so records not acked fail the invocation and
 //     Lambda retries it.
@@ -37,8 +47,10 @@
 //     "value_schema_id": null, "offsets": [{"partition", "offset",
 //     "error_code", "error"}]}. Bad requests get REST Proxy's status codes and
 //     {"error_code", "message"} (400 malformed JSON, 404 unknown path or topic,
-//     405 method, 415 content type, 422 invalid record); broker trouble gets 500
-//     (a record failed for good) or 503 (failed retriably or unconfirmed: retry).
+//     405 method, 415 content type, 422 invalid record, or more records than
+//     an answer surely holds in 6 MB: 45,915); broker trouble gets 500 (a
+//     record failed for good) or 503 (failed retriably or unconfirmed: retry).
+//     When the answer would pass 6 MB, each error text is cut to 64 bytes.
 //   - EventBridge (CloudWatch Events): the event's detail is the value, its id
 //     the key, to MSK_TOPIC; a record not acked is returned as a *PublishError
 //     so Lambda's asynchronous invocation retries it.
@@ -52,9 +64,15 @@
 // partition out of range or a record larger than the topic's
 // max.message.bytes (read once per topic with DescribeConfigs through the
 // Publisher's client, then cached) rejects the batch with an *InputError that
-// names the field as a JSON path (records[3].value) and the fix. SQS messages
-// are independent units (partial batch responses), so an invalid message is
-// reported as a batch item failure while the valid ones are published.
+// names the field as a JSON path (records[3].value) and the fix. So does a
+// string anywhere in the event (a key, value, header, SQS body or
+// attribute, API Gateway body, EventBridge id or detail) that is not valid
+// UTF-8 or holds a lone UTF-16 surrogate escape such as \ud800: a JSON
+// decoder replaces those with U+FFFD, and nothing is altered silently;
+// bytes travel as {"base64": "..."} (or REST Proxy's binary format). SQS
+// messages are independent units (partial batch responses), so an invalid
+// message is reported as a batch item failure while the valid ones are
+// published.
 //
 // # Deadlines
 //

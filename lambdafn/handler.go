@@ -346,6 +346,15 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		out []byte
 		err error
 	)
+	// An event is refused whole when a string would not decode to the
+	// text it claims (checkText); an SQS message is its own unit, checked
+	// in invokeSQS.
+	if source == SourceDirect || source == SourceAPIGateway || source == SourceEventBridge {
+		if err = checkText(payload, ""); err != nil {
+			inv.finish(ctx, err)
+			return nil, err
+		}
+	}
 	switch source {
 	case SourceDoctor:
 		out, err = h.invokeDoctor(ctx, top)

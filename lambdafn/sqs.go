@@ -1,9 +1,11 @@
 package lambdafn
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -26,6 +28,12 @@ func (h *Handler) invokeSQS(ctx context.Context, inv *invocation, payload []byte
 		return nil, &InputError{Msg: "not an SQS event: " + err.Error(), Syntax: true}
 	}
 	inv.records = len(ev.Records)
+	if n := sqsAnswerBound(ev); n > MaxDirectResponse {
+		// SQS hands a function at most 10,000 messages, whose answer is
+		// far smaller: this event was not made by SQS.
+		return nil, inputErrorf("Records", "%d messages: their answer, if every one failed, would take %d bytes, more than Lambda's 6 MB response: SQS sends at most 10,000 messages a batch", len(ev.Records), n)
+	}
+	badText := badSQSText(payload)
 	var resp events.SQSEventResponse
 	fail := func(id string) {
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
@@ -45,7 +53,11 @@ func (h *Handler) invokeSQS(ctx context.Context, inv *invocation, payload []byte
 			continue
 		}
 		field := fmt.Sprintf("Records[%d]", i)
-		it, err := h.sqsItem(m, field)
+		err := badText[i]
+		var it item
+		if err == nil {
+			it, err = h.sqsItem(m, field)
+		}
 		if err == nil {
 			err = h.prepare(ctx, []item{it}, func(int) string {
 				return field + ".messageAttributes." + SQSTopicAttribute
@@ -119,4 +131,38 @@ func isFIFO(ev events.SQSEvent) bool {
 		}
 	}
 	return false
+}
+
+// badSQSText returns checkText's error for each message of an SQS event
+// with a string that would not decode to the text it claims (by index),
+// or nil when none has: such a message is invalid, not published with
+// U+FFFD in its place.
+func badSQSText(payload []byte) map[int]error {
+	if checkText(payload, "") == nil {
+		return nil
+	}
+	top, err := topLevel(payload)
+	if err != nil {
+		return nil
+	}
+	bad := map[int]error{}
+	elements(bytes.TrimSpace(top["Records"]), func(i int, msg []byte) error {
+		if err := checkText(msg, recordsField(i)); err != nil {
+			bad[i] = err
+		}
+		return nil
+	})
+	return bad
+}
+
+func recordsField(i int) string { return "Records[" + strconv.Itoa(i) + "]" }
+
+// sqsAnswerBound is the length of ev's answer when every message fails.
+func sqsAnswerBound(ev events.SQSEvent) int {
+	n := len(`{"batchItemFailures":[]}`)
+	for _, m := range ev.Records {
+		q, _ := json.Marshal(m.MessageId)
+		n += len(`{"itemIdentifier":},`) + len(q)
+	}
+	return n
 }

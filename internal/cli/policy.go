@@ -36,9 +36,12 @@ DescribeClusterDynamicConfiguration on the cluster, DescribeTopic and ReadData
 on --topic, DescribeGroup and AlterGroup on --group, the mapping's UUID or its
 ConsumerGroupId; DescribeTopic and WriteData on --on-failure-topic), plus
 kafka:DescribeClusterV2 and kafka:GetBootstrapBrokers on the cluster, the ec2
-network-interface actions and CloudWatch Logs (/aws/lambda/F). check
-evaluates the kafka-cluster part. docs/DEPLOYMENT.md says why each statement
-is there.`
+network-interface actions and CloudWatch Logs (/aws/lambda/F), as AWS's
+AWSLambdaMSKExecutionRole managed policy lists them. check evaluates all of it
+and groups what is missing: Kafka data plane, MSK control plane, VPC
+networking, logs (kafka:DescribeCluster instead of DescribeClusterV2 is a
+warning: enough for a provisioned cluster, not a serverless one).
+docs/DEPLOYMENT.md says why each statement is there.`
 
 // listFlag is a repeatable flag; each value may also be comma-separated.
 type listFlag []string
@@ -157,15 +160,15 @@ func runPolicy(ctx context.Context, e *env, sub, usage string, rest []string) er
 	var (
 		arn iampolicy.ClusterARN
 		wl  iampolicy.Workload
+		esm iampolicy.ESMWorkload
 		gen *iampolicy.Policy
 	)
 	if w.esm {
-		var esm iampolicy.ESMWorkload
 		arn, esm, err = w.parseESM("policy " + sub)
 		if err != nil {
 			return err
 		}
-		wl, gen = esm.Workload(), iampolicy.GenerateESM(arn, esm)
+		gen = iampolicy.GenerateESM(arn, esm)
 	} else {
 		arn, wl, err = w.parse("policy " + sub)
 		if err != nil {
@@ -204,12 +207,28 @@ func runPolicy(ctx context.Context, e *env, sub, usage string, rest []string) er
 		}
 		pols = append(pols, p)
 	}
-	findings := iampolicy.Check(pols, arn, wl)
+	// One list for both modes: a plain workload's findings are all of
+	// the Kafka data plane.
+	var findings []iampolicy.ESMFinding
+	if w.esm {
+		for _, f := range iampolicy.CheckESM(pols, arn, esm) {
+			if f.Missing() {
+				findings = append(findings, f)
+				continue
+			}
+			unknown = append(unknown, fmt.Sprintf("%s on %s is not allowed, only %s: enough for a provisioned cluster, not a serverless one (and AWS plans to drop %s from AWSLambdaMSKExecutionRole): allow %s", f.Action, f.Resource, f.AllowedBy, f.AllowedBy, f.Action))
+		}
+	} else {
+		for _, f := range iampolicy.Check(pols, arn, wl) {
+			findings = append(findings, iampolicy.ESMFinding{Finding: f, Part: iampolicy.ESMKafkaDataPlane})
+		}
+	}
 	if asJSON {
 		type missing struct {
 			Action       string `json:"action"`
 			Resource     string `json:"resource"`
 			Why          string `json:"why"`
+			Part         string `json:"part"`
 			Decision     string `json:"decision"`
 			ExplicitDeny bool   `json:"explicit_deny"`
 		}
@@ -222,7 +241,7 @@ func runPolicy(ctx context.Context, e *env, sub, usage string, rest []string) er
 			out.Warnings = []string{}
 		}
 		for _, f := range findings {
-			out.Missing = append(out.Missing, missing{string(f.Action), f.Resource, f.Why, f.Decision.String(), f.ExplicitlyDenied()})
+			out.Missing = append(out.Missing, missing{string(f.Action), f.Resource, f.Why, string(f.Part), f.Decision.String(), f.ExplicitlyDenied()})
 		}
 		b, err := json.Marshal(out)
 		if err != nil {
@@ -234,16 +253,29 @@ func runPolicy(ctx context.Context, e *env, sub, usage string, rest []string) er
 		for _, u := range unknown {
 			fmt.Fprintf(&b, "warning: %s\n", u)
 		}
+		var parts []string
 		for _, f := range findings {
+			indent := ""
+			if w.esm {
+				// Grouped by part (CheckESM's order): a heading per part.
+				if p := string(f.Part); len(parts) == 0 || parts[len(parts)-1] != p {
+					parts = append(parts, p)
+					fmt.Fprintf(&b, "%s:\n", p)
+				}
+				indent = "  "
+			}
 			verb := "missing"
 			if f.ExplicitlyDenied() {
 				verb = "denied "
 			}
-			fmt.Fprintf(&b, "%s  %s on %s (%s): %s\n", verb, f.Action, f.Resource, f.Why, f.Decision.String())
+			fmt.Fprintf(&b, "%s%s  %s on %s (%s): %s\n", indent, verb, f.Action, f.Resource, f.Why, f.Decision.String())
 		}
-		if len(findings) == 0 {
+		switch {
+		case len(findings) == 0:
 			b.WriteString("OK: the policies allow every action the workload needs\n")
-		} else {
+		case w.esm:
+			fmt.Fprintf(&b, "\n%d permission(s) missing: %s. msklink policy generate --esm with the same flags prints a policy that grants them (or attach AWSLambdaMSKExecutionRole for all but the Kafka data plane)\n", len(findings), strings.Join(parts, ", "))
+		default:
 			fmt.Fprintf(&b, "\n%d permission(s) missing: msklink policy generate with the same workload flags prints a policy that grants them\n", len(findings))
 		}
 		fmt.Fprint(e.stdout, b.String())

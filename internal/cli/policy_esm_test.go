@@ -221,3 +221,84 @@ func writeFile(t *testing.T, path, body string) {
 		t.Fatal(err)
 	}
 }
+
+// TestPolicyCheckESMWholeRole: check --esm evaluates the whole execution
+// role, not only its kafka-cluster statements, and names the part each
+// missing permission belongs to.
+func TestPolicyCheckESMWholeRole(t *testing.T) {
+	dir := t.TempDir()
+	esm := []string{"--cluster-arn", testClusterARN, "--topic", "orders", "--group", "esm-1", "--function-name", "order-consumer"}
+	kafkaOnly, errOut, code := runCLI(t, "", append([]string{"policy", "generate"}, append(esm[:2:2], "--consume", "orders", "--group", "esm-1")...)...)
+	if code != 0 {
+		t.Fatalf("generate: exit %d: %s", code, errOut)
+	}
+	// The generator's kafka-cluster statements are what --esm needs of
+	// the data plane, plus DescribeClusterDynamicConfiguration.
+	kafkaOnly = strings.Replace(kafkaOnly, `"kafka-cluster:Connect"`, `"kafka-cluster:Connect", "kafka-cluster:DescribeClusterDynamicConfiguration"`, 1)
+	writeFile(t, dir+"/kafka.json", kafkaOnly)
+	managed := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kafka:DescribeCluster","kafka:DescribeClusterV2","kafka:GetBootstrapBrokers","ec2:CreateNetworkInterface","ec2:DescribeNetworkInterfaces","ec2:DescribeVpcs","ec2:DeleteNetworkInterface","ec2:DescribeSubnets","ec2:DescribeSecurityGroups","logs:CreateLogGroup","logs:CreateLogStream","logs:PutLogEvents"],"Resource":"*"}]}`
+	writeFile(t, dir+"/managed.json", managed)
+	writeFile(t, dir+"/v1.json", strings.Replace(managed, `"kafka:DescribeClusterV2",`, "", 1))
+	writeFile(t, dir+"/nologs.json", strings.Replace(managed, `,"logs:CreateLogGroup","logs:CreateLogStream","logs:PutLogEvents"`, "", 1))
+
+	tests := []struct {
+		name     string
+		policies []string
+		code     int
+		want     []string // in the text output
+		parts    []string // of the JSON findings, in order, without repeats
+	}{
+		{"kafka-cluster statements only", []string{"kafka.json"}, 1,
+			[]string{"MSK control plane:", "kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers", "VPC networking:", "ec2:CreateNetworkInterface", "ec2:DescribeVpcs", "logs:", "logs:PutLogEvents", "13 permission(s) missing: MSK control plane, VPC networking, logs"},
+			[]string{"MSK control plane", "VPC networking", "logs"}},
+		{"managed policy only", []string{"managed.json"}, 1,
+			[]string{"Kafka data plane:", "kafka-cluster:ReadData", "6 permission(s) missing: Kafka data plane"},
+			[]string{"Kafka data plane"}},
+		{"no logs", []string{"kafka.json", "nologs.json"}, 1,
+			[]string{"logs:\n  missing  logs:CreateLogGroup", "3 permission(s) missing: logs"},
+			[]string{"logs"}},
+		{"whole role", []string{"kafka.json", "managed.json"}, 0, []string{"OK: the policies allow every action"}, nil},
+		{"DescribeCluster without V2", []string{"kafka.json", "v1.json"}, 0,
+			[]string{"warning: kafka:DescribeClusterV2", "kafka:DescribeCluster", "serverless", "OK: the policies allow every action"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"policy", "check", "--esm"}, esm...)
+			for _, p := range tt.policies {
+				args = append(args, "--policy", dir+"/"+p)
+			}
+			out, errOut, code := runCLI(t, "", args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, tt.code, out, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("no %q in\n%s", w, out)
+				}
+			}
+			t.Logf("\n%s", out)
+			out, _, code = runCLI(t, "", append(args, "--json")...)
+			if code != tt.code {
+				t.Errorf("--json: exit %d, want %d", code, tt.code)
+			}
+			var res struct {
+				OK      bool `json:"ok"`
+				Missing []struct {
+					Action, Part string
+				} `json:"missing"`
+			}
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			var parts []string
+			for _, m := range res.Missing {
+				if len(parts) == 0 || parts[len(parts)-1] != m.Part {
+					parts = append(parts, m.Part)
+				}
+			}
+			if res.OK != (tt.code == 0) || fmt.Sprint(parts) != fmt.Sprint(tt.parts) {
+				t.Errorf("--json: ok %v, parts %v, want %v\n%s", res.OK, parts, tt.parts, out)
+			}
+		})
+	}
+}

@@ -14,6 +14,12 @@
 //
 // The payload given to a Handler is valid only until Invoke returns, as
 // with aws-lambda-go: a handler copies what it keeps.
+//
+// A response larger than Lambda's limit (6 MiB + 100 bytes) is not sent,
+// and one the Runtime API refuses (413) is not retried: either is
+// reported as the invocation's error (POST /invocation/{id}/error, types
+// Runtime.ResponseTooLarge and Runtime.ResponseRejected) and the loop
+// serves on, where aws-lambda-go's would exit and lose the environment.
 package lambdaruntime
 
 import (
@@ -191,12 +197,21 @@ const blockSize = 64 << 10
 // of a synchronous invocation's payload.
 const maxEvent = 6 << 20
 
+// maxResponse is the largest response Lambda accepts from a function
+// invoked synchronously: 6 MiB + 100 bytes (the Runtime API answers 413
+// above it and the caller gets Function.ResponseSizeTooLarge; RIE's
+// interop.MaxPayloadSize).
+const maxResponse = 6<<20 + 100
+
 // handle runs h on one invocation and posts its response or error. The
-// error it returns ends the loop: the Runtime API failed, or h panicked.
+// error it returns ends the loop: h panicked, or the Runtime API failed
+// an error report. A response the Runtime API refuses (413 above Lambda's
+// limit) or one larger than the limit, which is not sent, is reported as
+// the invocation's error instead: the loop serves on.
 func (c *client) handle(h Handler, inv *invocation, setTraceEnv bool) error {
 	ms, err := strconv.ParseInt(inv.header.Get(hdrDeadlineMs), 10, 64)
 	if err != nil {
-		return c.postError(inv.id, errorBody{Message: "lambdaruntime: the invocation has no deadline (" + hdrDeadlineMs + "): " + err.Error(), Type: "Runtime.InvalidDeadline"})
+		return c.report(inv.id, errorBody{Message: "lambdaruntime: the invocation has no deadline (" + hdrDeadlineMs + "): " + err.Error(), Type: "Runtime.InvalidDeadline"})
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), time.UnixMilli(ms))
 	defer cancel()
@@ -211,7 +226,7 @@ func (c *client) handle(h Handler, inv *invocation, setTraceEnv bool) error {
 	}{{hdrClientContext, &lc.ClientContext}, {hdrCognitoIdentity, &lc.Identity}} {
 		if v := inv.header.Get(f.header); v != "" {
 			if err := json.Unmarshal([]byte(v), f.into); err != nil {
-				return c.postError(inv.id, errorBody{Message: "lambdaruntime: the " + f.header + " header is not JSON: " + err.Error(), Type: "Runtime.InvalidHeader"})
+				return c.report(inv.id, errorBody{Message: "lambdaruntime: the " + f.header + " header is not JSON: " + err.Error(), Type: "Runtime.InvalidHeader"})
 			}
 		}
 	}
@@ -231,9 +246,26 @@ func (c *client) handle(h Handler, inv *invocation, setTraceEnv bool) error {
 		}
 		return fmt.Errorf("lambdaruntime: the handler panicked: %s", panicked.Message)
 	case err != nil:
-		return c.postError(inv.id, errorBody{Message: err.Error(), Type: ErrorType(err)})
+		return c.report(inv.id, errorBody{Message: err.Error(), Type: ErrorType(err)})
+	case len(out) > maxResponse:
+		return c.report(inv.id, errorBody{Type: "Runtime.ResponseTooLarge", Message: fmt.Sprintf(
+			"lambdaruntime: the function's response of %d bytes exceeds Lambda's limit of %d bytes, so it was not sent; what the function did is done, but its answer is lost", len(out), maxResponse)})
 	}
-	return c.post(runtimePath+"invocation/"+inv.id+"/response", "", out)
+	if err := c.post(runtimePath+"invocation/"+inv.id+"/response", "", out); err != nil {
+		return c.report(inv.id, errorBody{Type: "Runtime.ResponseRejected", Message: fmt.Sprintf(
+			"lambdaruntime: the Runtime API refused the function's response (%v); what the function did is done, but its answer is lost", err)})
+	}
+	return nil
+}
+
+// report posts e as the invocation's error. A Runtime API that refuses it
+// too is reported on stderr, and the loop goes on: the next invocation's
+// request tells whether the Runtime API is still there.
+func (c *client) report(id string, e errorBody) error {
+	if err := c.postError(id, e); err != nil {
+		fmt.Fprintf(os.Stderr, "lambdaruntime: invocation %s: reporting the error %q: %v\n", id, e.Message, err)
+	}
+	return nil
 }
 
 // invoke calls h, turning a panic into Lambda's error shape.
@@ -283,7 +315,8 @@ func (c *client) postError(id string, e errorBody) error {
 	return c.post(runtimePath+"invocation/"+id+"/error", e.Type, b)
 }
 
-// post sends body to the Runtime API, which answers 202 Accepted.
+// post sends body to the Runtime API, which answers 202 Accepted; another
+// answer is an *apiError.
 func (c *client) post(path, errorType string, body []byte) error {
 	req, err := http.NewRequest(http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
@@ -298,11 +331,25 @@ func (c *client) post(path, errorType string, body []byte) error {
 		return fmt.Errorf("lambdaruntime: posting to %s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
 	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("lambdaruntime: the Runtime API answered %s with %s", path, resp.Status)
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		io.Copy(io.Discard, resp.Body)
+		return &apiError{path: path, status: resp.Status, body: string(bytes.TrimSpace(msg))}
 	}
+	io.Copy(io.Discard, resp.Body)
 	return nil
+}
+
+// apiError is a Runtime API answer other than 202 Accepted to a post.
+type apiError struct {
+	path, status, body string
+}
+
+func (e *apiError) Error() string {
+	if e.body == "" {
+		return e.status
+	}
+	return e.status + ": " + e.body
 }
 
 // enableSIGTERM runs f on SIGTERM, and registers an internal extension

@@ -3,6 +3,8 @@ package lambdaruntime
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -25,6 +27,9 @@ type fakeAPI struct {
 	sized  bool // send a Content-Length
 	posts  []post
 	done   chan struct{}
+	// limit, when set, is the largest response accepted: a larger one is
+	// answered 413, as Lambda's Runtime API does above 6 MB.
+	limit int
 }
 
 type post struct {
@@ -62,6 +67,11 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost:
 		b, _ := io.ReadAll(r.Body)
 		f.posts = append(f.posts, post{r.URL.Path, r.Header.Get(hdrErrorType), b})
+		if f.limit > 0 && strings.HasSuffix(r.URL.Path, "/response") && len(b) > f.limit {
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			io.WriteString(w, `{"errorMessage":"Exceeded maximum allowed payload size (`+strconv.Itoa(f.limit)+` bytes).","errorType":"RequestEntityTooLarge"}`)
+			return
+		}
 		w.WriteHeader(http.StatusAccepted)
 	default:
 		http.NotFound(w, r)
@@ -85,7 +95,17 @@ func (echo) Invoke(ctx context.Context, p []byte) ([]byte, error) {
 	case bytes.Equal(p, []byte("panic")):
 		panic("boom")
 	}
-	return append([]byte(lc.AwsRequestID+":"), p...), nil
+	return append([]byte(lc.AwsRequestID+":"), echoed(p)...), nil
+}
+
+// echoed is what echo answers for p: p, or its SHA-256 when p is too
+// large for a response.
+func echoed(p []byte) []byte {
+	if len(p) < maxResponse/2 {
+		return p
+	}
+	sum := sha256.Sum256(p)
+	return []byte("sha256:" + hex.EncodeToString(sum[:]))
 }
 
 func TestServe(t *testing.T) {
@@ -109,7 +129,7 @@ func TestServe(t *testing.T) {
 				{"req-2/error", "badInput", `{"errorMessage":"bad input","errorType":"badInput"}`},
 				{"req-3/response", "", "req-3:after"},
 				{"req-4/response", "", "req-4:" + string(big[:1000])},
-				{"req-5/response", "", "req-5:" + string(huge)},
+				{"req-5/response", "", "req-5:" + string(echoed(huge))},
 				{"req-6/response", "", "req-6:small again"},
 				{"req-7/error", "string", `{"errorMessage":"boom","errorType":"string","stackTrace"`},
 			}
@@ -142,3 +162,50 @@ func TestServeReportsAPIFailure(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestServeSurvivesRejectedResponse: a response the Runtime API refuses
+// (413, too large) is reported as the invocation's error, and the runtime
+// goes on serving; so is one larger than Lambda's limit, without sending
+// it.
+func TestServeSurvivesRejectedResponse(t *testing.T) {
+	f := &fakeAPI{sized: true, done: make(chan struct{}), limit: 100,
+		events: [][]byte{[]byte("small"), bytes.Repeat([]byte("x"), 200), []byte("after"), []byte("huge answer"), []byte("last")}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	err := Serve(strings.TrimPrefix(srv.URL, "http://"), handlerFunc(func(ctx context.Context, p []byte) ([]byte, error) {
+		if string(p) == "huge answer" {
+			return bytes.Repeat([]byte("y"), maxResponse+1), nil
+		}
+		return echo{}.Invoke(ctx, p)
+	}), Options{})
+	if err == nil || !strings.Contains(err.Error(), "410 Gone") {
+		t.Fatalf("Serve returned %v, want the end of the events (410 Gone)", err)
+	}
+	want := []struct {
+		path, errorType, body string
+	}{
+		{"req-0/response", "", "req-0:small"},
+		{"req-1/response", "", "req-1:xxx"},
+		{"req-1/error", "Runtime.ResponseRejected", `{"errorMessage":"lambdaruntime: the Runtime API refused the function's response (413 Request Entity Too Large: {\"errorMessage\":\"Exceeded maximum allowed payload size (100 bytes).\"`},
+		{"req-3/response", "", "req-3:after"},
+		{"req-4/error", "Runtime.ResponseTooLarge", `{"errorMessage":"lambdaruntime: the function's response of 6291557 bytes exceeds Lambda's limit of 6291556`},
+		{"req-5/response", "", "req-5:last"},
+	}
+	if len(f.posts) != len(want) {
+		for _, p := range f.posts {
+			t.Logf("%s %q %.200s", p.path, p.errorType, p.body)
+		}
+		t.Fatalf("%d posts, want %d", len(f.posts), len(want))
+	}
+	for i, w := range want {
+		p := f.posts[i]
+		// The fake numbers request ids by posts so far.
+		if p.path != runtimePath+"invocation/"+w.path || p.errorType != w.errorType || !bytes.HasPrefix(p.body, []byte(w.body)) {
+			t.Errorf("post %d: %s (%q) %.300s, want %s (%q) %.300s", i, p.path, p.errorType, p.body, w.path, w.errorType, w.body)
+		}
+	}
+}
+
+type handlerFunc func(ctx context.Context, p []byte) ([]byte, error)
+
+func (f handlerFunc) Invoke(ctx context.Context, p []byte) ([]byte, error) { return f(ctx, p) }
