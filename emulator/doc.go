@@ -136,7 +136,8 @@
 // Cluster.AdminHandler serves the same controls over HTTP for
 // `msklink local` (loopback only).
 // Config.Limits reproduces MSK's connection limits ("Too many connects",
-// connections per broker, idle close); they are off by default.
+// connections per broker, idle close, of a client that stops reading too);
+// they are off by default.
 //
 // # Where the emulator differs from MSK
 //

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -194,9 +195,19 @@ func (l *Listener) serve(raw net.Conn) {
 			t.Stop()
 		}
 	}
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.logIdle("waiting for a request")
+	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed):
 		cl.log.Debug("connection closed", "broker", l.b.id, "listener", l.kind.String(), "remote", raw.RemoteAddr().String(), "reason", err.Error())
 	}
+}
+
+// logIdle logs a close by Limits.IdleTimeout, at Info as Kafka logs its
+// idle closes; while says what the connection was doing.
+func (c *conn) logIdle(while string) {
+	c.l.b.c.log.Info("connection closed: idle", append(c.logAttrs(),
+		"idle_timeout", time.Duration(c.l.b.c.cfg.Limits.IdleTimeout).String(), "while", while)...)
 }
 
 // Faults are injected on a listener's connections. The zero value injects
@@ -515,7 +526,10 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if len(out) > 0 {
-			if _, err := c.nc.Write(out); err != nil {
+			if err := c.write(out); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					c.logIdle("writing an answer the client does not read")
+				}
 				return
 			}
 		}
@@ -523,6 +537,29 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// write writes b to the client. With Limits.IdleTimeout, a write that
+// makes no progress for that long fails, as Kafka's
+// connections.max.idle.ms closes a connection whose answers its client
+// does not read (Kafka then stops reading from it, so it goes idle): the
+// deadline is renewed for each piece of b.
+func (c *conn) write(b []byte) error {
+	idle := time.Duration(c.l.b.c.cfg.Limits.IdleTimeout)
+	if idle <= 0 {
+		_, err := c.nc.Write(b)
+		return err
+	}
+	const piece = 256 << 10
+	for len(b) > 0 {
+		n := min(len(b), piece)
+		c.nc.SetWriteDeadline(time.Now().Add(idle))
+		if _, err := c.nc.Write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
 }
 
 // advertised maps a kfake broker address to the address this listener kind
