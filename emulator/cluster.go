@@ -145,6 +145,9 @@ type Cluster struct {
 	brokers []*Broker
 	byAddr  map[string]*Broker          // kfake's internal host:port -> broker
 	offers  map[bool]map[int16][2]int16 // by ListenerKind.sasl: API key -> min, max version; see offered
+	zstd    sync.Pool                   // *zstd.Decoder, see batchSize
+	gzip    sync.Pool                   // *gzip.Reader
+	lz4     sync.Pool                   // *lz4.Reader
 	arn     iampolicy.ClusterARN
 	kafkaID string // the Kafka cluster id, see Config.kafkaClusterID
 

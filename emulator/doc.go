@@ -161,6 +161,11 @@
 //     Authorization failures carry the Kafka error code with no message,
 //     as Kafka's; a denied request whose response has no error field is
 //     answered by closing the connection, and the log names the action.
+//   - Compressed batches: one whose records decompress beyond the topic's
+//     max.message.bytes is refused with MESSAGE_TOO_LARGE, one that does
+//     not decompress with CORRUPT_MESSAGE. Kafka bounds only a batch's
+//     size on the wire, but it never holds a batch decompressed whole;
+//     kfake does, so a few KB of zstd could otherwise take a GB.
 //   - Cluster id: a Kafka-style 22-character id derived from the cluster
 //     ARN (stable across runs); MSK's is random.
 //   - Limits: the connection rate and count (Config.Limits, off by

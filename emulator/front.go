@@ -435,6 +435,23 @@ func (c *conn) dispatch(h kafkawire.Header, frame []byte) error {
 		frame = out
 		post = append(more, post...)
 	}
+	if h.Key == 0 {
+		out, more, local, err := c.boundProduce(h, frame)
+		if err != nil {
+			return err
+		}
+		if local != nil {
+			if !c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, local)}) {
+				return net.ErrClosed
+			}
+			return nil
+		}
+		if out == nil { // refused acks=0 produce: nothing to answer
+			return nil
+		}
+		frame = out
+		post = append(more, post...)
+	}
 	return c.forward(h, frame, post)
 }
 
