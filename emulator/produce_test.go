@@ -114,3 +114,31 @@ func TestProduceDecompressedSizeBound(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBatchSize: batchSize never passes what franz-go's decompressor (the
+// one kfake uses) decompresses beyond the limit, and never panics.
+func FuzzBatchSize(f *testing.F) {
+	for _, codec := range []int{codecGzip, codecSnappy, codecXerial, codecLz4, codecZstd} {
+		f.Add(codec&7, compress(f, codec, oneRecord([]byte("hello"))), 100)
+		f.Add(codec&7, compress(f, codec, make([]byte, 5000)), 4096)
+	}
+	f.Add(codecSnappy, []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 3, 9, 0, 0}, 8)
+	c, err := Start(context.Background(), Ephemeral(), WithListeners(Plaintext))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { c.Close() })
+	dec := kgo.DefaultDecompressor()
+	f.Fuzz(func(t *testing.T, codec int, src []byte, limit int) {
+		if codec < 1 || codec > 4 || limit < 0 || limit > 1<<20 {
+			return
+		}
+		err := c.batchSize(codec, src, limit)
+		if err != nil {
+			return
+		}
+		if out, derr := dec.Decompress(src, kgo.CompressionCodecType(codec)); derr == nil && len(out) > limit {
+			t.Fatalf("codec %d: passed at limit %d, decompresses to %d bytes", codec, limit, len(out))
+		}
+	})
+}
