@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // AdminHandler returns an HTTP handler to control the cluster at run time,
@@ -21,6 +24,13 @@ import (
 //	POST /v1/brokers/{id}/down           broker down (all its listeners)
 //	POST /v1/brokers/{id}/up             broker up
 //	POST /v1/leader                      {"topic","partition","broker"}: move a partition leader
+//
+// Requests a web page could make are refused (403), since the endpoint
+// stops brokers and tells why logins failed: one whose Host header is not
+// the address the connection came to (DNS rebinding: a page whose name
+// resolves to 127.0.0.1), and one with an Origin header other than the
+// endpoint's own (a page posting across origins). "localhost" is accepted
+// for a loopback address. Tools such as curl send no Origin.
 //
 // The handler is safe for concurrent use.
 func (c *Cluster) AdminHandler() http.Handler {
@@ -157,7 +167,52 @@ func (c *Cluster) AdminHandler() http.Handler {
 		}
 		writeAdmin(w, http.StatusOK, req)
 	})
-	return mux
+	return localOnly(mux)
+}
+
+// localOnly refuses the requests a browser sends for another site, see
+// AdminHandler.
+func localOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if !ownHost(r.Host, local) {
+			want := "the endpoint's address"
+			if local != nil {
+				want = local.String()
+			}
+			adminError(w, http.StatusForbidden, "Host %q is not this endpoint (%s): refused, as a web page's request through DNS rebinding would be; use http://%s", r.Host, want, want)
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
+			adminError(w, http.StatusForbidden, "Origin %q is not this endpoint's own (http://%s): cross-origin requests are refused", o, r.Host)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ownHost reports whether host, a request's Host header, names local, the
+// address its connection came to: its IP, or localhost for a loopback IP,
+// and its port. Without local (a handler not behind net/http's server),
+// any loopback IP or localhost is accepted.
+func ownHost(host string, local net.Addr) bool {
+	name, port, err := net.SplitHostPort(host)
+	if err != nil {
+		name, port = host, "80"
+	}
+	ip, ipErr := netip.ParseAddr(name)
+	if local == nil {
+		return strings.EqualFold(name, "localhost") || ipErr == nil && ip.IsLoopback()
+	}
+	lap, err := netip.ParseAddrPort(local.String())
+	if err != nil || port != strconv.Itoa(int(lap.Port())) {
+		return false
+	}
+	want := lap.Addr().Unmap()
+	if strings.EqualFold(name, "localhost") {
+		return want.IsLoopback()
+	}
+	return ipErr == nil && ip.Unmap() == want
 }
 
 // Listening reports whether the listener accepts connections.

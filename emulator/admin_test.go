@@ -68,3 +68,58 @@ func TestAdminHandler(t *testing.T) {
 		t.Errorf("start on a taken port: %s", s)
 	}
 }
+
+// TestAdminRefusesOtherHostsAndOrigins: a web page cannot drive the admin
+// endpoint: not by DNS rebinding (a Host that is not the endpoint's
+// address), not by a cross-origin request (an Origin that is not the
+// endpoint's own); the endpoint's own address and localhost work.
+func TestAdminRefusesOtherHostsAndOrigins(t *testing.T) {
+	t.Parallel()
+	c, _ := startCluster(t)
+	srv := httptest.NewServer(c.AdminHandler())
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	for _, tc := range []struct {
+		name, method, path, host, origin string
+		want                             int
+	}{
+		{"own address", "GET", "/v1/status", "", "", 200},
+		{"localhost", "GET", "/v1/status", "localhost:" + port, "", 200},
+		{"same origin", "POST", "/v1/reset", "", "http://" + addr, 200},
+		{"rebound name", "GET", "/v1/auth-failures", "attacker.example:" + port, "", 403},
+		{"rebound name, no port", "GET", "/v1/status", "attacker.example", "", 403},
+		{"own address, other port", "GET", "/v1/status", "127.0.0.1:1", "", 403},
+		{"foreign origin stops a broker", "POST", "/v1/brokers/0/down", "", "http://attacker.example", 403},
+		{"foreign origin reads", "GET", "/v1/auth-failures", "", "https://attacker.example", 403},
+		{"opaque origin", "POST", "/v1/stop", "", "null", 403},
+		{"same host, other port", "POST", "/v1/stop", "", "http://127.0.0.1:1", 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.host != "" {
+				req.Host = tc.host
+			}
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("%s %s (Host %q, Origin %q): %d %s, want %d", tc.method, tc.path, tc.host, tc.origin, resp.StatusCode, b, tc.want)
+			}
+		})
+	}
+	for _, l := range c.selectListeners(nil, nil) {
+		if !l.Listening() {
+			t.Errorf("broker %d %s stopped by a refused request", l.b.id, l.kind)
+		}
+	}
+}

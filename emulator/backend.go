@@ -3,84 +3,65 @@ package emulator
 import (
 	"errors"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 )
 
-// backendListener is kfake's listener for one broker. It keeps a loopback
-// TCP port, whose address kfake advertises and the front maps back to the
-// broker, and which still accepts TCP connections; but the front itself
-// connects in-process, through net.Pipe. That takes the kernel out of the
-// hop between the front and kfake: on a small VM the loopback TCP stack
-// (two syscalls and two copies each way, per request and per answer) cost
-// about a quarter of the emulator's CPU in a produce run.
+// internalDomain is the domain of the addresses kfake advertises for its
+// brokers, broker-N.kfake.invalid:9092. The .invalid top-level domain
+// never resolves (RFC 6761), so nothing can connect to one of them even if
+// it leaked; and the front finds them in an answer by this name alone (see
+// conn.writeLoop).
+const internalDomain = "kfake.invalid"
+
+// backendListener is kfake's listener for one broker. It has no socket:
+// the front is the only one that can connect to it, in-process, through
+// net.Pipe, so no client can reach kfake past the front's TLS, SASL and
+// authorization. Its address is synthetic (see internalDomain); the front
+// maps it back to the broker when it rewrites broker addresses.
 //
-// A pipe has no buffer: a write returns once the other side has read it.
-// kfake reads a connection's next request only after it has written the
-// answer to the one before, so the front's forward of a request waits for
-// kfake to finish the previous one; it did the same, a few kernel buffers
-// later, over TCP.
+// A pipe also takes the kernel out of the hop between the front and kfake:
+// on a small VM the loopback TCP stack (two syscalls and two copies each
+// way, per request and per answer) cost about a quarter of the emulator's
+// CPU in a produce run. A pipe has no buffer: a write returns once the
+// other side has read it. kfake reads a connection's next request only
+// after it has written the answer to the one before, so the front's
+// forward of a request waits for kfake to finish the previous one; it did
+// the same, a few kernel buffers later, over TCP.
 type backendListener struct {
-	net.Listener // the loopback TCP listener
-
-	pipes    chan net.Conn
-	accepted chan acceptResult
-	done     chan struct{}
-	start    sync.Once
-	stop     sync.Once
+	addr  internalAddr
+	pipes chan net.Conn
+	done  chan struct{}
+	stop  sync.Once
 }
 
-type acceptResult struct {
-	c   net.Conn
-	err error
-}
-
-func newBackendListener(tcp net.Listener) *backendListener {
+func newBackendListener(broker int) *backendListener {
 	return &backendListener{
-		Listener: tcp,
-		pipes:    make(chan net.Conn),
-		accepted: make(chan acceptResult),
-		done:     make(chan struct{}),
+		addr:  internalAddr(net.JoinHostPort("broker-"+strconv.Itoa(broker)+"."+internalDomain, "9092")),
+		pipes: make(chan net.Conn),
+		done:  make(chan struct{}),
 	}
 }
 
-// Accept returns the next connection, in-process or TCP.
+// Accept returns the next connection the front dialed.
 func (l *backendListener) Accept() (net.Conn, error) {
-	l.start.Do(func() { go l.acceptTCP() })
 	select {
 	case c := <-l.pipes:
 		return c, nil
-	case r := <-l.accepted:
-		return r.c, r.err
 	case <-l.done:
 		return nil, net.ErrClosed
 	}
 }
 
-func (l *backendListener) acceptTCP() {
-	for {
-		c, err := l.Listener.Accept()
-		select {
-		case l.accepted <- acceptResult{c, err}:
-		case <-l.done:
-			if c != nil {
-				c.Close()
-			}
-			return
-		}
-		if err != nil {
-			return
-		}
-	}
+// Close stops dial; connections already accepted stay open.
+func (l *backendListener) Close() error {
+	l.stop.Do(func() { close(l.done) })
+	return nil
 }
 
-// Close stops both kinds of connection; connections already accepted
-// stay open.
-func (l *backendListener) Close() error {
-	err := l.Listener.Close()
-	l.stop.Do(func() { close(l.done) })
-	return err
-}
+// Addr is the synthetic address kfake advertises for the broker.
+func (l *backendListener) Addr() net.Addr { return l.addr }
 
 // errBackendClosed is dial's error once the listener is closed.
 var errBackendClosed = errors.New("emulator: kfake's listener is closed")
@@ -105,6 +86,12 @@ func (l *backendListener) dial(remote net.Addr, timeout time.Duration) (net.Conn
 		return nil, errors.New("emulator: kfake did not accept a connection in " + timeout.String())
 	}
 }
+
+// internalAddr is a backendListener's address.
+type internalAddr string
+
+func (a internalAddr) Network() string { return "pipe" }
+func (a internalAddr) String() string  { return string(a) }
 
 // remoteAddrConn is a net.Conn with another remote address.
 type remoteAddrConn struct {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -142,7 +143,11 @@ type Cluster struct {
 	certs   *certs
 	tmpDir  string
 	brokers []*Broker
-	byAddr  map[string]*Broker // kfake's internal host:port -> broker
+	byAddr  map[string]*Broker          // kfake's internal host:port -> broker
+	offers  map[bool]map[int16][2]int16 // by ListenerKind.sasl: API key -> min, max version; see offered
+	zstd    sync.Pool                   // *zstd.Decoder, see batchSize
+	gzip    sync.Pool                   // *gzip.Reader
+	lz4     sync.Pool                   // *lz4.Reader
 	arn     iampolicy.ClusterARN
 	kafkaID string // the Kafka cluster id, see Config.kafkaClusterID
 
@@ -203,7 +208,8 @@ func Start(ctx context.Context, opts ...Opt) (*Cluster, error) {
 		}
 	}()
 
-	// kfake: one internal loopback listener per broker, recorded in order.
+	// kfake: one in-process listener per broker (no socket: see
+	// backendListener), recorded in order.
 	var (
 		lnMu sync.Mutex
 		lns  []*backendListener
@@ -212,15 +218,11 @@ func Start(ctx context.Context, opts ...Opt) (*Cluster, error) {
 		kfake.NumBrokers(c.cfg.Brokers),
 		kfake.ClusterID(c.kafkaID),
 		kfake.DefaultNumPartitions(3),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			tcp, err := net.Listen(network, "127.0.0.1:0")
-			if err != nil {
-				return nil, err
-			}
-			ln := newBackendListener(tcp)
+		kfake.ListenFn(func(string, string) (net.Listener, error) {
 			lnMu.Lock()
+			defer lnMu.Unlock()
+			ln := newBackendListener(len(lns))
 			lns = append(lns, ln)
-			lnMu.Unlock()
 			return ln, nil
 		}),
 	}
@@ -263,8 +265,20 @@ func Start(ctx context.Context, opts ...Opt) (*Cluster, error) {
 		}
 		b := &Broker{c: c, id: int32(i), host: host, backend: lns[i], listeners: map[ListenerKind]*Listener{}}
 		c.brokers = append(c.brokers, b)
-		c.byAddr[addrs[i]] = b // kfake advertises its TCP address
+		c.byAddr[addrs[i]] = b // kfake advertises its listener's address
 		hosts = append(hosts, host)
+	}
+	apis, err := kfakeAPIs(ctx, lns[0])
+	if err != nil {
+		return nil, err
+	}
+	c.offers = map[bool]map[int16][2]int16{}
+	for _, sasl := range []bool{false, true} {
+		m := map[int16][2]int16{}
+		for _, k := range offer(slices.Clone(apis), sasl) {
+			m[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+		}
+		c.offers[sasl] = m
 	}
 	needTLS := false
 	for _, k := range c.cfg.Listeners {

@@ -153,7 +153,9 @@ type Limits struct {
 	// over it, new connections are closed at once.
 	MaxConnections int `json:"max_connections,omitempty"`
 	// IdleTimeout closes connections idle that long, like
-	// connections.max.idle.ms (Kafka's default 10m).
+	// connections.max.idle.ms (Kafka's default 10m): no request arrives,
+	// or an answer cannot be written because the client stops reading.
+	// Each close is logged at Info ("connection closed: idle").
 	IdleTimeout Duration `json:"idle_timeout,omitempty"`
 }
 

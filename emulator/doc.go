@@ -39,25 +39,29 @@
 // written as hooks; and it advertises one address per broker, while MSK
 // advertises one per listener kind.
 //
-// So kfake listens only on internal loopback ports (chosen through its
-// ListenFn option, which also fixes the address it advertises), and this
-// package puts an MSK "front" before it, per broker and listener kind. The
-// front accepts client connections, does TLS and the whole SASL phase
-// itself, authorizes each request with package iampolicy (IAM listener),
-// injects faults, and forwards requests frame by frame to the broker's kfake
-// listener over one backend connection per client connection: an
-// in-process net.Pipe, on which kfake sees the client's own address (its
-// loopback port stays open, but the hot path has no kernel hop). Requests are
-// forwarded as they arrive (pipelining is kept); Kafka answers in order per
-// connection, so answers are matched in order and checked by correlation
-// ID. Answers the front makes itself (SASL, authorization denials) are
-// queued in the same order. Only responses that need it are decoded and
-// re-encoded with kmsg: ApiVersions (version caps, SASL versions),
-// Metadata, FindCoordinator and DescribeCluster (addresses), and responses
-// to requests the authorizer trimmed. To avoid rewriting leader hints,
-// ApiVersions caps Produce at v9 and Fetch at v15 (no NodeEndpoints) and
-// does not offer share-group APIs. On SASL listeners it advertises
-// SaslHandshake 0..1 and SaslAuthenticate 0..2.
+// So kfake has no socket at all: its ListenFn option gets in-process
+// listeners whose addresses (broker-N.kfake.invalid:9092, which never
+// resolve) are what kfake advertises, and this package puts an MSK "front"
+// before it, per broker and listener kind; nothing but the front can reach
+// kfake. The front accepts client connections, does TLS and the whole SASL
+// phase itself, authorizes each request with package iampolicy (IAM
+// listener), injects faults, and forwards requests frame by frame to the
+// broker's kfake listener over one backend connection per client
+// connection: an in-process net.Pipe, on which kfake sees the client's own
+// address (and the hot path has no kernel hop). Requests are forwarded as
+// they arrive (pipelining is kept); Kafka answers in order per connection,
+// so answers are matched in order and checked by correlation ID. Answers
+// the front makes itself (SASL, authorization denials) are queued in the
+// same order. Only responses that need it are decoded and re-encoded with
+// kmsg: ApiVersions (version caps, SASL versions), Metadata,
+// FindCoordinator and DescribeCluster (addresses), Produce and Fetch
+// answers that carry leader hints (addresses), and responses to requests
+// the authorizer trimmed. No kfake address reaches a client. ApiVersions
+// caps Produce at v9 and Fetch at v15 (no NodeEndpoints field) and does not
+// offer share-group APIs; a request above what it advertises, or of an API
+// it does not advertise, closes the connection, as Kafka closes it, and is
+// never forwarded. On SASL listeners it advertises SaslHandshake 0..1 and
+// SaslAuthenticate 0..2.
 //
 // The alternatives were worse: a ListenFn wrapper alone cannot see the
 // principal after kfake's SASL, cannot implement OAUTHBEARER or
@@ -132,7 +136,8 @@
 // Cluster.AdminHandler serves the same controls over HTTP for
 // `msklink local` (loopback only).
 // Config.Limits reproduces MSK's connection limits ("Too many connects",
-// connections per broker, idle close); they are off by default.
+// connections per broker, idle close, of a client that stops reading too);
+// they are off by default.
 //
 // # Where the emulator differs from MSK
 //
@@ -156,6 +161,11 @@
 //     Authorization failures carry the Kafka error code with no message,
 //     as Kafka's; a denied request whose response has no error field is
 //     answered by closing the connection, and the log names the action.
+//   - Compressed batches: one whose records decompress beyond the topic's
+//     max.message.bytes is refused with MESSAGE_TOO_LARGE, one that does
+//     not decompress with CORRUPT_MESSAGE. Kafka bounds only a batch's
+//     size on the wire, but it never holds a batch decompressed whole;
+//     kfake does, so a few KB of zstd could otherwise take a GB.
 //   - Cluster id: a Kafka-style 22-character id derived from the cluster
 //     ARN (stable across runs); MSK's is random.
 //   - Limits: the connection rate and count (Config.Limits, off by

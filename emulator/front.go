@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -9,11 +10,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/msklink/msklink/internal/kafkawire"
@@ -192,9 +195,19 @@ func (l *Listener) serve(raw net.Conn) {
 			t.Stop()
 		}
 	}
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.logIdle("waiting for a request")
+	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed):
 		cl.log.Debug("connection closed", "broker", l.b.id, "listener", l.kind.String(), "remote", raw.RemoteAddr().String(), "reason", err.Error())
 	}
+}
+
+// logIdle logs a close by Limits.IdleTimeout, at Info as Kafka logs its
+// idle closes; while says what the connection was doing.
+func (c *conn) logIdle(while string) {
+	c.l.b.c.log.Info("connection closed: idle", append(c.logAttrs(),
+		"idle_timeout", time.Duration(c.l.b.c.cfg.Limits.IdleTimeout).String(), "while", while)...)
 }
 
 // Faults are injected on a listener's connections. The zero value injects
@@ -357,6 +370,10 @@ func (c *conn) readLoop() error {
 			}
 			continue
 		}
+		if !c.offered(h) {
+			cl.log.Info("request not offered: closing connection", append(c.logAttrs(), "api", kmsg.NameForKey(h.Key), "api_key", h.Key, "version", h.Version)...)
+			return errClose
+		}
 		if err := c.dispatch(h, frame); err != nil {
 			return err
 		}
@@ -413,6 +430,23 @@ func (c *conn) dispatch(h kafkawire.Header, frame []byte) error {
 			return nil
 		}
 		if out == nil { // denied acks=0 produce: nothing to answer
+			return nil
+		}
+		frame = out
+		post = append(more, post...)
+	}
+	if h.Key == 0 {
+		out, more, local, err := c.boundProduce(h, frame)
+		if err != nil {
+			return err
+		}
+		if local != nil {
+			if !c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, local)}) {
+				return net.ErrClosed
+			}
+			return nil
+		}
+		if out == nil { // refused acks=0 produce: nothing to answer
 			return nil
 		}
 		frame = out
@@ -484,6 +518,13 @@ func (c *conn) writeLoop() {
 				cl.log.Error("kfake answered out of order", append(c.logAttrs(), "api", kmsg.NameForKey(s.h.Key))...)
 				return
 			}
+			// Produce and Fetch answers name brokers (KIP-951 leader
+			// hints, a tagged field that kmsg writes at any flexible
+			// version) only when a partition moved; they are rewritten
+			// only then, since decoding every fetched batch costs.
+			if (s.h.Key == 0 || s.h.Key == 1) && s.h.Flexible && bytes.Contains(body, []byte(internalDomain)) {
+				s.post = append(s.post, c.fixLeaderHints)
+			}
 			if len(s.post) > 0 {
 				resp, err := kafkawire.DecodeResponse(s.h, body)
 				if err != nil {
@@ -502,7 +543,10 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if len(out) > 0 {
-			if _, err := c.nc.Write(out); err != nil {
+			if err := c.write(out); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					c.logIdle("writing an answer the client does not read")
+				}
 				return
 			}
 		}
@@ -510,6 +554,29 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// write writes b to the client. With Limits.IdleTimeout, a write that
+// makes no progress for that long fails, as Kafka's
+// connections.max.idle.ms closes a connection whose answers its client
+// does not read (Kafka then stops reading from it, so it goes idle): the
+// deadline is renewed for each piece of b.
+func (c *conn) write(b []byte) error {
+	idle := time.Duration(c.l.b.c.cfg.Limits.IdleTimeout)
+	if idle <= 0 {
+		_, err := c.nc.Write(b)
+		return err
+	}
+	const piece = 256 << 10
+	for len(b) > 0 {
+		n := min(len(b), piece)
+		c.nc.SetWriteDeadline(time.Now().Add(idle))
+		if _, err := c.nc.Write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
 }
 
 // advertised maps a kfake broker address to the address this listener kind
@@ -532,8 +599,11 @@ func (c *conn) advertised(host string, port int32) (string, int32, bool) {
 	return h, pn, true
 }
 
-// capped API versions: versions above these carry broker addresses
-// (NodeEndpoints leader hints) that would need rewriting.
+// capped API versions (-1: not offered). The front advertises kfake's
+// versions up to these and refuses requests above them (see offered):
+// versions above these carry broker addresses (NodeEndpoints leader hints)
+// as a field of their own. kfake may still send the hints at lower
+// flexible versions, as a tagged field; fixLeaderHints rewrites those.
 var versionCaps = map[int16]int16{
 	0:  9,                                  // Produce v10+ has NodeEndpoints
 	1:  15,                                 // Fetch v16+ has NodeEndpoints
@@ -544,62 +614,87 @@ var versionCaps = map[int16]int16{
 
 func (c *conn) fixApiVersions(r kmsg.Response) {
 	resp := r.(*kmsg.ApiVersionsResponse)
-	keys := resp.ApiKeys[:0]
-	for _, k := range resp.ApiKeys {
-		if cp, ok := versionCaps[k.ApiKey]; ok {
-			if cp < 0 {
-				continue
-			}
-			k.MaxVersion = min(k.MaxVersion, cp)
-		}
-		if c.l.kind.sasl() {
-			switch k.ApiKey {
-			case 17:
-				k.MinVersion, k.MaxVersion = 0, 1
-			case 36:
-				k.MinVersion, k.MaxVersion = 0, 2
-			}
-		}
-		keys = append(keys, k)
-	}
-	resp.ApiKeys = keys
+	resp.ApiKeys = offer(resp.ApiKeys, c.l.kind.sasl())
 }
+
+// The fix functions below rewrite every broker address kfake puts in an
+// answer to the address of this listener kind for that broker. An address
+// that maps to no listener (a broker added behind the emulator's back) is
+// left out, never passed on: no internal address reaches a client.
 
 func (c *conn) fixMetadata(r kmsg.Response) {
 	resp := r.(*kmsg.MetadataResponse)
-	for i := range resp.Brokers {
-		b := &resp.Brokers[i]
-		if h, p, ok := c.advertised(b.Host, b.Port); ok {
-			b.Host, b.Port = h, p
+	kept := resp.Brokers[:0]
+	for _, b := range resp.Brokers {
+		if c.rewrite(&b.Host, &b.Port) {
+			kept = append(kept, b)
 		}
 	}
+	resp.Brokers = kept
 	resp.ClusterID = &c.l.b.c.kafkaID
 }
 
 func (c *conn) fixFindCoordinator(r kmsg.Response) {
 	resp := r.(*kmsg.FindCoordinatorResponse)
-	if resp.ErrorCode == 0 && resp.Host != "" {
-		if h, p, ok := c.advertised(resp.Host, resp.Port); ok {
-			resp.Host, resp.Port = h, p
+	unknown := func(code *int16, node, port *int32, host *string) {
+		if *code == 0 {
+			*code = kerr.CoordinatorNotAvailable.Code
 		}
+		*node, *host, *port = -1, "", -1
+	}
+	if resp.Host != "" && !c.rewrite(&resp.Host, &resp.Port) {
+		unknown(&resp.ErrorCode, &resp.NodeID, &resp.Port, &resp.Host)
 	}
 	for i := range resp.Coordinators {
 		co := &resp.Coordinators[i]
-		if h, p, ok := c.advertised(co.Host, co.Port); ok {
-			co.Host, co.Port = h, p
+		if co.Host != "" && !c.rewrite(&co.Host, &co.Port) {
+			unknown(&co.ErrorCode, &co.NodeID, &co.Port, &co.Host)
 		}
 	}
 }
 
 func (c *conn) fixDescribeCluster(r kmsg.Response) {
 	resp := r.(*kmsg.DescribeClusterResponse)
-	for i := range resp.Brokers {
-		b := &resp.Brokers[i]
-		if h, p, ok := c.advertised(b.Host, b.Port); ok {
-			b.Host, b.Port = h, p
+	kept := resp.Brokers[:0]
+	for _, b := range resp.Brokers {
+		if c.rewrite(&b.Host, &b.Port) {
+			kept = append(kept, b)
 		}
 	}
+	resp.Brokers = kept
 	resp.ClusterID = c.l.b.c.kafkaID
+}
+
+// fixLeaderHints rewrites the brokers of a Produce or Fetch answer.
+func (c *conn) fixLeaderHints(r kmsg.Response) {
+	switch resp := r.(type) {
+	case *kmsg.ProduceResponse:
+		kept := resp.Brokers[:0]
+		for _, b := range resp.Brokers {
+			if c.rewrite(&b.Host, &b.Port) {
+				kept = append(kept, b)
+			}
+		}
+		resp.Brokers = kept
+	case *kmsg.FetchResponse:
+		kept := resp.Brokers[:0]
+		for _, b := range resp.Brokers {
+			if c.rewrite(&b.Host, &b.Port) {
+				kept = append(kept, b)
+			}
+		}
+		resp.Brokers = kept
+	}
+}
+
+// rewrite replaces a kfake broker address with this listener kind's
+// address for that broker; false if it maps to none.
+func (c *conn) rewrite(host *string, port *int32) bool {
+	h, p, ok := c.advertised(*host, *port)
+	if ok {
+		*host, *port = h, p
+	}
+	return ok
 }
 
 // newRequestID returns a random UUID for MSK-style messages.
