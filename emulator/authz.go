@@ -74,30 +74,30 @@ func reencode(h kafkawire.Header, r kmsg.Request) []byte {
 }
 
 // topicAllowed checks action on a topic named by name or, in request
-// versions that name topics by ID (byID), by id. A topic ID kfake does not
-// know is allowed: kfake answers UNKNOWN_TOPIC_ID. Read loop only.
+// versions that name topics by ID (byID), by id. An ID is resolved with
+// kfake's current state (topicByID). A topic ID kfake does not know is
+// allowed: nothing can be read or written through it, and kfake answers
+// UNKNOWN_TOPIC_ID, as Kafka does.
 func (c *conn) topicAllowed(api int16, action iampolicy.Action, name string, id [16]byte, byID bool) bool {
 	if byID {
-		name = c.topicName(id)
+		var ok bool
+		if name, ok = c.topicByID(id); !ok {
+			return true
+		}
 	}
-	return name == "" || c.allowed(api, action, c.topicARN(name))
+	return c.allowed(api, action, c.topicARN(name))
 }
 
-// topicName resolves a topic ID through kfake ("" if unknown). Topic IDs
-// never change meaning, so names are cached per connection.
-func (c *conn) topicName(id [16]byte) string {
-	if n, ok := c.topicIDs[id]; ok {
-		return n
-	}
+// topicByID resolves a topic ID with kfake's state at the time of the
+// request; ok is false for an ID kfake does not know. Nothing is cached: a
+// topic deleted and created again has a new ID, and the old one must then
+// be unknown. Safe in both loops.
+func (c *conn) topicByID(id [16]byte) (name string, ok bool) {
 	ti := c.l.b.c.kf.TopicIDInfo(id)
 	if ti == nil {
-		return ""
+		return "", false
 	}
-	if c.topicIDs == nil {
-		c.topicIDs = map[[16]byte]string{}
-	}
-	c.topicIDs[id] = ti.Topic
-	return ti.Topic
+	return ti.Topic, true
 }
 
 // authorize returns the frame to forward (possibly reduced), functions that
@@ -121,7 +121,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 			resp := kmsg.NewPtrProduceResponse()
 			for _, t := range req.Topics {
 				rt := kmsg.NewProduceResponseTopic()
-				rt.Topic = t.Topic
+				rt.Topic, rt.TopicID = t.Topic, t.TopicID
 				for _, p := range t.Partitions {
 					rp := kmsg.NewProduceResponseTopicPartition()
 					rp.Partition, rp.ErrorCode, rp.BaseOffset = p.Partition, errTxnAuthz, -1
@@ -131,7 +131,11 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 			}
 			return nil, nil, resp, nil
 		}
-		kept, denied := split(req.Topics, func(t kmsg.ProduceRequestTopic) bool { return c.allowed(k, iampolicy.WriteData, c.topicARN(t.Topic)) })
+		// v13+ names topics by ID only (KIP-516): WriteData is checked
+		// on the name the ID has now.
+		kept, denied := split(req.Topics, func(t kmsg.ProduceRequestTopic) bool {
+			return c.topicAllowed(k, iampolicy.WriteData, t.Topic, t.TopicID, h.Version >= 13)
+		})
 		if len(denied) == 0 {
 			return frame, nil, nil, nil
 		}
@@ -139,7 +143,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 			resp := r.(*kmsg.ProduceResponse)
 			for _, t := range denied {
 				rt := kmsg.NewProduceResponseTopic()
-				rt.Topic = t.Topic
+				rt.Topic, rt.TopicID = t.Topic, t.TopicID
 				for _, p := range t.Partitions {
 					rp := kmsg.NewProduceResponseTopicPartition()
 					rp.Partition, rp.ErrorCode, rp.BaseOffset = p.Partition, errTopicAuthz, -1
@@ -230,33 +234,46 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		// Kafka: DESCRIBE on each topic; with auto-creation, a missing
 		// topic also needs CREATE (CreateTopic), else it alone gets
 		// TOPIC_AUTHORIZATION_FAILED and the others are still created.
+		// A topic named by ID (v12+; kfake takes the ID over a name given
+		// with it) is checked by the name the ID has now; denied, it is
+		// answered with its ID and no name, as Kafka answers. An unknown
+		// ID goes to kfake, which answers UNKNOWN_TOPIC_ID.
 		autoCreate := req.AllowAutoTopicCreation && c.l.b.c.cfg.AutoCreateTopics
-		kept, deniedTopics := split(req.Topics, func(t kmsg.MetadataRequestTopic) bool {
+		var denied []kmsg.MetadataResponseTopic
+		kept := make([]kmsg.MetadataRequestTopic, 0, len(req.Topics)) // not nil: a null list asks for every topic
+		for _, t := range req.Topics {
+			if t.TopicID != ([16]byte{}) {
+				if name, ok := c.topicByID(t.TopicID); ok && !c.allowed(k, iampolicy.DescribeTopic, c.topicARN(name)) {
+					rt := kmsg.NewMetadataResponseTopic()
+					rt.TopicID, rt.ErrorCode = t.TopicID, errTopicAuthz
+					denied = append(denied, rt)
+					continue
+				}
+				kept = append(kept, t)
+				continue
+			}
 			if t.Topic == nil {
-				return true
+				kept = append(kept, t)
+				continue
 			}
 			arn := c.topicARN(*t.Topic)
-			return c.allowed(k, iampolicy.DescribeTopic, arn) &&
-				(!autoCreate || c.l.b.c.kf.TopicInfo(*t.Topic) != nil || c.allowed(k, iampolicy.CreateTopic, arn))
-		})
-		if len(deniedTopics) == 0 {
-			return frame, nil, nil, nil
+			if c.allowed(k, iampolicy.DescribeTopic, arn) &&
+				(!autoCreate || c.l.b.c.kf.TopicInfo(*t.Topic) != nil || c.allowed(k, iampolicy.CreateTopic, arn)) {
+				kept = append(kept, t)
+				continue
+			}
+			rt := kmsg.NewMetadataResponseTopic()
+			rt.Topic, rt.ErrorCode = t.Topic, errTopicAuthz
+			denied = append(denied, rt)
 		}
-		denied := make([]string, len(deniedTopics))
-		for i, t := range deniedTopics {
-			denied[i] = *t.Topic
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
 		}
 		add := func(r kmsg.Response) {
 			resp := r.(*kmsg.MetadataResponse)
-			for _, name := range denied {
-				rt := kmsg.NewMetadataResponseTopic()
-				rt.Topic = kmsg.StringPtr(name)
-				rt.ErrorCode = errTopicAuthz
-				resp.Topics = append(resp.Topics, rt)
-			}
+			resp.Topics = append(resp.Topics, denied...)
 		}
-		// Not nil: a null list asks for every topic.
-		req.Topics = append([]kmsg.MetadataRequestTopic{}, kept...)
+		req.Topics = kept
 		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 
 	case *kmsg.OffsetCommitRequest:
@@ -466,41 +483,50 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.DeleteTopicsRequest:
-		// Kafka deletes the topics the principal may delete (DELETE on
-		// each) and answers TOPIC_AUTHORIZATION_FAILED for the others.
-		// v6+ names topics in Topics (by name or ID), older versions in
-		// TopicNames.
-		name := func(t kmsg.DeleteTopicsRequestTopic) string {
-			if t.Topic != nil {
-				return *t.Topic
-			}
-			return c.topicName(t.TopicID)
-		}
-		allowed := func(n string) bool { return n == "" || c.allowed(k, iampolicy.DeleteTopic, c.topicARN(n)) }
+		// Kafka (handleDeleteTopicsRequest) deletes the topics the
+		// principal may delete (DELETE on each: DeleteTopic) and answers
+		// TOPIC_AUTHORIZATION_FAILED for the others. v6+ names topics in
+		// Topics, by name or by ID; a topic named by an ID the principal
+		// may not describe is answered without its name. kfake takes the
+		// name when both are given (and then refuses the request): both
+		// are checked. An unknown ID goes to kfake (UNKNOWN_TOPIC_ID).
 		var denied []kmsg.DeleteTopicsResponseTopic
-		deny := func(n string, id [16]byte) {
+		deny := func(name *string, id [16]byte) {
 			rt := kmsg.NewDeleteTopicsResponseTopic()
-			rt.Topic, rt.TopicID, rt.ErrorCode = kmsg.StringPtr(n), id, errTopicAuthz
+			rt.Topic, rt.TopicID, rt.ErrorCode = name, id, errTopicAuthz
 			denied = append(denied, rt)
 		}
+		deletable := func(name string) bool { return c.allowed(k, iampolicy.DeleteTopic, c.topicARN(name)) }
 		var left int
 		if h.Version >= 6 {
 			var kept []kmsg.DeleteTopicsRequestTopic
 			for _, t := range req.Topics {
-				if n := name(t); allowed(n) {
-					kept = append(kept, t)
-				} else {
-					deny(n, t.TopicID)
+				if t.Topic != nil && !deletable(*t.Topic) {
+					deny(t.Topic, t.TopicID)
+					continue
 				}
+				if t.TopicID != ([16]byte{}) {
+					if name, ok := c.topicByID(t.TopicID); ok {
+						if !c.allowed(k, iampolicy.DescribeTopic, c.topicARN(name)) {
+							deny(nil, t.TopicID)
+							continue
+						}
+						if !deletable(name) {
+							deny(kmsg.StringPtr(name), t.TopicID)
+							continue
+						}
+					}
+				}
+				kept = append(kept, t)
 			}
 			req.Topics, left = kept, len(kept)
 		} else {
 			var kept []string
 			for _, n := range req.TopicNames {
-				if allowed(n) {
+				if deletable(n) {
 					kept = append(kept, n)
 				} else {
-					deny(n, [16]byte{})
+					deny(kmsg.StringPtr(n), [16]byte{})
 				}
 			}
 			req.TopicNames, left = kept, len(kept)

@@ -1,0 +1,210 @@
+package emulator
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Regression tests for issue 23 (items 2 and 4): raw frames, as an attacker
+// sends them, on the IAM listener, with a policy that allows everything
+// but one topic ("secret").
+
+// attacker starts a cluster with topics t and secret and returns a raw
+// connection to broker 0 authenticated as "limited", whose policy allows
+// kafka-cluster:* except denyAction on topic secret.
+func attacker(t *testing.T, denyAction string, opts ...Opt) (*Cluster, *rawConn, *logBuf) {
+	t.Helper()
+	c, _, lb := limitedCluster(t, denyAction, `"arn:aws:kafka:*:*:topic/local/*/secret"`, append([]Opt{WithTopic("secret", 2)}, opts...)...)
+	return c, limitedConn(t, c, 0), lb
+}
+
+// limitedConn is a raw connection to broker authenticated as "limited".
+func limitedConn(t *testing.T, c *Cluster, broker int32) *rawConn {
+	t.Helper()
+	r := dialRaw(t, c, IAM, broker)
+	if ar := r.auth("OAUTHBEARER", oauthMsg(t, c, "AKIALIMITED000000000", "secret-2", time.Now())); ar.ErrorCode != 0 {
+		t.Fatalf("auth: %+v", ar)
+	}
+	return r
+}
+
+// must sends req and returns its answer.
+func (r *rawConn) must(req kmsg.Request) kmsg.Response {
+	r.t.Helper()
+	r.c.SetDeadline(time.Now().Add(10 * time.Second))
+	resp, err := r.do(req)
+	if err != nil {
+		r.t.Fatalf("%s v%d: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	}
+	return resp
+}
+
+// leaderConn is limitedConn to the leader of topic's partition 0.
+func leaderConn(t *testing.T, c *Cluster, topic string) *rawConn {
+	t.Helper()
+	return limitedConn(t, c, c.Kfake().LeaderFor(topic, 0))
+}
+
+// oneRecordBatch is a valid v2 record batch holding one record with value.
+func oneRecordBatch(value []byte) []byte {
+	var rec []byte
+	rec = append(rec, 0)             // attributes
+	rec = kbin.AppendVarlong(rec, 0) // timestamp delta
+	rec = kbin.AppendVarint(rec, 0)  // offset delta
+	rec = kbin.AppendVarint(rec, -1) // null key
+	rec = kbin.AppendVarint(rec, int32(len(value)))
+	rec = append(rec, value...)
+	rec = kbin.AppendVarint(rec, 0) // no headers
+	records := append(kbin.AppendVarint(nil, int32(len(rec))), rec...)
+	now := time.Now().UnixMilli()
+	b := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, FirstTimestamp: now, MaxTimestamp: now,
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 1, Records: records}
+	raw := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return raw
+}
+
+// Produce v13 names topics by ID only: the ID must be authorized as the
+// topic it names. Before the fix, the empty name was checked, so the
+// write to secret succeeded.
+func TestProduceByTopicIDAuthorized(t *testing.T) {
+	t.Parallel()
+	c, _, lb := attacker(t, `"kafka-cluster:WriteData"`)
+	r := leaderConn(t, c, "secret")
+	produce := func(id [16]byte) int16 {
+		t.Helper()
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 13, -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.TopicID = id
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = 0, oneRecordBatch([]byte("attack"))
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := r.must(req).(*kmsg.ProduceResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("answer %+v, want one partition", resp.Topics)
+		}
+		if resp.Topics[0].TopicID != id {
+			t.Errorf("answer names topic ID %x, want %x", resp.Topics[0].TopicID, id)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := produce(c.Kfake().TopicInfo("secret").TopicID); code != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("produce v13 to secret by ID: %v, want TOPIC_AUTHORIZATION_FAILED", kerr.ErrorForCode(code))
+	}
+	if p := c.Kfake().PartitionInfo("secret", 0); p == nil || p.HighWatermark != 0 {
+		t.Errorf("secret[0] was written: %+v", p)
+	}
+	if code := produce([16]byte{1, 2, 3}); code != kerr.UnknownTopicID.Code {
+		t.Errorf("produce v13 to an unknown ID: %v, want UNKNOWN_TOPIC_ID", kerr.ErrorForCode(code))
+	}
+	if !strings.Contains(lb.String(), `"action":"kafka-cluster:WriteData","resource":"arn:aws:kafka:us-east-1:000000000000:topic/local/`) {
+		t.Error("no WriteData decision on the topic's ARN in the log")
+	}
+}
+
+// A topic deleted and created again has a new ID: the old one is unknown,
+// and the new one is authorized as the topic.
+func TestTopicIDResolvedAtRequestTime(t *testing.T) {
+	t.Parallel()
+	c, r, _ := attacker(t, `"kafka-cluster:DescribeTopic"`)
+	old := c.Kfake().TopicInfo("secret").TopicID
+	if err := c.Kfake().DeleteTopic("secret"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kfake().CreateTopic("secret", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	fresh := c.Kfake().TopicInfo("secret").TopicID
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 12
+	for _, id := range [][16]byte{old, fresh} {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.TopicID = id
+		req.Topics = append(req.Topics, rt)
+	}
+	got := map[[16]byte]int16{}
+	for _, rt := range r.must(req).(*kmsg.MetadataResponse).Topics {
+		got[rt.TopicID] = rt.ErrorCode
+		if rt.Topic != nil {
+			t.Errorf("topic %x answered with name %q", rt.TopicID, *rt.Topic)
+		}
+	}
+	if got[old] != kerr.UnknownTopicID.Code || got[fresh] != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("old ID: %v, new ID: %v; want UNKNOWN_TOPIC_ID, TOPIC_AUTHORIZATION_FAILED",
+			kerr.ErrorForCode(got[old]), kerr.ErrorForCode(got[fresh]))
+	}
+}
+
+// Metadata by topic ID (v12+): a topic the principal may not describe is
+// answered TOPIC_AUTHORIZATION_FAILED with its ID and no name, as Kafka
+// answers; kfake takes the ID over a name given with it, so a describable
+// name must not carry a hidden topic's ID through.
+func TestMetadataByTopicID(t *testing.T) {
+	t.Parallel()
+	c, r, _ := attacker(t, `"kafka-cluster:DescribeTopic"`)
+	secret := c.Kfake().TopicInfo("secret").TopicID
+	for _, name := range []*string{nil, kmsg.StringPtr("t")} {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 12
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic, rt.TopicID = name, secret
+		req.Topics = append(req.Topics, rt)
+		resp := r.must(req).(*kmsg.MetadataResponse)
+		if len(resp.Topics) != 1 {
+			t.Fatalf("name %v: %d topics answered, want 1", name, len(resp.Topics))
+		}
+		got := resp.Topics[0]
+		if got.ErrorCode != kerr.TopicAuthorizationFailed.Code || got.Topic != nil || len(got.Partitions) != 0 {
+			t.Errorf("name %v: %v, name %v, %d partitions; want TOPIC_AUTHORIZATION_FAILED, no name, no partitions",
+				name, kerr.ErrorForCode(got.ErrorCode), got.Topic, len(got.Partitions))
+		}
+	}
+}
+
+// DeleteTopics v6 by ID: a topic the principal may not describe is
+// refused without its name (Kafka: "the name should not be returned").
+func TestDeleteTopicsByIDHidesName(t *testing.T) {
+	t.Parallel()
+	c, r, _ := attacker(t, `["kafka-cluster:DescribeTopic","kafka-cluster:DeleteTopic"]`)
+	secret := c.Kfake().TopicInfo("secret").TopicID
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.Version, req.TimeoutMillis = 6, 5000
+	rt := kmsg.NewDeleteTopicsRequestTopic()
+	rt.TopicID = secret
+	req.Topics = append(req.Topics, rt)
+	// DeleteTopics goes to the controller.
+	r = limitedConn(t, c, controller(t, c))
+	resp := r.must(req).(*kmsg.DeleteTopicsResponse)
+	if len(resp.Topics) != 1 {
+		t.Fatalf("%d topics answered, want 1", len(resp.Topics))
+	}
+	got := resp.Topics[0]
+	if got.ErrorCode != kerr.TopicAuthorizationFailed.Code || got.Topic != nil || got.TopicID != secret {
+		t.Errorf("%v, name %v; want TOPIC_AUTHORIZATION_FAILED, no name, the ID", kerr.ErrorForCode(got.ErrorCode), got.Topic)
+	}
+	if c.Kfake().TopicInfo("secret") == nil {
+		t.Error("secret was deleted")
+	}
+}
+
+// controller returns kfake's controller's node ID.
+func controller(t *testing.T, c *Cluster) int32 {
+	t.Helper()
+	r := dialRaw(t, c, IAM, 0)
+	if ar := r.auth("OAUTHBEARER", oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, time.Now())); ar.ErrorCode != 0 {
+		t.Fatalf("auth: %+v", ar)
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 12
+	return r.must(req).(*kmsg.MetadataResponse).ControllerID
+}
