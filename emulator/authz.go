@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -164,8 +165,15 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 
 	case *kmsg.FetchRequest:
+		// Kafka (handleFetchRequest): READ on each topic (ReadData),
+		// v13+ by topic ID; a follower's fetch (a replica ID) needs
+		// CLUSTER_ACTION instead, which no IAM action grants.
+		follower := req.ReplicaID >= 0 || req.ReplicaState.ID >= 0
+		if follower {
+			c.internalDenied(k)
+		}
 		kept, denied := split(req.Topics, func(t kmsg.FetchRequestTopic) bool {
-			return c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.Version >= 13)
+			return !follower && c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.Version >= 13)
 		})
 		if len(denied) == 0 {
 			return frame, nil, nil, nil
@@ -384,9 +392,15 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		return out, append([]func(kmsg.Response){filter}, post...), nil, nil
 
 	case *kmsg.FindCoordinatorRequest:
+		// Kafka: DESCRIBE on the group or the transactional ID; the
+		// share coordinator (type 2) needs CLUSTER_ACTION, which no IAM
+		// action grants.
 		check := func(key string) (bool, int16) {
-			if req.CoordinatorType == 1 {
+			switch req.CoordinatorType {
+			case 1:
 				return c.allowed(k, iampolicy.DescribeTransactionalId, c.txnARN(key)), errTxnAuthz
+			case 2:
+				return c.internalDenied(k), errClusterAz
 			}
 			return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(key)), errGroupAuthz
 		}
@@ -440,15 +454,33 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.DescribeGroupsRequest:
+		// Kafka: DESCRIBE on each group (DescribeGroup). A consumer
+		// group's members carry their subscriptions and assignments,
+		// which name topics: a group naming a topic the principal may not
+		// describe is answered TOPIC_AUTHORIZATION_FAILED without its
+		// members, as Kafka answers ConsumerGroupDescribe.
 		kept, denied := split(req.Groups, func(g string) bool { return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g)) })
 		req.Groups = kept
-		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeGroupsResponse, func(resp *kmsg.DescribeGroupsResponse) {
+		out, post, local, err := reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeGroupsResponse, func(resp *kmsg.DescribeGroupsResponse) {
 			for _, g := range denied {
 				rg := kmsg.NewDescribeGroupsResponseGroup()
 				rg.Group, rg.ErrorCode = g, errGroupAuthz
 				resp.Groups = append(resp.Groups, rg)
 			}
 		})
+		if out == nil {
+			return out, post, local, err
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.DescribeGroupsResponse)
+			for i := range resp.Groups {
+				g := &resp.Groups[i]
+				if g.ProtocolType == "consumer" && !c.membersDescribable(k, g.Members) {
+					*g = hiddenGroup(g.Group)
+				}
+			}
+		}
+		return out, append(post, filter), nil, nil
 
 	case *kmsg.ListGroupsRequest:
 		// Kafka lists every group to a principal allowed DESCRIBE on the
@@ -473,7 +505,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 			return c.allowed(k, iampolicy.CreateTopic, c.topicARN(t.Topic))
 		})
 		req.Topics = kept
-		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrCreateTopicsResponse, func(resp *kmsg.CreateTopicsResponse) {
+		out, post, local, err := reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrCreateTopicsResponse, func(resp *kmsg.CreateTopicsResponse) {
 			for _, t := range denied {
 				rt := kmsg.NewCreateTopicsResponseTopic()
 				rt.Topic, rt.ErrorCode = t.Topic, errTopicAuthz
@@ -481,6 +513,22 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 				resp.Topics = append(resp.Topics, rt)
 			}
 		})
+		if out == nil || h.Version < 5 {
+			return out, post, local, err
+		}
+		// Kafka (v5+ answers carry the new topic's configs): without
+		// DESCRIBE_CONFIGS on the topic (DescribeTopicDynamicConfiguration)
+		// they are left out and TopicConfigErrorCode says why.
+		configs := func(r kmsg.Response) {
+			resp := r.(*kmsg.CreateTopicsResponse)
+			for i := range resp.Topics {
+				rt := &resp.Topics[i]
+				if rt.ErrorCode == 0 && !c.allowed(k, iampolicy.DescribeTopicDynamicConfiguration, c.topicARN(rt.Topic)) {
+					rt.Configs, rt.ConfigErrorCode = nil, errTopicAuthz
+				}
+			}
+		}
+		return out, append(post, configs), nil, nil
 
 	case *kmsg.DeleteTopicsRequest:
 		// Kafka (handleDeleteTopicsRequest) deletes the topics the
@@ -571,22 +619,56 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 			return r
 		})
 	case *kmsg.AddPartitionsToTxnRequest:
-		if h.Version < 4 {
-			return c.txnOp(h, frame, req.TransactionalID, func() kmsg.Response {
-				r := kmsg.NewPtrAddPartitionsToTxnResponse()
-				for _, t := range req.Topics {
-					rt := kmsg.NewAddPartitionsToTxnResponseTopic()
-					rt.Topic = t.Topic
-					for _, p := range t.Partitions {
-						rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
-						rp.Partition, rp.ErrorCode = p, errTxnAuthz
-						rt.Partitions = append(rt.Partitions, rp)
-					}
-					r.Topics = append(r.Topics, rt)
-				}
-				return r
-			})
+		// Kafka (handleAddPartitionsToTxnRequest): v0-v3, sent by
+		// clients, need WRITE on the transactional ID
+		// (AlterTransactionalId), then WRITE on each topic (WriteData);
+		// if any partition fails, none is added: the others get
+		// OPERATION_NOT_ATTEMPTED. v4+ is the brokers' batched form and
+		// needs CLUSTER_ACTION, which no IAM action grants ("IAM access
+		// control for Amazon MSK doesn't support internal cluster
+		// actions").
+		if h.Version >= 4 {
+			c.internalDenied(k)
+			resp := kmsg.NewPtrAddPartitionsToTxnResponse()
+			resp.ErrorCode = errClusterAz
+			return nil, nil, resp, nil
 		}
+		answer := func(code func(topic string, p int32) int16) kmsg.Response {
+			r := kmsg.NewPtrAddPartitionsToTxnResponse()
+			for _, t := range req.Topics {
+				rt := kmsg.NewAddPartitionsToTxnResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p, code(t.Topic, p)
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				r.Topics = append(r.Topics, rt)
+			}
+			return r
+		}
+		if !c.allowed(k, iampolicy.AlterTransactionalId, c.txnARN(req.TransactionalID)) {
+			return nil, nil, answer(func(string, int32) int16 { return errTxnAuthz }), nil
+		}
+		denied := map[string]bool{}
+		for _, t := range req.Topics {
+			if !c.allowed(k, iampolicy.WriteData, c.topicARN(t.Topic)) {
+				denied[t.Topic] = true
+			}
+		}
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		return nil, nil, answer(func(topic string, p int32) int16 {
+			switch {
+			case denied[topic]:
+				return errTopicAuthz
+			case c.l.b.c.kf.PartitionInfo(topic, p) == nil:
+				return kerr.UnknownTopicOrPartition.Code
+			}
+			return kerr.OperationNotAttempted.Code
+		}), nil
+
 	case *kmsg.TxnOffsetCommitRequest:
 		// Kafka: WRITE on the transactional ID, READ on the group (each
 		// failing the whole request), then READ on each topic.
@@ -661,19 +743,65 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.OffsetDeleteRequest:
-		if c.allowed(k, iampolicy.DeleteGroup, c.groupARN(req.Group)) {
-			return frame, nil, nil, nil
+		// Kafka (handleOffsetDeleteRequest): DELETE on the group
+		// (DeleteGroup), then READ on each topic (ReadData).
+		if !c.allowed(k, iampolicy.DeleteGroup, c.groupARN(req.Group)) {
+			resp := kmsg.NewPtrOffsetDeleteResponse()
+			resp.ErrorCode = errGroupAuthz
+			return nil, nil, resp, nil
 		}
-		resp := kmsg.NewPtrOffsetDeleteResponse()
-		resp.ErrorCode = errGroupAuthz
-		return nil, nil, resp, nil
+		kept, denied := split(req.Topics, func(t kmsg.OffsetDeleteRequestTopic) bool {
+			return c.allowed(k, iampolicy.ReadData, c.topicARN(t.Topic))
+		})
+		req.Topics = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrOffsetDeleteResponse, func(resp *kmsg.OffsetDeleteResponse) {
+			for _, t := range denied {
+				rt := kmsg.NewOffsetDeleteResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p.Partition, errTopicAuthz
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+		})
 
 	case *kmsg.ConsumerGroupHeartbeatRequest:
-		return c.groupOp(h, frame, req.Group, func() kmsg.Response {
+		// Kafka (KIP-848): READ on the group (AlterGroup); a
+		// subscription naming a topic the member may not describe
+		// (DescribeTopic) is refused with TOPIC_AUTHORIZATION_FAILED
+		// before the coordinator sees it. Kafka resolves a regex
+		// subscription to describable topics only; kfake cannot be told
+		// the principal, so an assignment (by topic ID) of a topic the
+		// member may not describe is refused the same way rather than
+		// passed on.
+		hb := func(code int16) kmsg.Response {
 			r := kmsg.NewPtrConsumerGroupHeartbeatResponse()
-			r.ErrorCode = errGroupAuthz
+			r.ErrorCode = code
 			return r
-		})
+		}
+		if !c.allowed(k, iampolicy.AlterGroup, c.groupARN(req.Group)) {
+			return nil, nil, hb(errGroupAuthz), nil
+		}
+		for _, t := range req.SubscribedTopicNames {
+			if !c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t)) {
+				return nil, nil, hb(errTopicAuthz), nil
+			}
+		}
+		assigned := func(r kmsg.Response) {
+			resp := r.(*kmsg.ConsumerGroupHeartbeatResponse)
+			if resp.Assignment == nil {
+				return
+			}
+			for _, t := range resp.Assignment.Topics {
+				if !c.describable(k, "", t.TopicID) {
+					*resp = *hb(errTopicAuthz).(*kmsg.ConsumerGroupHeartbeatResponse)
+					return
+				}
+			}
+		}
+		return frame, []func(kmsg.Response){assigned}, nil, nil
 
 	case *kmsg.CreatePartitionsRequest:
 		kept, denied := split(req.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool {
@@ -743,50 +871,203 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.DescribeTopicPartitionsRequest:
-		// Kafka: DESCRIBE on each topic; an empty list asks for every
-		// topic, of which only the describable ones are listed.
-		if len(req.Topics) == 0 {
-			filter := func(r kmsg.Response) {
-				resp := r.(*kmsg.DescribeTopicPartitionsResponse)
-				resp.Topics = slices.DeleteFunc(resp.Topics, func(t kmsg.DescribeTopicPartitionsResponseTopic) bool {
-					return t.Topic != nil && !c.allowed(k, iampolicy.DescribeTopic, c.topicARN(*t.Topic))
-				})
-			}
-			return frame, []func(kmsg.Response){filter}, nil, nil
-		}
-		kept, denied := split(req.Topics, func(t kmsg.DescribeTopicPartitionsRequestTopic) bool {
-			return c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t.Topic))
-		})
-		req.Topics = kept
-		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeTopicPartitionsResponse, func(resp *kmsg.DescribeTopicPartitionsResponse) {
-			for _, t := range denied {
-				rt := kmsg.NewDescribeTopicPartitionsResponseTopic()
-				rt.Topic, rt.ErrorCode = kmsg.StringPtr(t.Topic), errTopicAuthz
-				resp.Topics = append(resp.Topics, rt)
-			}
-		})
+		return c.describeTopicPartitions(h, req)
 
 	case *kmsg.ConsumerGroupDescribeRequest:
+		// Kafka: DESCRIBE on each group (DescribeGroup); a group whose
+		// members' subscriptions or assignments name a topic the
+		// principal may not describe is answered
+		// TOPIC_AUTHORIZATION_FAILED without its members.
 		kept, denied := split(req.Groups, func(g string) bool { return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g)) })
 		req.Groups = kept
-		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrConsumerGroupDescribeResponse, func(resp *kmsg.ConsumerGroupDescribeResponse) {
+		out, post, local, err := reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrConsumerGroupDescribeResponse, func(resp *kmsg.ConsumerGroupDescribeResponse) {
 			for _, g := range denied {
 				rg := kmsg.NewConsumerGroupDescribeResponseGroup()
 				rg.Group, rg.ErrorCode = g, errGroupAuthz
 				resp.Groups = append(resp.Groups, rg)
 			}
 		})
+		if out == nil {
+			return out, post, local, err
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.ConsumerGroupDescribeResponse)
+			for i := range resp.Groups {
+				g := &resp.Groups[i]
+				if !c.consumerMembersDescribable(k, g.Members) {
+					rg := kmsg.NewConsumerGroupDescribeResponseGroup()
+					rg.Group, rg.ErrorCode = g.Group, errTopicAuthz
+					*g = rg
+				}
+			}
+		}
+		return out, append(post, filter), nil, nil
+
+	case *kmsg.DeleteRecordsRequest:
+		// Kafka (handleDeleteRecordsRequest): DELETE on each topic, which
+		// MSK maps to DeleteTopic.
+		kept, denied := split(req.Topics, func(t kmsg.DeleteRecordsRequestTopic) bool {
+			return c.allowed(k, iampolicy.DeleteTopic, c.topicARN(t.Topic))
+		})
+		req.Topics = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDeleteRecordsResponse, func(resp *kmsg.DeleteRecordsResponse) {
+			for _, t := range denied {
+				rt := kmsg.NewDeleteRecordsResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewDeleteRecordsResponseTopicPartition()
+					rp.Partition, rp.LowWatermark, rp.ErrorCode = p.Partition, -1, errTopicAuthz
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+		})
+
+	case *kmsg.DescribeProducersRequest:
+		// Kafka (handleDescribeProducersRequest): READ on each topic
+		// (ReadData).
+		kept, denied := split(req.Topics, func(t kmsg.DescribeProducersRequestTopic) bool {
+			return c.allowed(k, iampolicy.ReadData, c.topicARN(t.Topic))
+		})
+		req.Topics = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeProducersResponse, func(resp *kmsg.DescribeProducersResponse) {
+			for _, t := range denied {
+				rt := kmsg.NewDescribeProducersResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewDescribeProducersResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p, errTopicAuthz
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+		})
+
+	case *kmsg.DescribeTransactionsRequest:
+		// Kafka (handleDescribeTransactionsRequest): DESCRIBE on each
+		// transactional ID (DescribeTransactionalId); the partitions of
+		// topics the principal may not describe are left out.
+		kept, denied := split(req.TransactionalIDs, func(id string) bool {
+			return c.allowed(k, iampolicy.DescribeTransactionalId, c.txnARN(id))
+		})
+		req.TransactionalIDs = kept
+		out, post, local, err := reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeTransactionsResponse, func(resp *kmsg.DescribeTransactionsResponse) {
+			for _, id := range denied {
+				st := kmsg.NewDescribeTransactionsResponseTransactionState()
+				st.TransactionalID, st.ErrorCode = id, errTxnAuthz
+				resp.TransactionStates = append(resp.TransactionStates, st)
+			}
+		})
+		if out == nil {
+			return out, post, local, err
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.DescribeTransactionsResponse)
+			for i := range resp.TransactionStates {
+				st := &resp.TransactionStates[i]
+				st.Topics = slices.DeleteFunc(st.Topics, func(t kmsg.DescribeTransactionsResponseTransactionStateTopic) bool {
+					return !c.describable(k, t.Topic, [16]byte{})
+				})
+			}
+		}
+		return out, append(post, filter), nil, nil
+
+	case *kmsg.ListTransactionsRequest:
+		// Kafka (handleListTransactionsRequest): no cluster check; only
+		// the transactional IDs the principal may describe are listed.
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.ListTransactionsResponse)
+			resp.TransactionStates = slices.DeleteFunc(resp.TransactionStates, func(st kmsg.ListTransactionsResponseTransactionState) bool {
+				return !c.allowed(k, iampolicy.DescribeTransactionalId, c.txnARN(st.TransactionalID))
+			})
+		}
+		return frame, []func(kmsg.Response){filter}, nil, nil
+
+	case *kmsg.DescribeClientQuotasRequest:
+		// Kafka: DESCRIBE_CONFIGS on the cluster
+		// (DescribeClusterDynamicConfiguration).
+		if c.allowed(k, iampolicy.DescribeClusterDynamicConfiguration, c.clusterARN()) {
+			return frame, nil, nil, nil
+		}
+		resp := kmsg.NewPtrDescribeClientQuotasResponse()
+		resp.ErrorCode = errClusterAz
+		return nil, nil, resp, nil
+
+	case *kmsg.AlterClientQuotasRequest:
+		// Kafka: ALTER_CONFIGS on the cluster
+		// (AlterClusterDynamicConfiguration); denied, every entry gets
+		// CLUSTER_AUTHORIZATION_FAILED.
+		if c.allowed(k, iampolicy.AlterClusterDynamicConfiguration, c.clusterARN()) {
+			return frame, nil, nil, nil
+		}
+		resp := kmsg.NewPtrAlterClientQuotasResponse()
+		for _, e := range req.Entries {
+			re := kmsg.NewAlterClientQuotasResponseEntry()
+			re.ErrorCode = errClusterAz
+			for _, en := range e.Entity {
+				ren := kmsg.NewAlterClientQuotasResponseEntryEntity()
+				ren.Type, ren.Name = en.Type, en.Name
+				re.Entity = append(re.Entity, ren)
+			}
+			resp.Entries = append(resp.Entries, re)
+		}
+		return nil, nil, resp, nil
+
+	case *kmsg.ListConfigResourcesRequest:
+		// Kafka: DESCRIBE_CONFIGS on the cluster
+		// (DescribeClusterDynamicConfiguration). v1 also lists topics;
+		// unlike Kafka, topics the principal may not describe are left
+		// out (nothing about such a topic reaches a client).
+		if !c.allowed(k, iampolicy.DescribeClusterDynamicConfiguration, c.clusterARN()) {
+			resp := kmsg.NewPtrListConfigResourcesResponse()
+			resp.ErrorCode = errClusterAz
+			return nil, nil, resp, nil
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.ListConfigResourcesResponse)
+			resp.ConfigResources = slices.DeleteFunc(resp.ConfigResources, func(cr kmsg.ListConfigResourcesResponseConfigResource) bool {
+				return cr.Type == int8(kmsg.ConfigResourceTypeTopic) && !c.describable(k, cr.Name, [16]byte{})
+			})
+		}
+		return frame, []func(kmsg.Response){filter}, nil, nil
+
+	case *kmsg.DescribeLogDirsRequest:
+		// Kafka: DESCRIBE on the cluster (DescribeCluster); denied,
+		// CLUSTER_AUTHORIZATION_FAILED. Unlike Kafka, the topics the
+		// principal may not describe are left out of the answer.
+		if !c.allowed(k, iampolicy.DescribeCluster, c.clusterARN()) {
+			resp := kmsg.NewPtrDescribeLogDirsResponse()
+			resp.ErrorCode = errClusterAz
+			return nil, nil, resp, nil
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.DescribeLogDirsResponse)
+			for i := range resp.Dirs {
+				d := &resp.Dirs[i]
+				d.Topics = slices.DeleteFunc(d.Topics, func(t kmsg.DescribeLogDirsResponseDirTopic) bool {
+					return !c.describable(k, t.Topic, [16]byte{})
+				})
+			}
+		}
+		return frame, []func(kmsg.Response){filter}, nil, nil
 
 	case *kmsg.ApiVersionsRequest, *kmsg.GetTelemetrySubscriptionsRequest, *kmsg.PushTelemetryRequest:
+		// Kafka: no authorization.
 		return frame, nil, nil, nil
 	}
 
-	// No precise mapping: DescribeCluster for read-only APIs, AlterCluster
-	// for the rest; denied closes the connection.
-	action := iampolicy.AlterCluster
-	switch k {
-	case 29, 35, 46, 48, 50, 61, 65, 66, 74:
-		action = iampolicy.DescribeCluster
+	// The cluster-level APIs: DESCRIBE or ALTER on the cluster (Kafka's
+	// KafkaApis, one authorizeClusterOperation each), which MSK maps to
+	// DescribeCluster and AlterCluster. Denied, the connection is closed:
+	// these answers have no single error field to carry the denial.
+	// Anything else (the share-group APIs, which the emulator does not
+	// offer, and keys kfake does not serve) is refused the way Kafka
+	// refuses an API it does not serve: the connection is closed.
+	action, ok := clusterActions[k]
+	if !ok {
+		c.l.b.c.log.Info("request for an API the emulator does not serve: closing connection",
+			append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(k))...)
+		return nil, nil, nil, fmt.Errorf("%w: %s is not served", errClose, kmsg.NameForKey(k))
 	}
 	if c.allowed(k, action, c.clusterARN()) {
 		return frame, nil, nil, nil
@@ -795,6 +1076,22 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(k), "action", string(action),
 			"fix", "allow "+string(action)+" on "+c.clusterARN()+" in the identity's policy")...)
 	return nil, nil, nil, fmt.Errorf("%w: %s denied (needs %s)", errClose, kmsg.NameForKey(k), action)
+}
+
+// clusterActions maps the cluster-level APIs to their IAM action (Kafka's
+// ACL in the comment).
+var clusterActions = map[int16]iampolicy.Action{
+	27: iampolicy.AlterCluster,    // WriteTxnMarkers: ALTER CLUSTER (or CLUSTER_ACTION); MSK: IAM on Kafka 3.8+
+	29: iampolicy.DescribeCluster, // DescribeAcls: DESCRIBE CLUSTER
+	30: iampolicy.AlterCluster,    // CreateAcls: ALTER CLUSTER
+	31: iampolicy.AlterCluster,    // DeleteAcls: ALTER CLUSTER
+	34: iampolicy.AlterCluster,    // AlterReplicaLogDirs: ALTER CLUSTER
+	43: iampolicy.AlterCluster,    // ElectLeaders: ALTER CLUSTER
+	45: iampolicy.AlterCluster,    // AlterPartitionReassignments: ALTER CLUSTER
+	46: iampolicy.DescribeCluster, // ListPartitionReassignments: DESCRIBE CLUSTER
+	50: iampolicy.DescribeCluster, // DescribeUserScramCredentials: DESCRIBE CLUSTER
+	51: iampolicy.AlterCluster,    // AlterUserScramCredentials: ALTER CLUSTER
+	57: iampolicy.AlterCluster,    // UpdateFeatures: ALTER CLUSTER
 }
 
 func (c *conn) groupOp(h kafkawire.Header, frame []byte, group string, deny func() kmsg.Response) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
@@ -889,4 +1186,215 @@ func split[T any](items []T, allowed func(T) bool) (kept, denied []T) {
 		}
 	}
 	return kept, denied
+}
+
+// internalDenied logs the denial of a request that needs Kafka's
+// CLUSTER_ACTION on the cluster (a broker's request: a follower's fetch,
+// the batched AddPartitionsToTxn, the share coordinator), which no IAM
+// action is documented to grant (MSK developer guide, "Semantics of IAM
+// authorization policy actions and resources": IAM access control does not
+// support Kafka's internal cluster actions), and returns false.
+func (c *conn) internalDenied(api int16) bool {
+	var principal string
+	if a := c.authn.Load(); a != nil {
+		principal = a.principal
+	}
+	c.l.b.c.log.Info("authz", "principal", principal, "action", "CLUSTER_ACTION", "resource", c.clusterARN(),
+		"decision", "deny", "reason", "a broker's request: no kafka-cluster action grants Kafka's CLUSTER_ACTION",
+		"api", kmsg.NameForKey(api), "broker", c.l.b.id)
+	return false
+}
+
+// topicSet checks DescribeTopic once per topic of one answer; a topic is
+// named by name or, when name is empty, by ID.
+type topicSet struct {
+	c    *conn
+	api  int16
+	seen map[string]bool
+}
+
+func (s *topicSet) describable(name string, id [16]byte) bool {
+	key := name
+	if key == "" {
+		key = fmt.Sprintf("id:%x", id)
+	}
+	ok, done := s.seen[key]
+	if !done {
+		if s.seen == nil {
+			s.seen = map[string]bool{}
+		}
+		ok = s.c.describable(s.api, name, id)
+		s.seen[key] = ok
+	}
+	return ok
+}
+
+// membersDescribable reports whether every topic a classic consumer
+// group's members name, in their subscriptions (ConsumerMemberMetadata)
+// and assignments (ConsumerMemberAssignment), is describable. Bytes that do
+// not parse as the consumer protocol name no topic we can check.
+func (c *conn) membersDescribable(api int16, members []kmsg.DescribeGroupsResponseGroupMember) bool {
+	ts := &topicSet{c: c, api: api}
+	for _, m := range members {
+		var meta kmsg.ConsumerMemberMetadata
+		if meta.ReadFrom(m.ProtocolMetadata) == nil {
+			for _, t := range meta.Topics {
+				if !ts.describable(t, [16]byte{}) {
+					return false
+				}
+			}
+			for _, o := range meta.OwnedPartitions {
+				if !ts.describable(o.Topic, [16]byte{}) {
+					return false
+				}
+			}
+		}
+		var as kmsg.ConsumerMemberAssignment
+		if as.ReadFrom(m.MemberAssignment) == nil {
+			for _, t := range as.Topics {
+				if !ts.describable(t.Topic, [16]byte{}) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// hiddenGroup is the DescribeGroups answer for a group whose members name
+// a topic the principal may not describe.
+func hiddenGroup(name string) kmsg.DescribeGroupsResponseGroup {
+	g := kmsg.NewDescribeGroupsResponseGroup()
+	g.Group, g.ErrorCode = name, errTopicAuthz
+	return g
+}
+
+// consumerMembersDescribable reports whether every topic a KIP-848
+// group's members name (subscription, assignment, target assignment) is
+// describable.
+func (c *conn) consumerMembersDescribable(api int16, members []kmsg.ConsumerGroupDescribeResponseGroupMember) bool {
+	ts := &topicSet{c: c, api: api}
+	for _, m := range members {
+		for _, t := range m.SubscribedTopics {
+			if !ts.describable(t, [16]byte{}) {
+				return false
+			}
+		}
+		for _, as := range []kmsg.Assignment{m.Assignment, m.TargetAssignment} {
+			for _, tp := range as.TopicPartitions {
+				if !ts.describable(tp.Topic, tp.TopicID) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// describeTopicPartitions authorizes DescribeTopicPartitions (KIP-966) as
+// Kafka's DescribeTopicPartitionsRequestHandler does: DESCRIBE on each
+// topic at or after the cursor; a named topic the principal may not
+// describe gets TOPIC_AUTHORIZATION_FAILED, and from every topic (an empty
+// list) such topics are left out. Kafka pages over the describable topics
+// only, so its NextCursor never names another: kfake is asked for an
+// explicit list of the describable topics, and its cursor names one of
+// them.
+func (c *conn) describeTopicPartitions(h kafkawire.Header, req *kmsg.DescribeTopicPartitionsRequest) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
+	var cursor string
+	if req.Cursor != nil {
+		cursor = req.Cursor.Topic
+	}
+	all := len(req.Topics) == 0
+	var names []string
+	if all {
+		var err error
+		if names, err = c.topicNames(); err != nil {
+			return nil, nil, nil, err
+		}
+	} else {
+		listed := false
+		for _, t := range req.Topics {
+			names = append(names, t.Topic)
+			listed = listed || t.Topic == cursor
+		}
+		if req.Cursor != nil && !listed {
+			// An invalid request (Kafka: the topic list must contain
+			// the cursor's topic); kfake closes the connection.
+			return nil, nil, nil, fmt.Errorf("%w: DescribeTopicPartitions cursor not in the topic list", errClose)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	var kept []kmsg.DescribeTopicPartitionsRequestTopic
+	var denied []string
+	cursorKept := false
+	for _, n := range names {
+		if n < cursor {
+			continue
+		}
+		if c.allowed(h.Key, iampolicy.DescribeTopic, c.topicARN(n)) {
+			rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+			rt.Topic = n
+			kept = append(kept, rt)
+			cursorKept = cursorKept || n == cursor
+		} else if !all {
+			denied = append(denied, n)
+		}
+	}
+	if req.Cursor != nil && !cursorKept {
+		// The cursor's topic is denied or gone: page on from the next.
+		req.Cursor = nil
+	}
+	add := func(resp *kmsg.DescribeTopicPartitionsResponse) {
+		if all {
+			// Deleted since the list was taken: not a topic any more.
+			resp.Topics = slices.DeleteFunc(resp.Topics, func(t kmsg.DescribeTopicPartitionsResponseTopic) bool {
+				return t.ErrorCode == kerr.UnknownTopicOrPartition.Code
+			})
+		}
+		for _, n := range denied {
+			rt := kmsg.NewDescribeTopicPartitionsResponseTopic()
+			rt.Topic, rt.ErrorCode = kmsg.StringPtr(n), errTopicAuthz
+			resp.Topics = append(resp.Topics, rt)
+		}
+	}
+	if len(kept) == 0 {
+		resp := kmsg.NewPtrDescribeTopicPartitionsResponse()
+		add(resp)
+		return nil, nil, resp, nil
+	}
+	req.Topics = kept
+	return reencode(h, req), []func(kmsg.Response){func(r kmsg.Response) { add(r.(*kmsg.DescribeTopicPartitionsResponse)) }}, nil, nil
+}
+
+// topicNames lists kfake's topics with a Metadata request of its own, on a
+// connection of its own (kfake has no call that lists them). Read loop.
+func (c *conn) topicNames() ([]string, error) {
+	be, err := c.l.b.backend.dial(c.raw.RemoteAddr(), 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listing topics: %w", err)
+	}
+	defer be.Close()
+	be.SetDeadline(time.Now().Add(10 * time.Second))
+	req := kmsg.NewPtrMetadataRequest() // a null topic list: every topic
+	req.Version = 12
+	h := kafkawire.Header{Key: req.Key(), Version: req.Version, Corr: 1, Flexible: req.IsFlexible()}
+	if _, err := be.Write(kafkawire.EncodeRequestFrame(h, req)); err != nil {
+		return nil, fmt.Errorf("emulator: listing topics: %w", err)
+	}
+	body, err := kafkawire.ReadFrame(be, kafkawire.MaxFrame)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listing topics: %w", err)
+	}
+	resp, err := kafkawire.DecodeResponse(h, body)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listing topics: %w", err)
+	}
+	var names []string
+	for _, t := range resp.(*kmsg.MetadataResponse).Topics {
+		if t.Topic != nil {
+			names = append(names, *t.Topic)
+		}
+	}
+	return names, nil
 }

@@ -208,3 +208,192 @@ func controller(t *testing.T, c *Cluster) int32 {
 	req.Version = 12
 	return r.must(req).(*kmsg.MetadataResponse).ControllerID
 }
+
+// unservedKeys are the APIs kfake serves that the IAM listener does not
+// offer (the share-group APIs, KIP-932): ShareFetch names topics by ID and
+// its answers carry broker addresses.
+var unservedKeys = []int16{76, 77, 78, 79, 90, 91, 92}
+
+// An API the listener does not offer is refused the way Kafka refuses an
+// API it does not serve: the connection is closed. Before the fix,
+// ShareFetch went to kfake for anyone allowed AlterCluster.
+func TestUnservedAPIsClose(t *testing.T) {
+	t.Parallel()
+	c, _, _ := attacker(t, `"kafka-cluster:ReadData"`)
+	for _, k := range unservedKeys {
+		r := limitedConn(t, c, 0)
+		req := kmsg.RequestForKey(k)
+		if err := r.send(req); err != nil {
+			t.Fatal(err)
+		}
+		if !r.closed() {
+			t.Errorf("%s: connection stays open", kmsg.NameForKey(k))
+		}
+	}
+}
+
+// adminConn is a raw connection to broker authenticated as the default
+// identity, which may do anything.
+func adminConn(t *testing.T, c *Cluster, broker int32) *rawConn {
+	t.Helper()
+	r := dialRaw(t, c, IAM, broker)
+	if ar := r.auth("OAUTHBEARER", oauthMsg(t, c, DefaultAccessKeyID, DefaultSecretAccessKey, time.Now())); ar.ErrorCode != 0 {
+		t.Fatalf("auth: %+v", ar)
+	}
+	return r
+}
+
+// partitionCodes maps "topic[partition]" to its error code.
+type partitionCodes map[string]int16
+
+func (p partitionCodes) set(topic string, partition int32, code int16) {
+	p[topic+"["+itoa(partition)+"]"] = code
+}
+
+// DeleteRecords needs DeleteTopic on each topic (Kafka: DELETE topic), not
+// AlterCluster: before the fix, a principal denied DeleteTopic on secret
+// but allowed AlterCluster deleted its records.
+func TestDeleteRecordsNeedsDeleteTopic(t *testing.T) {
+	t.Parallel()
+	c, _, _ := attacker(t, `"kafka-cluster:DeleteTopic"`)
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	req.Version, req.TimeoutMillis = 2, 5000
+	for _, topic := range []string{"t", "secret"} {
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, 0
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+	}
+	got := partitionCodes{}
+	for _, rt := range leaderConn(t, c, "secret").must(req).(*kmsg.DeleteRecordsResponse).Topics {
+		for _, rp := range rt.Partitions {
+			got.set(rt.Topic, rp.Partition, rp.ErrorCode)
+		}
+	}
+	if got["secret[0]"] != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("secret[0]: %v, want TOPIC_AUTHORIZATION_FAILED (all: %v)", kerr.ErrorForCode(got["secret[0]"]), got)
+	}
+	if code, ok := got["t[0]"]; !ok || code == kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("t[0]: %v, want it answered (all: %v)", kerr.ErrorForCode(code), got)
+	}
+}
+
+// DescribeProducers needs ReadData on each topic (Kafka: READ topic), not
+// DescribeCluster.
+func TestDescribeProducersNeedsReadData(t *testing.T) {
+	t.Parallel()
+	t.Run("denied topic", func(t *testing.T) {
+		t.Parallel()
+		_, r, _ := attacker(t, `"kafka-cluster:ReadData"`)
+		req := kmsg.NewPtrDescribeProducersRequest()
+		for _, topic := range []string{"t", "secret"} {
+			rt := kmsg.NewDescribeProducersRequestTopic()
+			rt.Topic, rt.Partitions = topic, []int32{0}
+			req.Topics = append(req.Topics, rt)
+		}
+		got := partitionCodes{}
+		for _, rt := range r.must(req).(*kmsg.DescribeProducersResponse).Topics {
+			for _, rp := range rt.Partitions {
+				got.set(rt.Topic, rp.Partition, rp.ErrorCode)
+			}
+		}
+		if got["secret[0]"] != kerr.TopicAuthorizationFailed.Code {
+			t.Errorf("secret[0]: %v, want TOPIC_AUTHORIZATION_FAILED (all: %v)", kerr.ErrorForCode(got["secret[0]"]), got)
+		}
+		if code, ok := got["t[0]"]; !ok || code == kerr.TopicAuthorizationFailed.Code {
+			t.Errorf("t[0]: %v, want it answered (all: %v)", kerr.ErrorForCode(code), got)
+		}
+	})
+	t.Run("no DescribeCluster", func(t *testing.T) {
+		t.Parallel()
+		c, _, _ := limitedCluster(t, `"kafka-cluster:DescribeCluster"`, `"*"`)
+		req := kmsg.NewPtrDescribeProducersRequest()
+		rt := kmsg.NewDescribeProducersRequestTopic()
+		rt.Topic, rt.Partitions = "t", []int32{0}
+		req.Topics = append(req.Topics, rt)
+		resp := leaderConn(t, c, "t").must(req).(*kmsg.DescribeProducersResponse)
+		if len(resp.Topics) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Errorf("got %+v, want t[0] described", resp.Topics)
+		}
+	})
+}
+
+// AddPartitionsToTxn v0-v3 needs WriteData on each topic it adds (Kafka:
+// WRITE topic); if one fails, none is added. v4+ is the brokers' form
+// (CLUSTER_ACTION), refused to every IAM identity.
+func TestAddPartitionsToTxnChecksTopics(t *testing.T) {
+	t.Parallel()
+	c, _, _ := attacker(t, `"kafka-cluster:WriteData"`)
+	coord := limitedConn(t, c, c.Kfake().CoordinatorFor("x"))
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.Version, init.TransactionalID, init.TransactionTimeoutMillis = 4, kmsg.StringPtr("x"), 60000
+	ir := coord.must(init).(*kmsg.InitProducerIDResponse)
+	if ir.ErrorCode != 0 {
+		t.Fatalf("InitProducerID: %v", kerr.ErrorForCode(ir.ErrorCode))
+	}
+	req := addPartitionsToTxnReq(3)
+	req.ProducerID, req.ProducerEpoch = ir.ProducerID, ir.ProducerEpoch
+	rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+	rt.Topic, rt.Partitions = "secret", []int32{0}
+	req.Topics = append(req.Topics, rt)
+	got := partitionCodes{}
+	for _, rt := range coord.must(req).(*kmsg.AddPartitionsToTxnResponse).Topics {
+		for _, rp := range rt.Partitions {
+			got.set(rt.Topic, rp.Partition, rp.ErrorCode)
+		}
+	}
+	if got["secret[0]"] != kerr.TopicAuthorizationFailed.Code || got["t[0]"] != kerr.OperationNotAttempted.Code {
+		t.Errorf("v3: %v, want secret[0] TOPIC_AUTHORIZATION_FAILED and t[0] OPERATION_NOT_ATTEMPTED", got)
+	}
+
+	batched := addPartitionsToTxnReq(4)
+	batched.Transactions[0].ProducerID, batched.Transactions[0].ProducerEpoch = ir.ProducerID, ir.ProducerEpoch
+	batched.Transactions[0].Topics[0].Topic = "secret"
+	if resp := coord.must(batched).(*kmsg.AddPartitionsToTxnResponse); resp.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("v4: %v, want CLUSTER_AUTHORIZATION_FAILED (%+v)", kerr.ErrorForCode(resp.ErrorCode), resp.Transactions)
+	}
+}
+
+// OffsetDelete needs ReadData on each topic after DeleteGroup on the group
+// (Kafka: DELETE group, READ topic).
+func TestOffsetDeleteChecksTopics(t *testing.T) {
+	t.Parallel()
+	c, _, _ := attacker(t, `"kafka-cluster:ReadData"`)
+	req := kmsg.NewPtrOffsetDeleteRequest()
+	req.Group = "g"
+	rt := kmsg.NewOffsetDeleteRequestTopic()
+	rt.Topic = "secret"
+	rt.Partitions = append(rt.Partitions, kmsg.NewOffsetDeleteRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	resp := limitedConn(t, c, c.Kfake().CoordinatorFor("g")).must(req).(*kmsg.OffsetDeleteResponse)
+	if len(resp.Topics) != 1 || resp.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("got %v %+v, want secret[0] TOPIC_AUTHORIZATION_FAILED", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
+	}
+}
+
+// Client quotas are dynamic cluster configuration (Kafka: DESCRIBE_CONFIGS
+// and ALTER_CONFIGS on the cluster), not DescribeCluster/AlterCluster.
+func TestClientQuotasNeedClusterConfiguration(t *testing.T) {
+	t.Parallel()
+	c, _, _ := limitedCluster(t, `"kafka-cluster:DescribeClusterDynamicConfiguration"`, `"*"`)
+	r := limitedConn(t, c, 0)
+	d := kmsg.NewPtrDescribeClientQuotasRequest()
+	d.Version = 1
+	if resp := r.must(d).(*kmsg.DescribeClientQuotasResponse); resp.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("DescribeClientQuotas: %v, want CLUSTER_AUTHORIZATION_FAILED", kerr.ErrorForCode(resp.ErrorCode))
+	}
+}
+
+// ListTransactions has no request-level check in Kafka: it lists the
+// transactional IDs the principal may describe. It needed DescribeCluster.
+func TestListTransactionsWithoutDescribeCluster(t *testing.T) {
+	t.Parallel()
+	c, _, _ := limitedCluster(t, `"kafka-cluster:DescribeCluster"`, `"*"`)
+	req := kmsg.NewPtrListTransactionsRequest()
+	req.Version = 1
+	if resp := limitedConn(t, c, 0).must(req).(*kmsg.ListTransactionsResponse); resp.ErrorCode != 0 {
+		t.Errorf("ListTransactions: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+}
