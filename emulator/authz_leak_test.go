@@ -3,12 +3,14 @@ package emulator
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -74,13 +76,16 @@ func oneRecordBatch(value []byte) []byte {
 
 // Produce v13 names topics by ID only: the ID must be authorized as the
 // topic it names. Before the fix, the empty name was checked, so the
-// write to secret succeeded.
+// write to secret succeeded. (The listener advertises Produce up to v9; if
+// it refuses v13 outright, the write must fail all the same.)
 func TestProduceByTopicIDAuthorized(t *testing.T) {
 	t.Parallel()
 	c, _, lb := attacker(t, `"kafka-cluster:WriteData"`)
-	r := leaderConn(t, c, "secret")
-	produce := func(id [16]byte) int16 {
+	// produce returns the partition's error code, or refused if the
+	// listener refused Produce v13 itself (closed, or UNSUPPORTED_VERSION).
+	produce := func(id [16]byte) (code int16, refused bool) {
 		t.Helper()
+		r := leaderConn(t, c, "secret")
 		req := kmsg.NewPtrProduceRequest()
 		req.Version, req.Acks, req.TimeoutMillis = 13, -1, 5000
 		rt := kmsg.NewProduceRequestTopic()
@@ -89,26 +94,51 @@ func TestProduceByTopicIDAuthorized(t *testing.T) {
 		rp.Partition, rp.Records = 0, oneRecordBatch([]byte("attack"))
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		resp := r.must(req).(*kmsg.ProduceResponse)
+		r.c.SetDeadline(time.Now().Add(10 * time.Second))
+		kresp, err := r.do(req)
+		if err != nil {
+			return 0, true
+		}
+		resp := kresp.(*kmsg.ProduceResponse)
 		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 			t.Fatalf("answer %+v, want one partition", resp.Topics)
+		}
+		code = resp.Topics[0].Partitions[0].ErrorCode
+		if code == kerr.UnsupportedVersion.Code {
+			return code, true
 		}
 		if resp.Topics[0].TopicID != id {
 			t.Errorf("answer names topic ID %x, want %x", resp.Topics[0].TopicID, id)
 		}
-		return resp.Topics[0].Partitions[0].ErrorCode
+		return code, false
 	}
-	if code := produce(c.Kfake().TopicInfo("secret").TopicID); code != kerr.TopicAuthorizationFailed.Code {
-		t.Errorf("produce v13 to secret by ID: %v, want TOPIC_AUTHORIZATION_FAILED", kerr.ErrorForCode(code))
-	}
+	code, refused := produce(c.Kfake().TopicInfo("secret").TopicID)
 	if p := c.Kfake().PartitionInfo("secret", 0); p == nil || p.HighWatermark != 0 {
 		t.Errorf("secret[0] was written: %+v", p)
 	}
-	if code := produce([16]byte{1, 2, 3}); code != kerr.UnknownTopicID.Code {
+	if refused {
+		t.Log("Produce v13 refused by the listener: the authorization by ID is not reached")
+		return
+	}
+	if code != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("produce v13 to secret by ID: %v, want TOPIC_AUTHORIZATION_FAILED", kerr.ErrorForCode(code))
+	}
+	if code, refused := produce([16]byte{1, 2, 3}); !refused && code != kerr.UnknownTopicID.Code {
 		t.Errorf("produce v13 to an unknown ID: %v, want UNKNOWN_TOPIC_ID", kerr.ErrorForCode(code))
 	}
 	if !strings.Contains(lb.String(), `"action":"kafka-cluster:WriteData","resource":"arn:aws:kafka:us-east-1:000000000000:topic/local/`) {
 		t.Error("no WriteData decision on the topic's ARN in the log")
+	}
+}
+
+// Fetch v13-v15 (within the advertised versions) names topics by ID: the
+// ID is authorized as the topic it names.
+func TestFetchByTopicIDAuthorized(t *testing.T) {
+	t.Parallel()
+	c, _, _ := attacker(t, `"kafka-cluster:ReadData"`)
+	resp := leaderConn(t, c, "secret").must(fetchReq(15, "", c.Kfake().TopicInfo("secret").TopicID)).(*kmsg.FetchResponse)
+	if len(resp.Topics) != 1 || resp.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("fetch v15 of secret by ID: %+v, want TOPIC_AUTHORIZATION_FAILED", resp.Topics)
 	}
 }
 
@@ -395,5 +425,207 @@ func TestListTransactionsWithoutDescribeCluster(t *testing.T) {
 	req.Version = 1
 	if resp := limitedConn(t, c, 0).must(req).(*kmsg.ListTransactionsResponse); resp.ErrorCode != 0 {
 		t.Errorf("ListTransactions: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+}
+
+// DescribeTopicPartitions pages over the topics the principal may
+// describe, as Kafka does: its NextCursor never names another. Before the
+// fix, every-topic pagination stopped at secret with a cursor naming it.
+func TestDescribeTopicPartitionsCursorHidesTopics(t *testing.T) {
+	t.Parallel()
+	_, r, _ := attacker(t, `"kafka-cluster:DescribeTopic"`, WithTopic("a", 1))
+	var seen []string
+	var cursor *kmsg.DescribeTopicPartitionsRequestCursor
+	for page := 0; ; page++ {
+		if page == 10 {
+			t.Fatalf("still paging after %d pages: %v", page, seen)
+		}
+		req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+		req.ResponsePartitionLimit, req.Cursor = 1, cursor
+		resp := r.must(req).(*kmsg.DescribeTopicPartitionsResponse)
+		for _, rt := range resp.Topics {
+			for _, p := range rt.Partitions {
+				seen = append(seen, *rt.Topic+"["+itoa(p.Partition)+"]")
+			}
+			if *rt.Topic == "secret" {
+				t.Errorf("page %d lists secret", page)
+			}
+		}
+		if resp.NextCursor == nil {
+			break
+		}
+		if resp.NextCursor.Topic == "secret" {
+			t.Fatalf("page %d: the next cursor names secret", page)
+		}
+		cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: resp.NextCursor.Topic, Partition: resp.NextCursor.Partition}
+	}
+	if want := []string{"a[0]", "t[0]", "t[1]", "t[2]"}; !slices.Equal(seen, want) {
+		t.Errorf("pages listed %v, want %v", seen, want)
+	}
+
+	// Named topics, the cursor at secret: secret is refused, the listing
+	// goes on after it.
+	req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	req.ResponsePartitionLimit = 10
+	req.Cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: "secret"}
+	for _, name := range []string{"a", "secret", "t"} {
+		req.Topics = append(req.Topics, kmsg.DescribeTopicPartitionsRequestTopic{Topic: name})
+	}
+	got := map[string]int16{}
+	for _, rt := range r.must(req).(*kmsg.DescribeTopicPartitionsResponse).Topics {
+		got[*rt.Topic] = rt.ErrorCode
+		if *rt.Topic == "secret" && (len(rt.Partitions) > 0 || rt.TopicID != [16]byte{}) {
+			t.Errorf("secret answered with its ID or partitions: %+v", rt)
+		}
+	}
+	if len(got) != 2 || got["secret"] != kerr.TopicAuthorizationFailed.Code || got["t"] != 0 {
+		t.Errorf("named with the cursor at secret: %v, want secret:TOPIC_AUTHORIZATION_FAILED t:0", got)
+	}
+}
+
+// ConsumerGroupHeartbeat (KIP-848) refuses a subscription naming a topic
+// the member may not describe (Kafka: TOPIC_AUTHORIZATION_FAILED), and an
+// assignment of one (a regex subscription). Before the fix, both went to
+// kfake, which assigned secret's partitions.
+func TestConsumerGroupHeartbeatHidesTopics(t *testing.T) {
+	t.Parallel()
+	c, _, _ := attacker(t, `"kafka-cluster:DescribeTopic"`)
+	secret := c.Kfake().TopicInfo("secret").TopicID
+	heartbeat := func(group string, names []string, regex *string) {
+		t.Helper()
+		r := limitedConn(t, c, c.Kfake().CoordinatorFor(group))
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version, req.Group, req.MemberID, req.RebalanceTimeoutMillis = 1, group, "member-"+group, 10000
+		req.SubscribedTopicNames, req.SubscribedTopicRegex = names, regex
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{} // joining: owns nothing
+		for i := 0; i < 20; i++ {
+			resp := r.must(req).(*kmsg.ConsumerGroupHeartbeatResponse)
+			if resp.Assignment != nil {
+				for _, at := range resp.Assignment.Topics {
+					if at.TopicID == secret {
+						t.Errorf("%s: secret assigned (heartbeat %d)", group, i)
+						return
+					}
+				}
+			}
+			if resp.ErrorCode == kerr.TopicAuthorizationFailed.Code {
+				if resp.ErrorMessage != nil && strings.Contains(*resp.ErrorMessage, "secret") {
+					t.Errorf("%s: the error message names secret: %q", group, *resp.ErrorMessage)
+				}
+				return
+			}
+			if resp.ErrorCode != 0 {
+				t.Errorf("%s: %v", group, kerr.ErrorForCode(resp.ErrorCode))
+				return
+			}
+			req.MemberEpoch = resp.MemberEpoch
+			req.SubscribedTopicNames, req.SubscribedTopicRegex = nil, nil // unchanged
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Errorf("%s: no TOPIC_AUTHORIZATION_FAILED in 20 heartbeats", group)
+	}
+	heartbeat("by-name", []string{"t", "secret"}, nil)
+	heartbeat("by-regex", nil, kmsg.StringPtr("secret|t"))
+}
+
+// A group's description names the topics its members subscribe to and are
+// assigned: a group naming a topic the principal may not describe is
+// answered TOPIC_AUTHORIZATION_FAILED without its members, as Kafka
+// answers ConsumerGroupDescribe. Before the fix, the members were listed.
+func TestGroupDescriptionsHideTopics(t *testing.T) {
+	t.Parallel()
+	c, _, _ := attacker(t, `"kafka-cluster:DescribeTopic"`)
+	// A KIP-848 member of the admin, subscribed to secret.
+	admin := adminConn(t, c, c.Kfake().CoordinatorFor("g848"))
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Version, hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = 1, "g848", "admin-member", 10000
+	hb.SubscribedTopicNames, hb.Topics = []string{"secret"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	if resp := admin.must(hb).(*kmsg.ConsumerGroupHeartbeatResponse); resp.ErrorCode != 0 {
+		t.Fatalf("admin heartbeat: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	cgd := kmsg.NewPtrConsumerGroupDescribeRequest()
+	cgd.Version, cgd.Groups = 1, []string{"g848"}
+	resp := limitedConn(t, c, c.Kfake().CoordinatorFor("g848")).must(cgd).(*kmsg.ConsumerGroupDescribeResponse)
+	if len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != kerr.TopicAuthorizationFailed.Code || len(resp.Groups[0].Members) != 0 {
+		t.Errorf("ConsumerGroupDescribe: %+v, want TOPIC_AUTHORIZATION_FAILED without members", resp.Groups)
+	}
+
+	// A classic consumer group of the admin, consuming secret.
+	cl, err := kgo.NewClient(append(iamOpts(c, provider(t, c, DefaultAccessKeyID, DefaultSecretAccessKey).OAuth()),
+		kgo.DisableClientMetrics(), kgo.ConsumerGroup("classic"), kgo.ConsumeTopics("secret"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx := reqCtx(t)
+	go func() {
+		for ctx.Err() == nil {
+			cl.PollFetches(ctx)
+		}
+	}()
+	if _, err := c.Kfake().WaitGroupStable(ctx, "classic", 1); err != nil {
+		t.Fatal(err)
+	}
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Version, dg.Groups = 5, []string{"classic"}
+	dresp := limitedConn(t, c, c.Kfake().CoordinatorFor("classic")).must(dg).(*kmsg.DescribeGroupsResponse)
+	if len(dresp.Groups) != 1 || dresp.Groups[0].ErrorCode != kerr.TopicAuthorizationFailed.Code || len(dresp.Groups[0].Members) != 0 {
+		t.Errorf("DescribeGroups: %+v, want TOPIC_AUTHORIZATION_FAILED without members", dresp.Groups)
+	}
+}
+
+// DescribeTransactions leaves out the partitions of topics the principal
+// may not describe (Kafka: "Include only partitions which the principal is
+// authorized to describe"); DescribeLogDirs and ListConfigResources leave
+// such topics out too. Before the fix, all three listed secret.
+func TestTransactionsAndLogDirsHideTopics(t *testing.T) {
+	t.Parallel()
+	c, r, _ := attacker(t, `"kafka-cluster:DescribeTopic"`)
+	admin := adminConn(t, c, c.Kfake().CoordinatorFor("x"))
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.Version, init.TransactionalID, init.TransactionTimeoutMillis = 4, kmsg.StringPtr("x"), 60000
+	ir := admin.must(init).(*kmsg.InitProducerIDResponse)
+	add := addPartitionsToTxnReq(3)
+	add.ProducerID, add.ProducerEpoch = ir.ProducerID, ir.ProducerEpoch
+	add.Topics = append(add.Topics, kmsg.AddPartitionsToTxnRequestTopic{Topic: "secret", Partitions: []int32{0}})
+	for _, rt := range admin.must(add).(*kmsg.AddPartitionsToTxnResponse).Topics {
+		for _, p := range rt.Partitions {
+			if p.ErrorCode != 0 {
+				t.Fatalf("admin AddPartitionsToTxn %s: %v", rt.Topic, kerr.ErrorForCode(p.ErrorCode))
+			}
+		}
+	}
+	dt := kmsg.NewPtrDescribeTransactionsRequest()
+	dt.TransactionalIDs = []string{"x"}
+	var topics []string
+	for _, st := range limitedConn(t, c, c.Kfake().CoordinatorFor("x")).must(dt).(*kmsg.DescribeTransactionsResponse).TransactionStates {
+		for _, tt := range st.Topics {
+			topics = append(topics, tt.Topic)
+		}
+	}
+	if !slices.Equal(topics, []string{"t"}) {
+		t.Errorf("DescribeTransactions lists topics %v, want [t]", topics)
+	}
+
+	ld := kmsg.NewPtrDescribeLogDirsRequest()
+	ld.Version = 4
+	topics = nil
+	for _, d := range r.must(ld).(*kmsg.DescribeLogDirsResponse).Dirs {
+		for _, tt := range d.Topics {
+			topics = append(topics, tt.Topic)
+		}
+	}
+	if slices.Contains(topics, "secret") || !slices.Contains(topics, "t") {
+		t.Errorf("DescribeLogDirs lists topics %v, want t and not secret", topics)
+	}
+
+	lcr := kmsg.NewPtrListConfigResourcesRequest()
+	lcr.Version, lcr.ResourceTypes = 1, []int8{int8(kmsg.ConfigResourceTypeTopic)}
+	var names []string
+	for _, cr := range r.must(lcr).(*kmsg.ListConfigResourcesResponse).ConfigResources {
+		names = append(names, cr.Name)
+	}
+	if slices.Contains(names, "secret") {
+		t.Errorf("ListConfigResources lists %v, with secret", names)
 	}
 }

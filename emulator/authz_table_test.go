@@ -273,7 +273,7 @@ func TestAuthzTable(t *testing.T) {
 		{"ConsumerGroupHeartbeat", func() kmsg.Request {
 			r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 			r.Version, r.Group, r.MemberID, r.RebalanceTimeoutMillis = 1, "g848", "m848", 10000
-			r.SubscribedTopicNames = []string{"t"}
+			r.SubscribedTopicNames, r.Topics = []string{"t"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 			return r
 		}(), []string{"AlterGroup group/g848", "DescribeTopic topic/t"}, "READ group, DESCRIBE each subscribed and assigned topic"},
 		{"ConsumerGroupDescribe", func() kmsg.Request {
