@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -172,11 +173,38 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		if follower {
 			c.internalDenied(k)
 		}
+		// kfake checks only the partitions a request names, and numbers
+		// its fetch sessions (KIP-227) 1, 2, 3 per broker: an incremental
+		// fetch in another principal's session would read that session's
+		// partitions. Kafka authorizes every partition of the session on
+		// each fetch (and its session IDs are random); here a session
+		// belongs to the connection that created it.
+		var post []func(kmsg.Response)
+		rewritten := false
+		if h.Version >= 7 && req.SessionID > 0 && !c.fetchSessions.has(req.SessionID) {
+			if req.SessionEpoch > 0 {
+				resp := kmsg.NewPtrFetchResponse()
+				resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+				return nil, nil, resp, nil
+			}
+			// Epoch 0 or -1 would close that session: start afresh.
+			req.SessionID, rewritten = 0, true
+		}
+		if h.Version >= 7 && req.SessionEpoch == 0 {
+			post = append(post, func(r kmsg.Response) {
+				if resp := r.(*kmsg.FetchResponse); resp.ErrorCode == 0 && resp.SessionID > 0 {
+					c.fetchSessions.add(resp.SessionID)
+				}
+			})
+		}
 		kept, denied := split(req.Topics, func(t kmsg.FetchRequestTopic) bool {
 			return !follower && c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.Version >= 13)
 		})
 		if len(denied) == 0 {
-			return frame, nil, nil, nil
+			if rewritten {
+				return reencode(h, req), post, nil, nil
+			}
+			return frame, post, nil, nil
 		}
 		add := func(r kmsg.Response) {
 			resp := r.(*kmsg.FetchResponse)
@@ -199,7 +227,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 			// session's epoch in step with the client.
 			req.MaxWaitMillis = 0
 		}
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		return reencode(h, req), append(post, add), nil, nil
 
 	case *kmsg.ListOffsetsRequest:
 		kept, denied := split(req.Topics, func(t kmsg.ListOffsetsRequestTopic) bool {
@@ -1397,4 +1425,35 @@ func (c *conn) topicNames() ([]string, error) {
 		}
 	}
 	return names, nil
+}
+
+// fetchSessionSet holds the IDs of the fetch sessions kfake created for
+// one connection (see the Fetch case of authorize). Kafka keeps at most
+// max.incremental.fetch.session.cache.slots (1000) sessions per broker, and
+// a client one per connection; the set forgets the oldest beyond
+// maxFetchSessions. Safe for concurrent use: the write loop adds, the
+// read loop asks.
+type fetchSessionSet struct {
+	mu  sync.Mutex
+	ids []int32 // oldest first
+}
+
+const maxFetchSessions = 16
+
+func (s *fetchSessionSet) add(id int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slices.Contains(s.ids, id) {
+		return
+	}
+	if len(s.ids) == maxFetchSessions {
+		s.ids = slices.Delete(s.ids, 0, 1)
+	}
+	s.ids = append(s.ids, id)
+}
+
+func (s *fetchSessionSet) has(id int32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.ids, id)
 }

@@ -629,3 +629,52 @@ func TestTransactionsAndLogDirsHideTopics(t *testing.T) {
 		t.Errorf("ListConfigResources lists %v, with secret", names)
 	}
 }
+
+// kfake numbers fetch sessions (KIP-227) 1, 2, 3... per broker and
+// authorizes only the partitions a request names, so another principal's
+// incremental fetch could read a victim's session partitions by guessing
+// its ID and epoch. A session belongs to the connection that created it;
+// another gets FETCH_SESSION_ID_NOT_FOUND, and cannot close it either.
+// Before the fix, the attacker read secret's records.
+func TestFetchSessionBelongsToItsConnection(t *testing.T) {
+	t.Parallel()
+	c, _, _ := attacker(t, `"kafka-cluster:ReadData"`)
+	leader := c.Kfake().LeaderFor("secret", 0)
+	admin := adminConn(t, c, leader)
+	p := produceReq(9, "secret")
+	if resp := admin.must(p).(*kmsg.ProduceResponse); resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("admin produce: %v", kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
+	}
+	// The victim's session: a full fetch of secret[0], epoch 0.
+	f := fetchReq(12, "secret", [16]byte{})
+	f.SessionID, f.SessionEpoch = 0, 0
+	vresp := admin.must(f).(*kmsg.FetchResponse)
+	if vresp.ErrorCode != 0 || vresp.SessionID <= 0 {
+		t.Fatalf("victim's session: %v, ID %d", kerr.ErrorForCode(vresp.ErrorCode), vresp.SessionID)
+	}
+	// The attacker continues it from offset 0 again: an incremental
+	// fetch naming no partition returns the session's.
+	if p := c.Kfake().PartitionInfo("secret", 0); p.HighWatermark != 1 {
+		t.Fatalf("secret[0] high watermark %d, want 1", p.HighWatermark)
+	}
+	r := limitedConn(t, c, leader)
+	hijack := kmsg.NewPtrFetchRequest()
+	hijack.Version, hijack.MaxBytes, hijack.SessionID, hijack.SessionEpoch = 12, 1<<20, vresp.SessionID, 1
+	resp := r.must(hijack).(*kmsg.FetchResponse)
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if len(rp.RecordBatches) > 0 || rt.Topic == "secret" {
+				t.Errorf("the attacker's fetch answers %s[%d] (%d bytes of records)", rt.Topic, rp.Partition, len(rp.RecordBatches))
+			}
+		}
+	}
+	if resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+		t.Errorf("attacker's fetch in the victim's session: %v, want FETCH_SESSION_ID_NOT_FOUND", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	// The session still works for its owner.
+	next := kmsg.NewPtrFetchRequest()
+	next.Version, next.MaxBytes, next.SessionID, next.SessionEpoch = 12, 1<<20, vresp.SessionID, 1
+	if resp := admin.must(next).(*kmsg.FetchResponse); resp.ErrorCode != 0 {
+		t.Errorf("owner's incremental fetch: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+}
