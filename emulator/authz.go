@@ -17,14 +17,19 @@ import (
 
 // Authorization on the IAM listener. Each request is mapped to the
 // kafka-cluster actions MSK requires for it (MSK developer guide, "IAM access
-// control"), evaluated with package iampolicy against the policies of the
+// control" and "Semantics of IAM authorization policy actions and
+// resources", https://docs.aws.amazon.com/msk/latest/developerguide/kafka-actions.html,
+// which maps each action to the Kafka ACL it stands for), evaluated with package iampolicy against the policies of the
 // authenticated identity. Denied parts get Kafka's own error codes: denied
 // topics are removed from the forwarded request and added back to kfake's
 // response with TOPIC_AUTHORIZATION_FAILED; a request denied as a whole is
 // answered locally (GROUP_, CLUSTER_, TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
-// Requests without a precise mapping need DescribeCluster (read-only APIs) or
-// AlterCluster (the rest) on the cluster; when denied, the connection is
-// closed, since there is no generic error response.
+// The cluster-level APIs (clusterActions) need DescribeCluster or
+// AlterCluster; when denied, the connection is closed, since there is no
+// generic error response. An API kfake serves that is not mapped here is
+// refused by closing the connection. Each case cites Kafka's rule
+// (core/src/main/scala/kafka/server/KafkaApis.scala); TestAuthzTable pins
+// every API key to its actions and resources.
 //
 // Each decision is one "authz" log line (principal, action, resource,
 // decision, reason): denials at Info, allows at Debug, since every
@@ -230,6 +235,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		return reencode(h, req), append(post, add), nil, nil
 
 	case *kmsg.ListOffsetsRequest:
+		// Kafka: DESCRIBE on each topic (DescribeTopic).
 		kept, denied := split(req.Topics, func(t kmsg.ListOffsetsRequestTopic) bool {
 			return c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t.Topic))
 		})
@@ -456,6 +462,8 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 			resp.Coordinators = append(resp.Coordinators, denied...)
 		})
 
+	// Kafka: READ on the group (AlterGroup) for the classic protocol's
+	// JoinGroup, Heartbeat, LeaveGroup and SyncGroup.
 	case *kmsg.JoinGroupRequest:
 		return c.groupOp(h, frame, req.Group, func() kmsg.Response {
 			r := kmsg.NewPtrJoinGroupResponse()
@@ -529,6 +537,8 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		return frame, []func(kmsg.Response){filter}, nil, nil
 
 	case *kmsg.CreateTopicsRequest:
+		// Kafka: CREATE on the cluster or on each topic; MSK's
+		// CreateTopic is on the topic ARN.
 		kept, denied := split(req.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
 			return c.allowed(k, iampolicy.CreateTopic, c.topicARN(t.Topic))
 		})
@@ -612,6 +622,11 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.InitProducerIDRequest:
+		// Kafka: WRITE on the transactional ID (AlterTransactionalId);
+		// without one, IDEMPOTENT_WRITE on the cluster
+		// (WriteDataIdempotently). Kafka 3.0+ (KIP-679) also accepts
+		// WRITE on any topic; MSK documents WriteDataIdempotently only,
+		// which the emulator keeps.
 		var ok bool
 		var code int16
 		if req.TransactionalID != nil {
@@ -641,6 +656,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		resp.ErrorCode = code
 		return nil, nil, resp, nil
 	case *kmsg.EndTxnRequest:
+		// Kafka: WRITE on the transactional ID.
 		return c.txnOp(h, frame, req.TransactionalID, func() kmsg.Response {
 			r := kmsg.NewPtrEndTxnResponse()
 			r.ErrorCode = errTxnAuthz
@@ -733,6 +749,9 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.DescribeClusterRequest:
+		// MSK's DescribeCluster ("describe various aspects of the
+		// cluster"). Kafka itself checks DESCRIBE on the cluster only for
+		// IncludeClusterAuthorizedOperations.
 		if c.allowed(k, iampolicy.DescribeCluster, c.clusterARN()) {
 			return frame, nil, nil, nil
 		}
@@ -760,6 +779,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.DeleteGroupsRequest:
+		// Kafka: DELETE on each group (DeleteGroup).
 		kept, denied := split(req.Groups, func(g string) bool { return c.allowed(k, iampolicy.DeleteGroup, c.groupARN(g)) })
 		req.Groups = kept
 		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDeleteGroupsResponse, func(resp *kmsg.DeleteGroupsResponse) {
@@ -832,6 +852,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		return frame, []func(kmsg.Response){assigned}, nil, nil
 
 	case *kmsg.CreatePartitionsRequest:
+		// Kafka: ALTER on each topic (AlterTopic).
 		kept, denied := split(req.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool {
 			return c.allowed(k, iampolicy.AlterTopic, c.topicARN(t.Topic))
 		})
@@ -845,6 +866,9 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.DescribeConfigsRequest:
+		// Kafka: DESCRIBE_CONFIGS on each resource: a topic
+		// (DescribeTopicDynamicConfiguration), else the cluster
+		// (DescribeClusterDynamicConfiguration).
 		type denial struct {
 			rt   kmsg.ConfigResourceType
 			name string
