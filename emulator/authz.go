@@ -1103,6 +1103,24 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		}
 		return frame, []func(kmsg.Response){filter}, nil, nil
 
+	case *kmsg.ElectLeadersRequest:
+		// Kafka: ALTER on the cluster (AlterCluster). A null topic list
+		// elects every partition and the answer lists them all; unlike
+		// Kafka, topics the principal may not describe are left out.
+		if req.Topics != nil {
+			break
+		}
+		if !c.allowed(k, iampolicy.AlterCluster, c.clusterARN()) {
+			return c.clusterDenied(k, iampolicy.AlterCluster)
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.ElectLeadersResponse)
+			resp.Topics = slices.DeleteFunc(resp.Topics, func(t kmsg.ElectLeadersResponseTopic) bool {
+				return !c.describable(k, t.Topic, [16]byte{})
+			})
+		}
+		return frame, []func(kmsg.Response){filter}, nil, nil
+
 	case *kmsg.ApiVersionsRequest, *kmsg.GetTelemetrySubscriptionsRequest, *kmsg.PushTelemetryRequest:
 		// Kafka: no authorization.
 		return frame, nil, nil, nil
@@ -1124,6 +1142,12 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 	if c.allowed(k, action, c.clusterARN()) {
 		return frame, nil, nil, nil
 	}
+	return c.clusterDenied(k, action)
+}
+
+// clusterDenied closes the connection of a cluster-level request denied
+// action, saying in the log what to allow.
+func (c *conn) clusterDenied(k int16, action iampolicy.Action) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
 	c.l.b.c.log.Info("request denied without a Kafka error response: closing connection",
 		append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(k), "action", string(action),
 			"fix", "allow "+string(action)+" on "+c.clusterARN()+" in the identity's policy")...)

@@ -576,8 +576,9 @@ func TestGroupDescriptionsHideTopics(t *testing.T) {
 
 // DescribeTransactions leaves out the partitions of topics the principal
 // may not describe (Kafka: "Include only partitions which the principal is
-// authorized to describe"); DescribeLogDirs and ListConfigResources leave
-// such topics out too. Before the fix, all three listed secret.
+// authorized to describe"); DescribeLogDirs, ListConfigResources and
+// ElectLeaders of every partition leave such topics out too. Before the
+// fix, all four listed secret.
 func TestTransactionsAndLogDirsHideTopics(t *testing.T) {
 	t.Parallel()
 	c, r, _ := attacker(t, `"kafka-cluster:DescribeTopic"`)
@@ -627,6 +628,16 @@ func TestTransactionsAndLogDirsHideTopics(t *testing.T) {
 	}
 	if slices.Contains(names, "secret") {
 		t.Errorf("ListConfigResources lists %v, with secret", names)
+	}
+
+	el := kmsg.NewPtrElectLeadersRequest() // null topics: every partition
+	el.Version, el.TimeoutMillis = 2, 5000
+	topics = nil
+	for _, tt := range limitedConn(t, c, controller(t, c)).must(el).(*kmsg.ElectLeadersResponse).Topics {
+		topics = append(topics, tt.Topic)
+	}
+	if slices.Contains(topics, "secret") || !slices.Contains(topics, "t") {
+		t.Errorf("ElectLeaders of every partition lists topics %v, want t and not secret", topics)
 	}
 }
 

@@ -218,7 +218,14 @@ func TestAuthzTable(t *testing.T) {
 			r.Version, r.Groups = 2, []string{"g"}
 			return r
 		}(), []string{"DeleteGroup group/g"}, "DELETE group"},
-		{"ElectLeaders", func() kmsg.Request { r := kmsg.NewPtrElectLeadersRequest(); r.Version = 2; return r }(), []string{"AlterCluster cluster"}, "ALTER cluster"},
+		{"ElectLeaders", func() kmsg.Request {
+			r := kmsg.NewPtrElectLeadersRequest()
+			r.Version, r.TimeoutMillis = 2, 5000
+			rt := kmsg.NewElectLeadersRequestTopic()
+			rt.Topic, rt.Partitions = "t", []int32{0}
+			r.Topics = append(r.Topics, rt)
+			return r
+		}(), []string{"AlterCluster cluster"}, "ALTER cluster (all partitions: undescribable topics left out)"},
 		{"IncrementalAlterConfigs", func() kmsg.Request {
 			r := kmsg.NewPtrIncrementalAlterConfigsRequest()
 			r.Version = 1
