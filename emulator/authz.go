@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -15,14 +17,19 @@ import (
 
 // Authorization on the IAM listener. Each request is mapped to the
 // kafka-cluster actions MSK requires for it (MSK developer guide, "IAM access
-// control"), evaluated with package iampolicy against the policies of the
+// control" and "Semantics of IAM authorization policy actions and
+// resources", https://docs.aws.amazon.com/msk/latest/developerguide/kafka-actions.html,
+// which maps each action to the Kafka ACL it stands for), evaluated with package iampolicy against the policies of the
 // authenticated identity. Denied parts get Kafka's own error codes: denied
 // topics are removed from the forwarded request and added back to kfake's
 // response with TOPIC_AUTHORIZATION_FAILED; a request denied as a whole is
 // answered locally (GROUP_, CLUSTER_, TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
-// Requests without a precise mapping need DescribeCluster (read-only APIs) or
-// AlterCluster (the rest) on the cluster; when denied, the connection is
-// closed, since there is no generic error response.
+// The cluster-level APIs (clusterActions) need DescribeCluster or
+// AlterCluster; when denied, the connection is closed, since there is no
+// generic error response. An API kfake serves that is not mapped here is
+// refused by closing the connection. Each case cites Kafka's rule
+// (core/src/main/scala/kafka/server/KafkaApis.scala); TestAuthzTable pins
+// every API key to its actions and resources.
 //
 // Each decision is one "authz" log line (principal, action, resource,
 // decision, reason): denials at Info, allows at Debug, since every
@@ -74,30 +81,30 @@ func reencode(h kafkawire.Header, r kmsg.Request) []byte {
 }
 
 // topicAllowed checks action on a topic named by name or, in request
-// versions that name topics by ID (byID), by id. A topic ID kfake does not
-// know is allowed: kfake answers UNKNOWN_TOPIC_ID. Read loop only.
+// versions that name topics by ID (byID), by id. An ID is resolved with
+// kfake's current state (topicByID). A topic ID kfake does not know is
+// allowed: nothing can be read or written through it, and kfake answers
+// UNKNOWN_TOPIC_ID, as Kafka does.
 func (c *conn) topicAllowed(api int16, action iampolicy.Action, name string, id [16]byte, byID bool) bool {
 	if byID {
-		name = c.topicName(id)
+		var ok bool
+		if name, ok = c.topicByID(id); !ok {
+			return true
+		}
 	}
-	return name == "" || c.allowed(api, action, c.topicARN(name))
+	return c.allowed(api, action, c.topicARN(name))
 }
 
-// topicName resolves a topic ID through kfake ("" if unknown). Topic IDs
-// never change meaning, so names are cached per connection.
-func (c *conn) topicName(id [16]byte) string {
-	if n, ok := c.topicIDs[id]; ok {
-		return n
-	}
+// topicByID resolves a topic ID with kfake's state at the time of the
+// request; ok is false for an ID kfake does not know. Nothing is cached: a
+// topic deleted and created again has a new ID, and the old one must then
+// be unknown. Safe in both loops.
+func (c *conn) topicByID(id [16]byte) (name string, ok bool) {
 	ti := c.l.b.c.kf.TopicIDInfo(id)
 	if ti == nil {
-		return ""
+		return "", false
 	}
-	if c.topicIDs == nil {
-		c.topicIDs = map[[16]byte]string{}
-	}
-	c.topicIDs[id] = ti.Topic
-	return ti.Topic
+	return ti.Topic, true
 }
 
 // authorize returns the frame to forward (possibly reduced), functions that
@@ -121,7 +128,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 			resp := kmsg.NewPtrProduceResponse()
 			for _, t := range req.Topics {
 				rt := kmsg.NewProduceResponseTopic()
-				rt.Topic = t.Topic
+				rt.Topic, rt.TopicID = t.Topic, t.TopicID
 				for _, p := range t.Partitions {
 					rp := kmsg.NewProduceResponseTopicPartition()
 					rp.Partition, rp.ErrorCode, rp.BaseOffset = p.Partition, errTxnAuthz, -1
@@ -131,7 +138,11 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 			}
 			return nil, nil, resp, nil
 		}
-		kept, denied := split(req.Topics, func(t kmsg.ProduceRequestTopic) bool { return c.allowed(k, iampolicy.WriteData, c.topicARN(t.Topic)) })
+		// v13+ names topics by ID only (KIP-516): WriteData is checked
+		// on the name the ID has now.
+		kept, denied := split(req.Topics, func(t kmsg.ProduceRequestTopic) bool {
+			return c.topicAllowed(k, iampolicy.WriteData, t.Topic, t.TopicID, h.Version >= 13)
+		})
 		if len(denied) == 0 {
 			return frame, nil, nil, nil
 		}
@@ -139,7 +150,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 			resp := r.(*kmsg.ProduceResponse)
 			for _, t := range denied {
 				rt := kmsg.NewProduceResponseTopic()
-				rt.Topic = t.Topic
+				rt.Topic, rt.TopicID = t.Topic, t.TopicID
 				for _, p := range t.Partitions {
 					rp := kmsg.NewProduceResponseTopicPartition()
 					rp.Partition, rp.ErrorCode, rp.BaseOffset = p.Partition, errTopicAuthz, -1
@@ -160,11 +171,45 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 
 	case *kmsg.FetchRequest:
+		// Kafka (handleFetchRequest): READ on each topic (ReadData),
+		// v13+ by topic ID; a follower's fetch (a replica ID) needs
+		// CLUSTER_ACTION instead, which no IAM action grants.
+		follower := req.ReplicaID >= 0 || req.ReplicaState.ID >= 0
+		if follower {
+			c.internalDenied(k)
+		}
+		// kfake checks only the partitions a request names, and numbers
+		// its fetch sessions (KIP-227) 1, 2, 3 per broker: an incremental
+		// fetch in another principal's session would read that session's
+		// partitions. Kafka authorizes every partition of the session on
+		// each fetch (and its session IDs are random); here a session
+		// belongs to the connection that created it.
+		var post []func(kmsg.Response)
+		rewritten := false
+		if h.Version >= 7 && req.SessionID > 0 && !c.fetchSessions.has(req.SessionID) {
+			if req.SessionEpoch > 0 {
+				resp := kmsg.NewPtrFetchResponse()
+				resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+				return nil, nil, resp, nil
+			}
+			// Epoch 0 or -1 would close that session: start afresh.
+			req.SessionID, rewritten = 0, true
+		}
+		if h.Version >= 7 && req.SessionEpoch == 0 {
+			post = append(post, func(r kmsg.Response) {
+				if resp := r.(*kmsg.FetchResponse); resp.ErrorCode == 0 && resp.SessionID > 0 {
+					c.fetchSessions.add(resp.SessionID)
+				}
+			})
+		}
 		kept, denied := split(req.Topics, func(t kmsg.FetchRequestTopic) bool {
-			return c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.Version >= 13)
+			return !follower && c.topicAllowed(k, iampolicy.ReadData, t.Topic, t.TopicID, h.Version >= 13)
 		})
 		if len(denied) == 0 {
-			return frame, nil, nil, nil
+			if rewritten {
+				return reencode(h, req), post, nil, nil
+			}
+			return frame, post, nil, nil
 		}
 		add := func(r kmsg.Response) {
 			resp := r.(*kmsg.FetchResponse)
@@ -187,9 +232,10 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 			// session's epoch in step with the client.
 			req.MaxWaitMillis = 0
 		}
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		return reencode(h, req), append(post, add), nil, nil
 
 	case *kmsg.ListOffsetsRequest:
+		// Kafka: DESCRIBE on each topic (DescribeTopic).
 		kept, denied := split(req.Topics, func(t kmsg.ListOffsetsRequestTopic) bool {
 			return c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t.Topic))
 		})
@@ -230,33 +276,46 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		// Kafka: DESCRIBE on each topic; with auto-creation, a missing
 		// topic also needs CREATE (CreateTopic), else it alone gets
 		// TOPIC_AUTHORIZATION_FAILED and the others are still created.
+		// A topic named by ID (v12+; kfake takes the ID over a name given
+		// with it) is checked by the name the ID has now; denied, it is
+		// answered with its ID and no name, as Kafka answers. An unknown
+		// ID goes to kfake, which answers UNKNOWN_TOPIC_ID.
 		autoCreate := req.AllowAutoTopicCreation && c.l.b.c.cfg.AutoCreateTopics
-		kept, deniedTopics := split(req.Topics, func(t kmsg.MetadataRequestTopic) bool {
+		var denied []kmsg.MetadataResponseTopic
+		kept := make([]kmsg.MetadataRequestTopic, 0, len(req.Topics)) // not nil: a null list asks for every topic
+		for _, t := range req.Topics {
+			if t.TopicID != ([16]byte{}) {
+				if name, ok := c.topicByID(t.TopicID); ok && !c.allowed(k, iampolicy.DescribeTopic, c.topicARN(name)) {
+					rt := kmsg.NewMetadataResponseTopic()
+					rt.TopicID, rt.ErrorCode = t.TopicID, errTopicAuthz
+					denied = append(denied, rt)
+					continue
+				}
+				kept = append(kept, t)
+				continue
+			}
 			if t.Topic == nil {
-				return true
+				kept = append(kept, t)
+				continue
 			}
 			arn := c.topicARN(*t.Topic)
-			return c.allowed(k, iampolicy.DescribeTopic, arn) &&
-				(!autoCreate || c.l.b.c.kf.TopicInfo(*t.Topic) != nil || c.allowed(k, iampolicy.CreateTopic, arn))
-		})
-		if len(deniedTopics) == 0 {
-			return frame, nil, nil, nil
+			if c.allowed(k, iampolicy.DescribeTopic, arn) &&
+				(!autoCreate || c.l.b.c.kf.TopicInfo(*t.Topic) != nil || c.allowed(k, iampolicy.CreateTopic, arn)) {
+				kept = append(kept, t)
+				continue
+			}
+			rt := kmsg.NewMetadataResponseTopic()
+			rt.Topic, rt.ErrorCode = t.Topic, errTopicAuthz
+			denied = append(denied, rt)
 		}
-		denied := make([]string, len(deniedTopics))
-		for i, t := range deniedTopics {
-			denied[i] = *t.Topic
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
 		}
 		add := func(r kmsg.Response) {
 			resp := r.(*kmsg.MetadataResponse)
-			for _, name := range denied {
-				rt := kmsg.NewMetadataResponseTopic()
-				rt.Topic = kmsg.StringPtr(name)
-				rt.ErrorCode = errTopicAuthz
-				resp.Topics = append(resp.Topics, rt)
-			}
+			resp.Topics = append(resp.Topics, denied...)
 		}
-		// Not nil: a null list asks for every topic.
-		req.Topics = append([]kmsg.MetadataRequestTopic{}, kept...)
+		req.Topics = kept
 		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 
 	case *kmsg.OffsetCommitRequest:
@@ -367,9 +426,15 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		return out, append([]func(kmsg.Response){filter}, post...), nil, nil
 
 	case *kmsg.FindCoordinatorRequest:
+		// Kafka: DESCRIBE on the group or the transactional ID; the
+		// share coordinator (type 2) needs CLUSTER_ACTION, which no IAM
+		// action grants.
 		check := func(key string) (bool, int16) {
-			if req.CoordinatorType == 1 {
+			switch req.CoordinatorType {
+			case 1:
 				return c.allowed(k, iampolicy.DescribeTransactionalId, c.txnARN(key)), errTxnAuthz
+			case 2:
+				return c.internalDenied(k), errClusterAz
 			}
 			return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(key)), errGroupAuthz
 		}
@@ -397,6 +462,8 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 			resp.Coordinators = append(resp.Coordinators, denied...)
 		})
 
+	// Kafka: READ on the group (AlterGroup) for the classic protocol's
+	// JoinGroup, Heartbeat, LeaveGroup and SyncGroup.
 	case *kmsg.JoinGroupRequest:
 		return c.groupOp(h, frame, req.Group, func() kmsg.Response {
 			r := kmsg.NewPtrJoinGroupResponse()
@@ -423,15 +490,33 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.DescribeGroupsRequest:
+		// Kafka: DESCRIBE on each group (DescribeGroup). A consumer
+		// group's members carry their subscriptions and assignments,
+		// which name topics: a group naming a topic the principal may not
+		// describe is answered TOPIC_AUTHORIZATION_FAILED without its
+		// members, as Kafka answers ConsumerGroupDescribe.
 		kept, denied := split(req.Groups, func(g string) bool { return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g)) })
 		req.Groups = kept
-		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeGroupsResponse, func(resp *kmsg.DescribeGroupsResponse) {
+		out, post, local, err := reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeGroupsResponse, func(resp *kmsg.DescribeGroupsResponse) {
 			for _, g := range denied {
 				rg := kmsg.NewDescribeGroupsResponseGroup()
 				rg.Group, rg.ErrorCode = g, errGroupAuthz
 				resp.Groups = append(resp.Groups, rg)
 			}
 		})
+		if out == nil {
+			return out, post, local, err
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.DescribeGroupsResponse)
+			for i := range resp.Groups {
+				g := &resp.Groups[i]
+				if g.ProtocolType == "consumer" && !c.membersDescribable(k, g.Members) {
+					*g = hiddenGroup(g.Group)
+				}
+			}
+		}
+		return out, append(post, filter), nil, nil
 
 	case *kmsg.ListGroupsRequest:
 		// Kafka lists every group to a principal allowed DESCRIBE on the
@@ -452,11 +537,13 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		return frame, []func(kmsg.Response){filter}, nil, nil
 
 	case *kmsg.CreateTopicsRequest:
+		// Kafka: CREATE on the cluster or on each topic; MSK's
+		// CreateTopic is on the topic ARN.
 		kept, denied := split(req.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
 			return c.allowed(k, iampolicy.CreateTopic, c.topicARN(t.Topic))
 		})
 		req.Topics = kept
-		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrCreateTopicsResponse, func(resp *kmsg.CreateTopicsResponse) {
+		out, post, local, err := reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrCreateTopicsResponse, func(resp *kmsg.CreateTopicsResponse) {
 			for _, t := range denied {
 				rt := kmsg.NewCreateTopicsResponseTopic()
 				rt.Topic, rt.ErrorCode = t.Topic, errTopicAuthz
@@ -464,43 +551,68 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 				resp.Topics = append(resp.Topics, rt)
 			}
 		})
+		if out == nil || h.Version < 5 {
+			return out, post, local, err
+		}
+		// Kafka (v5+ answers carry the new topic's configs): without
+		// DESCRIBE_CONFIGS on the topic (DescribeTopicDynamicConfiguration)
+		// they are left out and TopicConfigErrorCode says why.
+		configs := func(r kmsg.Response) {
+			resp := r.(*kmsg.CreateTopicsResponse)
+			for i := range resp.Topics {
+				rt := &resp.Topics[i]
+				if rt.ErrorCode == 0 && !c.allowed(k, iampolicy.DescribeTopicDynamicConfiguration, c.topicARN(rt.Topic)) {
+					rt.Configs, rt.ConfigErrorCode = nil, errTopicAuthz
+				}
+			}
+		}
+		return out, append(post, configs), nil, nil
 
 	case *kmsg.DeleteTopicsRequest:
-		// Kafka deletes the topics the principal may delete (DELETE on
-		// each) and answers TOPIC_AUTHORIZATION_FAILED for the others.
-		// v6+ names topics in Topics (by name or ID), older versions in
-		// TopicNames.
-		name := func(t kmsg.DeleteTopicsRequestTopic) string {
-			if t.Topic != nil {
-				return *t.Topic
-			}
-			return c.topicName(t.TopicID)
-		}
-		allowed := func(n string) bool { return n == "" || c.allowed(k, iampolicy.DeleteTopic, c.topicARN(n)) }
+		// Kafka (handleDeleteTopicsRequest) deletes the topics the
+		// principal may delete (DELETE on each: DeleteTopic) and answers
+		// TOPIC_AUTHORIZATION_FAILED for the others. v6+ names topics in
+		// Topics, by name or by ID; a topic named by an ID the principal
+		// may not describe is answered without its name. kfake takes the
+		// name when both are given (and then refuses the request): both
+		// are checked. An unknown ID goes to kfake (UNKNOWN_TOPIC_ID).
 		var denied []kmsg.DeleteTopicsResponseTopic
-		deny := func(n string, id [16]byte) {
+		deny := func(name *string, id [16]byte) {
 			rt := kmsg.NewDeleteTopicsResponseTopic()
-			rt.Topic, rt.TopicID, rt.ErrorCode = kmsg.StringPtr(n), id, errTopicAuthz
+			rt.Topic, rt.TopicID, rt.ErrorCode = name, id, errTopicAuthz
 			denied = append(denied, rt)
 		}
+		deletable := func(name string) bool { return c.allowed(k, iampolicy.DeleteTopic, c.topicARN(name)) }
 		var left int
 		if h.Version >= 6 {
 			var kept []kmsg.DeleteTopicsRequestTopic
 			for _, t := range req.Topics {
-				if n := name(t); allowed(n) {
-					kept = append(kept, t)
-				} else {
-					deny(n, t.TopicID)
+				if t.Topic != nil && !deletable(*t.Topic) {
+					deny(t.Topic, t.TopicID)
+					continue
 				}
+				if t.TopicID != ([16]byte{}) {
+					if name, ok := c.topicByID(t.TopicID); ok {
+						if !c.allowed(k, iampolicy.DescribeTopic, c.topicARN(name)) {
+							deny(nil, t.TopicID)
+							continue
+						}
+						if !deletable(name) {
+							deny(kmsg.StringPtr(name), t.TopicID)
+							continue
+						}
+					}
+				}
+				kept = append(kept, t)
 			}
 			req.Topics, left = kept, len(kept)
 		} else {
 			var kept []string
 			for _, n := range req.TopicNames {
-				if allowed(n) {
+				if deletable(n) {
 					kept = append(kept, n)
 				} else {
-					deny(n, [16]byte{})
+					deny(kmsg.StringPtr(n), [16]byte{})
 				}
 			}
 			req.TopicNames, left = kept, len(kept)
@@ -510,6 +622,11 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.InitProducerIDRequest:
+		// Kafka: WRITE on the transactional ID (AlterTransactionalId);
+		// without one, IDEMPOTENT_WRITE on the cluster
+		// (WriteDataIdempotently). Kafka 3.0+ (KIP-679) also accepts
+		// WRITE on any topic; MSK documents WriteDataIdempotently only,
+		// which the emulator keeps.
 		var ok bool
 		var code int16
 		if req.TransactionalID != nil {
@@ -539,28 +656,63 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		resp.ErrorCode = code
 		return nil, nil, resp, nil
 	case *kmsg.EndTxnRequest:
+		// Kafka: WRITE on the transactional ID.
 		return c.txnOp(h, frame, req.TransactionalID, func() kmsg.Response {
 			r := kmsg.NewPtrEndTxnResponse()
 			r.ErrorCode = errTxnAuthz
 			return r
 		})
 	case *kmsg.AddPartitionsToTxnRequest:
-		if h.Version < 4 {
-			return c.txnOp(h, frame, req.TransactionalID, func() kmsg.Response {
-				r := kmsg.NewPtrAddPartitionsToTxnResponse()
-				for _, t := range req.Topics {
-					rt := kmsg.NewAddPartitionsToTxnResponseTopic()
-					rt.Topic = t.Topic
-					for _, p := range t.Partitions {
-						rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
-						rp.Partition, rp.ErrorCode = p, errTxnAuthz
-						rt.Partitions = append(rt.Partitions, rp)
-					}
-					r.Topics = append(r.Topics, rt)
-				}
-				return r
-			})
+		// Kafka (handleAddPartitionsToTxnRequest): v0-v3, sent by
+		// clients, need WRITE on the transactional ID
+		// (AlterTransactionalId), then WRITE on each topic (WriteData);
+		// if any partition fails, none is added: the others get
+		// OPERATION_NOT_ATTEMPTED. v4+ is the brokers' batched form and
+		// needs CLUSTER_ACTION, which no IAM action grants ("IAM access
+		// control for Amazon MSK doesn't support internal cluster
+		// actions").
+		if h.Version >= 4 {
+			c.internalDenied(k)
+			resp := kmsg.NewPtrAddPartitionsToTxnResponse()
+			resp.ErrorCode = errClusterAz
+			return nil, nil, resp, nil
 		}
+		answer := func(code func(topic string, p int32) int16) kmsg.Response {
+			r := kmsg.NewPtrAddPartitionsToTxnResponse()
+			for _, t := range req.Topics {
+				rt := kmsg.NewAddPartitionsToTxnResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p, code(t.Topic, p)
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				r.Topics = append(r.Topics, rt)
+			}
+			return r
+		}
+		if !c.allowed(k, iampolicy.AlterTransactionalId, c.txnARN(req.TransactionalID)) {
+			return nil, nil, answer(func(string, int32) int16 { return errTxnAuthz }), nil
+		}
+		denied := map[string]bool{}
+		for _, t := range req.Topics {
+			if !c.allowed(k, iampolicy.WriteData, c.topicARN(t.Topic)) {
+				denied[t.Topic] = true
+			}
+		}
+		if len(denied) == 0 {
+			return frame, nil, nil, nil
+		}
+		return nil, nil, answer(func(topic string, p int32) int16 {
+			switch {
+			case denied[topic]:
+				return errTopicAuthz
+			case c.l.b.c.kf.PartitionInfo(topic, p) == nil:
+				return kerr.UnknownTopicOrPartition.Code
+			}
+			return kerr.OperationNotAttempted.Code
+		}), nil
+
 	case *kmsg.TxnOffsetCommitRequest:
 		// Kafka: WRITE on the transactional ID, READ on the group (each
 		// failing the whole request), then READ on each topic.
@@ -597,6 +749,9 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.DescribeClusterRequest:
+		// MSK's DescribeCluster ("describe various aspects of the
+		// cluster"). Kafka itself checks DESCRIBE on the cluster only for
+		// IncludeClusterAuthorizedOperations.
 		if c.allowed(k, iampolicy.DescribeCluster, c.clusterARN()) {
 			return frame, nil, nil, nil
 		}
@@ -624,6 +779,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.DeleteGroupsRequest:
+		// Kafka: DELETE on each group (DeleteGroup).
 		kept, denied := split(req.Groups, func(g string) bool { return c.allowed(k, iampolicy.DeleteGroup, c.groupARN(g)) })
 		req.Groups = kept
 		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDeleteGroupsResponse, func(resp *kmsg.DeleteGroupsResponse) {
@@ -635,21 +791,68 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.OffsetDeleteRequest:
-		if c.allowed(k, iampolicy.DeleteGroup, c.groupARN(req.Group)) {
-			return frame, nil, nil, nil
+		// Kafka (handleOffsetDeleteRequest): DELETE on the group
+		// (DeleteGroup), then READ on each topic (ReadData).
+		if !c.allowed(k, iampolicy.DeleteGroup, c.groupARN(req.Group)) {
+			resp := kmsg.NewPtrOffsetDeleteResponse()
+			resp.ErrorCode = errGroupAuthz
+			return nil, nil, resp, nil
 		}
-		resp := kmsg.NewPtrOffsetDeleteResponse()
-		resp.ErrorCode = errGroupAuthz
-		return nil, nil, resp, nil
-
-	case *kmsg.ConsumerGroupHeartbeatRequest:
-		return c.groupOp(h, frame, req.Group, func() kmsg.Response {
-			r := kmsg.NewPtrConsumerGroupHeartbeatResponse()
-			r.ErrorCode = errGroupAuthz
-			return r
+		kept, denied := split(req.Topics, func(t kmsg.OffsetDeleteRequestTopic) bool {
+			return c.allowed(k, iampolicy.ReadData, c.topicARN(t.Topic))
+		})
+		req.Topics = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrOffsetDeleteResponse, func(resp *kmsg.OffsetDeleteResponse) {
+			for _, t := range denied {
+				rt := kmsg.NewOffsetDeleteResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p.Partition, errTopicAuthz
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
 		})
 
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		// Kafka (KIP-848): READ on the group (AlterGroup); a
+		// subscription naming a topic the member may not describe
+		// (DescribeTopic) is refused with TOPIC_AUTHORIZATION_FAILED
+		// before the coordinator sees it. Kafka resolves a regex
+		// subscription to describable topics only; kfake cannot be told
+		// the principal, so an assignment (by topic ID) of a topic the
+		// member may not describe is refused the same way rather than
+		// passed on.
+		hb := func(code int16) kmsg.Response {
+			r := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+			r.ErrorCode = code
+			return r
+		}
+		if !c.allowed(k, iampolicy.AlterGroup, c.groupARN(req.Group)) {
+			return nil, nil, hb(errGroupAuthz), nil
+		}
+		for _, t := range req.SubscribedTopicNames {
+			if !c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t)) {
+				return nil, nil, hb(errTopicAuthz), nil
+			}
+		}
+		assigned := func(r kmsg.Response) {
+			resp := r.(*kmsg.ConsumerGroupHeartbeatResponse)
+			if resp.Assignment == nil {
+				return
+			}
+			for _, t := range resp.Assignment.Topics {
+				if !c.describable(k, "", t.TopicID) {
+					*resp = *hb(errTopicAuthz).(*kmsg.ConsumerGroupHeartbeatResponse)
+					return
+				}
+			}
+		}
+		return frame, []func(kmsg.Response){assigned}, nil, nil
+
 	case *kmsg.CreatePartitionsRequest:
+		// Kafka: ALTER on each topic (AlterTopic).
 		kept, denied := split(req.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool {
 			return c.allowed(k, iampolicy.AlterTopic, c.topicARN(t.Topic))
 		})
@@ -663,6 +866,9 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.DescribeConfigsRequest:
+		// Kafka: DESCRIBE_CONFIGS on each resource: a topic
+		// (DescribeTopicDynamicConfiguration), else the cluster
+		// (DescribeClusterDynamicConfiguration).
 		type denial struct {
 			rt   kmsg.ConfigResourceType
 			name string
@@ -717,58 +923,251 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		})
 
 	case *kmsg.DescribeTopicPartitionsRequest:
-		// Kafka: DESCRIBE on each topic; an empty list asks for every
-		// topic, of which only the describable ones are listed.
-		if len(req.Topics) == 0 {
-			filter := func(r kmsg.Response) {
-				resp := r.(*kmsg.DescribeTopicPartitionsResponse)
-				resp.Topics = slices.DeleteFunc(resp.Topics, func(t kmsg.DescribeTopicPartitionsResponseTopic) bool {
-					return t.Topic != nil && !c.allowed(k, iampolicy.DescribeTopic, c.topicARN(*t.Topic))
-				})
-			}
-			return frame, []func(kmsg.Response){filter}, nil, nil
-		}
-		kept, denied := split(req.Topics, func(t kmsg.DescribeTopicPartitionsRequestTopic) bool {
-			return c.allowed(k, iampolicy.DescribeTopic, c.topicARN(t.Topic))
-		})
-		req.Topics = kept
-		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeTopicPartitionsResponse, func(resp *kmsg.DescribeTopicPartitionsResponse) {
-			for _, t := range denied {
-				rt := kmsg.NewDescribeTopicPartitionsResponseTopic()
-				rt.Topic, rt.ErrorCode = kmsg.StringPtr(t.Topic), errTopicAuthz
-				resp.Topics = append(resp.Topics, rt)
-			}
-		})
+		return c.describeTopicPartitions(h, req)
 
 	case *kmsg.ConsumerGroupDescribeRequest:
+		// Kafka: DESCRIBE on each group (DescribeGroup); a group whose
+		// members' subscriptions or assignments name a topic the
+		// principal may not describe is answered
+		// TOPIC_AUTHORIZATION_FAILED without its members.
 		kept, denied := split(req.Groups, func(g string) bool { return c.allowed(k, iampolicy.DescribeGroup, c.groupARN(g)) })
 		req.Groups = kept
-		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrConsumerGroupDescribeResponse, func(resp *kmsg.ConsumerGroupDescribeResponse) {
+		out, post, local, err := reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrConsumerGroupDescribeResponse, func(resp *kmsg.ConsumerGroupDescribeResponse) {
 			for _, g := range denied {
 				rg := kmsg.NewConsumerGroupDescribeResponseGroup()
 				rg.Group, rg.ErrorCode = g, errGroupAuthz
 				resp.Groups = append(resp.Groups, rg)
 			}
 		})
+		if out == nil {
+			return out, post, local, err
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.ConsumerGroupDescribeResponse)
+			for i := range resp.Groups {
+				g := &resp.Groups[i]
+				if !c.consumerMembersDescribable(k, g.Members) {
+					rg := kmsg.NewConsumerGroupDescribeResponseGroup()
+					rg.Group, rg.ErrorCode = g.Group, errTopicAuthz
+					*g = rg
+				}
+			}
+		}
+		return out, append(post, filter), nil, nil
+
+	case *kmsg.DeleteRecordsRequest:
+		// Kafka (handleDeleteRecordsRequest): DELETE on each topic, which
+		// MSK maps to DeleteTopic.
+		kept, denied := split(req.Topics, func(t kmsg.DeleteRecordsRequestTopic) bool {
+			return c.allowed(k, iampolicy.DeleteTopic, c.topicARN(t.Topic))
+		})
+		req.Topics = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDeleteRecordsResponse, func(resp *kmsg.DeleteRecordsResponse) {
+			for _, t := range denied {
+				rt := kmsg.NewDeleteRecordsResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewDeleteRecordsResponseTopicPartition()
+					rp.Partition, rp.LowWatermark, rp.ErrorCode = p.Partition, -1, errTopicAuthz
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+		})
+
+	case *kmsg.DescribeProducersRequest:
+		// Kafka (handleDescribeProducersRequest): READ on each topic
+		// (ReadData).
+		kept, denied := split(req.Topics, func(t kmsg.DescribeProducersRequestTopic) bool {
+			return c.allowed(k, iampolicy.ReadData, c.topicARN(t.Topic))
+		})
+		req.Topics = kept
+		return reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeProducersResponse, func(resp *kmsg.DescribeProducersResponse) {
+			for _, t := range denied {
+				rt := kmsg.NewDescribeProducersResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewDescribeProducersResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p, errTopicAuthz
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+		})
+
+	case *kmsg.DescribeTransactionsRequest:
+		// Kafka (handleDescribeTransactionsRequest): DESCRIBE on each
+		// transactional ID (DescribeTransactionalId); the partitions of
+		// topics the principal may not describe are left out.
+		kept, denied := split(req.TransactionalIDs, func(id string) bool {
+			return c.allowed(k, iampolicy.DescribeTransactionalId, c.txnARN(id))
+		})
+		req.TransactionalIDs = kept
+		out, post, local, err := reduced(h, frame, req, len(kept), len(denied), kmsg.NewPtrDescribeTransactionsResponse, func(resp *kmsg.DescribeTransactionsResponse) {
+			for _, id := range denied {
+				st := kmsg.NewDescribeTransactionsResponseTransactionState()
+				st.TransactionalID, st.ErrorCode = id, errTxnAuthz
+				resp.TransactionStates = append(resp.TransactionStates, st)
+			}
+		})
+		if out == nil {
+			return out, post, local, err
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.DescribeTransactionsResponse)
+			for i := range resp.TransactionStates {
+				st := &resp.TransactionStates[i]
+				st.Topics = slices.DeleteFunc(st.Topics, func(t kmsg.DescribeTransactionsResponseTransactionStateTopic) bool {
+					return !c.describable(k, t.Topic, [16]byte{})
+				})
+			}
+		}
+		return out, append(post, filter), nil, nil
+
+	case *kmsg.ListTransactionsRequest:
+		// Kafka (handleListTransactionsRequest): no cluster check; only
+		// the transactional IDs the principal may describe are listed.
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.ListTransactionsResponse)
+			resp.TransactionStates = slices.DeleteFunc(resp.TransactionStates, func(st kmsg.ListTransactionsResponseTransactionState) bool {
+				return !c.allowed(k, iampolicy.DescribeTransactionalId, c.txnARN(st.TransactionalID))
+			})
+		}
+		return frame, []func(kmsg.Response){filter}, nil, nil
+
+	case *kmsg.DescribeClientQuotasRequest:
+		// Kafka: DESCRIBE_CONFIGS on the cluster
+		// (DescribeClusterDynamicConfiguration).
+		if c.allowed(k, iampolicy.DescribeClusterDynamicConfiguration, c.clusterARN()) {
+			return frame, nil, nil, nil
+		}
+		resp := kmsg.NewPtrDescribeClientQuotasResponse()
+		resp.ErrorCode = errClusterAz
+		return nil, nil, resp, nil
+
+	case *kmsg.AlterClientQuotasRequest:
+		// Kafka: ALTER_CONFIGS on the cluster
+		// (AlterClusterDynamicConfiguration); denied, every entry gets
+		// CLUSTER_AUTHORIZATION_FAILED.
+		if c.allowed(k, iampolicy.AlterClusterDynamicConfiguration, c.clusterARN()) {
+			return frame, nil, nil, nil
+		}
+		resp := kmsg.NewPtrAlterClientQuotasResponse()
+		for _, e := range req.Entries {
+			re := kmsg.NewAlterClientQuotasResponseEntry()
+			re.ErrorCode = errClusterAz
+			for _, en := range e.Entity {
+				ren := kmsg.NewAlterClientQuotasResponseEntryEntity()
+				ren.Type, ren.Name = en.Type, en.Name
+				re.Entity = append(re.Entity, ren)
+			}
+			resp.Entries = append(resp.Entries, re)
+		}
+		return nil, nil, resp, nil
+
+	case *kmsg.ListConfigResourcesRequest:
+		// Kafka: DESCRIBE_CONFIGS on the cluster
+		// (DescribeClusterDynamicConfiguration). v1 also lists topics;
+		// unlike Kafka, topics the principal may not describe are left
+		// out (nothing about such a topic reaches a client).
+		if !c.allowed(k, iampolicy.DescribeClusterDynamicConfiguration, c.clusterARN()) {
+			resp := kmsg.NewPtrListConfigResourcesResponse()
+			resp.ErrorCode = errClusterAz
+			return nil, nil, resp, nil
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.ListConfigResourcesResponse)
+			resp.ConfigResources = slices.DeleteFunc(resp.ConfigResources, func(cr kmsg.ListConfigResourcesResponseConfigResource) bool {
+				return cr.Type == int8(kmsg.ConfigResourceTypeTopic) && !c.describable(k, cr.Name, [16]byte{})
+			})
+		}
+		return frame, []func(kmsg.Response){filter}, nil, nil
+
+	case *kmsg.DescribeLogDirsRequest:
+		// Kafka: DESCRIBE on the cluster (DescribeCluster); denied,
+		// CLUSTER_AUTHORIZATION_FAILED. Unlike Kafka, the topics the
+		// principal may not describe are left out of the answer.
+		if !c.allowed(k, iampolicy.DescribeCluster, c.clusterARN()) {
+			resp := kmsg.NewPtrDescribeLogDirsResponse()
+			resp.ErrorCode = errClusterAz
+			return nil, nil, resp, nil
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.DescribeLogDirsResponse)
+			for i := range resp.Dirs {
+				d := &resp.Dirs[i]
+				d.Topics = slices.DeleteFunc(d.Topics, func(t kmsg.DescribeLogDirsResponseDirTopic) bool {
+					return !c.describable(k, t.Topic, [16]byte{})
+				})
+			}
+		}
+		return frame, []func(kmsg.Response){filter}, nil, nil
+
+	case *kmsg.ElectLeadersRequest:
+		// Kafka: ALTER on the cluster (AlterCluster). A null topic list
+		// elects every partition and the answer lists them all; unlike
+		// Kafka, topics the principal may not describe are left out.
+		if req.Topics != nil {
+			break
+		}
+		if !c.allowed(k, iampolicy.AlterCluster, c.clusterARN()) {
+			return c.clusterDenied(k, iampolicy.AlterCluster)
+		}
+		filter := func(r kmsg.Response) {
+			resp := r.(*kmsg.ElectLeadersResponse)
+			resp.Topics = slices.DeleteFunc(resp.Topics, func(t kmsg.ElectLeadersResponseTopic) bool {
+				return !c.describable(k, t.Topic, [16]byte{})
+			})
+		}
+		return frame, []func(kmsg.Response){filter}, nil, nil
 
 	case *kmsg.ApiVersionsRequest, *kmsg.GetTelemetrySubscriptionsRequest, *kmsg.PushTelemetryRequest:
+		// Kafka: no authorization.
 		return frame, nil, nil, nil
 	}
 
-	// No precise mapping: DescribeCluster for read-only APIs, AlterCluster
-	// for the rest; denied closes the connection.
-	action := iampolicy.AlterCluster
-	switch k {
-	case 29, 35, 46, 48, 50, 61, 65, 66, 74:
-		action = iampolicy.DescribeCluster
+	// The cluster-level APIs: DESCRIBE or ALTER on the cluster (Kafka's
+	// KafkaApis, one authorizeClusterOperation each), which MSK maps to
+	// DescribeCluster and AlterCluster. Denied, the connection is closed:
+	// these answers have no single error field to carry the denial.
+	// Anything else (the share-group APIs, which the emulator does not
+	// offer, and keys kfake does not serve) is refused the way Kafka
+	// refuses an API it does not serve: the connection is closed.
+	action, ok := clusterActions[k]
+	if !ok {
+		c.l.b.c.log.Info("request for an API the emulator does not serve: closing connection",
+			append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(k))...)
+		return nil, nil, nil, fmt.Errorf("%w: %s is not served", errClose, kmsg.NameForKey(k))
 	}
 	if c.allowed(k, action, c.clusterARN()) {
 		return frame, nil, nil, nil
 	}
+	return c.clusterDenied(k, action)
+}
+
+// clusterDenied closes the connection of a cluster-level request denied
+// action, saying in the log what to allow.
+func (c *conn) clusterDenied(k int16, action iampolicy.Action) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
 	c.l.b.c.log.Info("request denied without a Kafka error response: closing connection",
 		append(c.logAttrs(), "principal", c.sess.principal, "api", kmsg.NameForKey(k), "action", string(action),
 			"fix", "allow "+string(action)+" on "+c.clusterARN()+" in the identity's policy")...)
 	return nil, nil, nil, fmt.Errorf("%w: %s denied (needs %s)", errClose, kmsg.NameForKey(k), action)
+}
+
+// clusterActions maps the cluster-level APIs to their IAM action (Kafka's
+// ACL in the comment).
+var clusterActions = map[int16]iampolicy.Action{
+	27: iampolicy.AlterCluster,    // WriteTxnMarkers: ALTER CLUSTER (or CLUSTER_ACTION); MSK: IAM on Kafka 3.8+
+	29: iampolicy.DescribeCluster, // DescribeAcls: DESCRIBE CLUSTER
+	30: iampolicy.AlterCluster,    // CreateAcls: ALTER CLUSTER
+	31: iampolicy.AlterCluster,    // DeleteAcls: ALTER CLUSTER
+	34: iampolicy.AlterCluster,    // AlterReplicaLogDirs: ALTER CLUSTER
+	43: iampolicy.AlterCluster,    // ElectLeaders: ALTER CLUSTER
+	45: iampolicy.AlterCluster,    // AlterPartitionReassignments: ALTER CLUSTER
+	46: iampolicy.DescribeCluster, // ListPartitionReassignments: DESCRIBE CLUSTER
+	50: iampolicy.DescribeCluster, // DescribeUserScramCredentials: DESCRIBE CLUSTER
+	51: iampolicy.AlterCluster,    // AlterUserScramCredentials: ALTER CLUSTER
+	57: iampolicy.AlterCluster,    // UpdateFeatures: ALTER CLUSTER
 }
 
 func (c *conn) groupOp(h kafkawire.Header, frame []byte, group string, deny func() kmsg.Response) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
@@ -863,4 +1262,246 @@ func split[T any](items []T, allowed func(T) bool) (kept, denied []T) {
 		}
 	}
 	return kept, denied
+}
+
+// internalDenied logs the denial of a request that needs Kafka's
+// CLUSTER_ACTION on the cluster (a broker's request: a follower's fetch,
+// the batched AddPartitionsToTxn, the share coordinator), which no IAM
+// action is documented to grant (MSK developer guide, "Semantics of IAM
+// authorization policy actions and resources": IAM access control does not
+// support Kafka's internal cluster actions), and returns false.
+func (c *conn) internalDenied(api int16) bool {
+	var principal string
+	if a := c.authn.Load(); a != nil {
+		principal = a.principal
+	}
+	c.l.b.c.log.Info("authz", "principal", principal, "action", "CLUSTER_ACTION", "resource", c.clusterARN(),
+		"decision", "deny", "reason", "a broker's request: no kafka-cluster action grants Kafka's CLUSTER_ACTION",
+		"api", kmsg.NameForKey(api), "broker", c.l.b.id)
+	return false
+}
+
+// topicSet checks DescribeTopic once per topic of one answer; a topic is
+// named by name or, when name is empty, by ID.
+type topicSet struct {
+	c    *conn
+	api  int16
+	seen map[string]bool
+}
+
+func (s *topicSet) describable(name string, id [16]byte) bool {
+	key := name
+	if key == "" {
+		key = fmt.Sprintf("id:%x", id)
+	}
+	ok, done := s.seen[key]
+	if !done {
+		if s.seen == nil {
+			s.seen = map[string]bool{}
+		}
+		ok = s.c.describable(s.api, name, id)
+		s.seen[key] = ok
+	}
+	return ok
+}
+
+// membersDescribable reports whether every topic a classic consumer
+// group's members name, in their subscriptions (ConsumerMemberMetadata)
+// and assignments (ConsumerMemberAssignment), is describable. Bytes that do
+// not parse as the consumer protocol name no topic we can check.
+func (c *conn) membersDescribable(api int16, members []kmsg.DescribeGroupsResponseGroupMember) bool {
+	ts := &topicSet{c: c, api: api}
+	for _, m := range members {
+		var meta kmsg.ConsumerMemberMetadata
+		if meta.ReadFrom(m.ProtocolMetadata) == nil {
+			for _, t := range meta.Topics {
+				if !ts.describable(t, [16]byte{}) {
+					return false
+				}
+			}
+			for _, o := range meta.OwnedPartitions {
+				if !ts.describable(o.Topic, [16]byte{}) {
+					return false
+				}
+			}
+		}
+		var as kmsg.ConsumerMemberAssignment
+		if as.ReadFrom(m.MemberAssignment) == nil {
+			for _, t := range as.Topics {
+				if !ts.describable(t.Topic, [16]byte{}) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// hiddenGroup is the DescribeGroups answer for a group whose members name
+// a topic the principal may not describe.
+func hiddenGroup(name string) kmsg.DescribeGroupsResponseGroup {
+	g := kmsg.NewDescribeGroupsResponseGroup()
+	g.Group, g.ErrorCode = name, errTopicAuthz
+	return g
+}
+
+// consumerMembersDescribable reports whether every topic a KIP-848
+// group's members name (subscription, assignment, target assignment) is
+// describable.
+func (c *conn) consumerMembersDescribable(api int16, members []kmsg.ConsumerGroupDescribeResponseGroupMember) bool {
+	ts := &topicSet{c: c, api: api}
+	for _, m := range members {
+		for _, t := range m.SubscribedTopics {
+			if !ts.describable(t, [16]byte{}) {
+				return false
+			}
+		}
+		for _, as := range []kmsg.Assignment{m.Assignment, m.TargetAssignment} {
+			for _, tp := range as.TopicPartitions {
+				if !ts.describable(tp.Topic, tp.TopicID) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// describeTopicPartitions authorizes DescribeTopicPartitions (KIP-966) as
+// Kafka's DescribeTopicPartitionsRequestHandler does: DESCRIBE on each
+// topic at or after the cursor; a named topic the principal may not
+// describe gets TOPIC_AUTHORIZATION_FAILED, and from every topic (an empty
+// list) such topics are left out. Kafka pages over the describable topics
+// only, so its NextCursor never names another: kfake is asked for an
+// explicit list of the describable topics, and its cursor names one of
+// them.
+func (c *conn) describeTopicPartitions(h kafkawire.Header, req *kmsg.DescribeTopicPartitionsRequest) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
+	var cursor string
+	if req.Cursor != nil {
+		cursor = req.Cursor.Topic
+	}
+	all := len(req.Topics) == 0
+	var names []string
+	if all {
+		var err error
+		if names, err = c.topicNames(); err != nil {
+			return nil, nil, nil, err
+		}
+	} else {
+		listed := false
+		for _, t := range req.Topics {
+			names = append(names, t.Topic)
+			listed = listed || t.Topic == cursor
+		}
+		if req.Cursor != nil && !listed {
+			// An invalid request (Kafka: the topic list must contain
+			// the cursor's topic); kfake closes the connection.
+			return nil, nil, nil, fmt.Errorf("%w: DescribeTopicPartitions cursor not in the topic list", errClose)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	var kept []kmsg.DescribeTopicPartitionsRequestTopic
+	var denied []string
+	cursorKept := false
+	for _, n := range names {
+		if n < cursor {
+			continue
+		}
+		if c.allowed(h.Key, iampolicy.DescribeTopic, c.topicARN(n)) {
+			rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+			rt.Topic = n
+			kept = append(kept, rt)
+			cursorKept = cursorKept || n == cursor
+		} else if !all {
+			denied = append(denied, n)
+		}
+	}
+	if req.Cursor != nil && !cursorKept {
+		// The cursor's topic is denied or gone: page on from the next.
+		req.Cursor = nil
+	}
+	add := func(resp *kmsg.DescribeTopicPartitionsResponse) {
+		if all {
+			// Deleted since the list was taken: not a topic any more.
+			resp.Topics = slices.DeleteFunc(resp.Topics, func(t kmsg.DescribeTopicPartitionsResponseTopic) bool {
+				return t.ErrorCode == kerr.UnknownTopicOrPartition.Code
+			})
+		}
+		for _, n := range denied {
+			rt := kmsg.NewDescribeTopicPartitionsResponseTopic()
+			rt.Topic, rt.ErrorCode = kmsg.StringPtr(n), errTopicAuthz
+			resp.Topics = append(resp.Topics, rt)
+		}
+	}
+	if len(kept) == 0 {
+		resp := kmsg.NewPtrDescribeTopicPartitionsResponse()
+		add(resp)
+		return nil, nil, resp, nil
+	}
+	req.Topics = kept
+	return reencode(h, req), []func(kmsg.Response){func(r kmsg.Response) { add(r.(*kmsg.DescribeTopicPartitionsResponse)) }}, nil, nil
+}
+
+// topicNames lists kfake's topics with a Metadata request of its own, on a
+// connection of its own (kfake has no call that lists them). Read loop.
+func (c *conn) topicNames() ([]string, error) {
+	be, err := c.l.b.backend.dial(c.raw.RemoteAddr(), 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listing topics: %w", err)
+	}
+	defer be.Close()
+	be.SetDeadline(time.Now().Add(10 * time.Second))
+	req := kmsg.NewPtrMetadataRequest() // a null topic list: every topic
+	req.Version = 12
+	h := kafkawire.Header{Key: req.Key(), Version: req.Version, Corr: 1, Flexible: req.IsFlexible()}
+	if _, err := be.Write(kafkawire.EncodeRequestFrame(h, req)); err != nil {
+		return nil, fmt.Errorf("emulator: listing topics: %w", err)
+	}
+	body, err := kafkawire.ReadFrame(be, kafkawire.MaxFrame)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listing topics: %w", err)
+	}
+	resp, err := kafkawire.DecodeResponse(h, body)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listing topics: %w", err)
+	}
+	var names []string
+	for _, t := range resp.(*kmsg.MetadataResponse).Topics {
+		if t.Topic != nil {
+			names = append(names, *t.Topic)
+		}
+	}
+	return names, nil
+}
+
+// fetchSessionSet holds the IDs of the fetch sessions kfake created for
+// one connection (see the Fetch case of authorize). Kafka keeps at most
+// max.incremental.fetch.session.cache.slots (1000) sessions per broker, and
+// a client one per connection; the set forgets the oldest beyond
+// maxFetchSessions. Safe for concurrent use: the write loop adds, the
+// read loop asks.
+type fetchSessionSet struct {
+	mu  sync.Mutex
+	ids []int32 // oldest first
+}
+
+const maxFetchSessions = 16
+
+func (s *fetchSessionSet) add(id int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slices.Contains(s.ids, id) {
+		return
+	}
+	if len(s.ids) == maxFetchSessions {
+		s.ids = slices.Delete(s.ids, 0, 1)
+	}
+	s.ids = append(s.ids, id)
+}
+
+func (s *fetchSessionSet) has(id int32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.ids, id)
 }

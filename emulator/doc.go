@@ -115,10 +115,20 @@
 //
 // # Authorization
 //
-// See authz.go for the mapping of Kafka requests to kafka-cluster actions.
-// As in Kafka, checks are per topic, group or config resource where the
-// request names several: the denied ones get TOPIC_/GROUP_AUTHORIZATION_FAILED
-// and the others are served.
+// See authz.go for the mapping of Kafka requests to kafka-cluster actions
+// (Kafka's KafkaApis rules, mapped as the MSK developer guide's
+// "Semantics of IAM authorization policy actions and resources" maps ACLs;
+// TestAuthzTable pins every API key). As in Kafka, checks are per topic,
+// group or config resource where the request names several: the denied
+// ones get TOPIC_/GROUP_AUTHORIZATION_FAILED and the others are served. A
+// topic named by ID (Produce v13, Fetch v13+, Metadata v12+, DeleteTopics
+// v6+, OffsetCommit v10, OffsetFetch v10, TxnOffsetCommit v6) is checked
+// by the name kfake gives the ID at the time of the request. No answer
+// names a topic the principal may not describe: such topics are left out
+// of listings, and a group whose members name one is answered
+// TOPIC_AUTHORIZATION_FAILED without its members. A fetch session belongs
+// to the connection that created it. Requests only brokers send (Kafka's
+// CLUSTER_ACTION) and the share-group APIs are refused.
 // Non-IAM listeners allow everything (MSK's behaviour without Kafka ACLs).
 // Every authentication and authorization decision is one structured log
 // line ("authn" / "authz") with principal, action, resource, decision and

@@ -269,10 +269,10 @@ type conn struct {
 	beMu sync.Mutex
 	be   net.Conn
 
-	nreq     int
-	sess     session                    // read loop only
-	authn    atomic.Pointer[authnState] // the authenticated principal, for both loops
-	topicIDs map[[16]byte]string        // read loop only, see topicName
+	nreq          int
+	sess          session                    // read loop only
+	authn         atomic.Pointer[authnState] // the authenticated principal, for both loops
+	fetchSessions fetchSessionSet            // see authz.go
 }
 
 func (c *conn) close() {
