@@ -69,7 +69,7 @@ func (c *conn) boundProduce(h kafkawire.Header, frame []byte) (out []byte, post 
 			}
 			name := t.Topic
 			if h.Version >= 13 {
-				name = c.topicName(t.TopicID)
+				name, _ = c.topicByID(t.TopicID) // v13 names topics by ID (above versionCaps today)
 			}
 			limit, ok := limits[name]
 			if !ok {
