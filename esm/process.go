@@ -380,7 +380,7 @@ func (r *runner) commit(ctx context.Context, b *batch) {
 	}
 	if len(marks) > 0 {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := r.cl.CommitRecords(cctx, marks...)
+		err := r.cl.CommitRecords(r.commitMetadata(cctx), marks...)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
