@@ -215,48 +215,75 @@ func (r *runner) listOffsets(ctx context.Context, pos StartingPosition) (map[int
 	return out, nil
 }
 
-// commitPins commits the offsets pinned for the topic's partitions.
+// commitPins commits the offsets pinned for the topic's partitions, as
+// this member of the group, with the group's starting position in their
+// metadata. It sends the OffsetCommit itself: franz-go's commit functions,
+// called before the assignment is set up (AdjustFetchOffsetsFn), log a
+// warning that the session ended ("were we kicked from the group?").
 func (r *runner) commitPins(ctx context.Context, pin map[int32]int64) error {
 	if len(pin) == 0 {
 		return nil
 	}
-	eo := map[int32]kgo.EpochOffset{}
-	for p, o := range pin {
-		eo[p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	e := r.e
+	// OffsetCommit v10 names the topic by its id.
+	details, err := kadm.NewClient(r.cl).ListTopics(ctx, e.topic)
+	if err == nil {
+		err = details.Error()
 	}
-	var cerr error
-	r.cl.CommitOffsetsSync(r.commitMetadata(ctx), map[string]map[int32]kgo.EpochOffset{r.e.topic: eo},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			if err != nil {
-				cerr = err
-				return
-			}
-			for _, t := range resp.Topics {
-				for _, p := range t.Partitions {
-					if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
-						cerr = err
-					}
+	if err != nil {
+		return fmt.Errorf("esm: reading the id of topic %s: %w", e.topic, err)
+	}
+	member, generation := r.cl.GroupMetadata()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.MemberID, req.Generation = e.groupID, member, generation
+	t := kmsg.NewOffsetCommitRequestTopic()
+	t.Topic, t.TopicID = e.topic, details[e.topic].ID
+	md := r.metadata()
+	for p, o := range pin {
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.LeaderEpoch = p, o, -1
+		if md != "" {
+			rp.Metadata = &md
+		}
+		t.Partitions = append(t.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, r.cl)
+	if err == nil {
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if perr := kerr.ErrorForCode(p.ErrorCode); perr != nil && err == nil {
+					err = perr
 				}
 			}
-		})
-	if cerr != nil {
-		return fmt.Errorf("esm: committing the starting offsets %v of %s: %w", pin, r.e.topic, cerr)
+		}
 	}
-	r.e.log.Debug("esm: starting offsets committed", slog.Any("offsets", pin))
+	if err != nil {
+		return fmt.Errorf("esm: committing the starting offsets %v of %s for group %q: %w", pin, e.topic, e.groupID, err)
+	}
+	e.log.Debug("esm: starting offsets committed", slog.Any("offsets", pin))
 	return nil
+}
+
+// metadata is the metadata of the group's commits: its starting position,
+// or "" when not known.
+func (r *runner) metadata() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.position == "" {
+		return ""
+	}
+	return commitMetadataPrefix + string(r.position)
 }
 
 // commitMetadata returns ctx with a pre-commit function that writes the
 // group's starting position in the metadata of each partition committed,
 // when it is known.
 func (r *runner) commitMetadata(ctx context.Context) context.Context {
-	r.mu.Lock()
-	pos := r.position
-	r.mu.Unlock()
-	if pos == "" {
+	md := r.metadata()
+	if md == "" {
 		return ctx
 	}
-	md := commitMetadataPrefix + string(pos)
 	return kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
 		for i := range req.Topics {
 			for j := range req.Topics[i].Partitions {
