@@ -212,6 +212,7 @@ func (o *esmOutput) invocation(inv esm.Invocation) {
 		RequestID   string  `json:"request_id"`
 		Result      string  `json:"result"`
 		Records     int     `json:"records"`
+		Offsets     string  `json:"offsets"`
 		Bytes       int     `json:"bytes"`
 		DurationMs  float64 `json:"duration_ms"`
 		Redelivered int     `json:"redelivered"`
@@ -221,7 +222,7 @@ func (o *esmOutput) invocation(inv esm.Invocation) {
 		GivenUp     int     `json:"given_up"`
 		Split       bool    `json:"split,omitempty"`
 		Error       string  `json:"error,omitempty"`
-	}{"invocation", inv.Start.UTC().Format(time.RFC3339Nano), inv.RequestID, inv.Result, inv.Records, inv.Bytes,
+	}{"invocation", inv.Start.UTC().Format(time.RFC3339Nano), inv.RequestID, inv.Result, inv.Records, inv.Offsets, inv.Bytes,
 		float64(inv.Duration.Microseconds()) / 1000, inv.Redelivered, inv.Accepted, inv.Failed, inv.Retrying, inv.GivenUp, inv.Split, inv.Error})
 }
 

@@ -208,6 +208,12 @@ esac
 	if err := json.Unmarshal([]byte(out), &fr); err != nil || fr.RequestContext.Condition != "RetriesExhausted" || fr.KafkaBatchInfo.RecordInfo.Offset != "1" {
 		t.Fatalf("on-failure record %q (%v)", out, err)
 	}
+	// The retry warnings say what failed and where, not error="".
+	if !strings.Contains(esmErr, `msg="esm: invocation failed"`) || strings.Contains(esmErr, `error=""`) ||
+		!strings.Contains(esmErr, `error="the function reported 1 of 3 records failed (batchItemFailures): orders-1 offset 1"`) ||
+		!strings.Contains(esmErr, `offsets="orders-1 offsets 0-2"`) {
+		t.Errorf("esm stderr:\n%s\nwant the retry warning to name the failure and the offsets", esmErr)
+	}
 	events, _ := os.ReadFile(filepath.Join(dir, "events"))
 	// The first event holds the three records; the retry (--max-retries 1)
 	// starts at the poison record, the checkpoint: poison and ok-2.
