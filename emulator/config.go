@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/msklink/msklink/iamauth"
+	"github.com/msklink/msklink/iampolicy"
+	"github.com/msklink/msklink/kafkaconn"
 )
 
 // ListenerKind is one of MSK's client listener kinds. Its text form
@@ -252,25 +255,83 @@ func DefaultConfig() Config {
 	return c
 }
 
-// LoadConfig reads a JSON config file. Unknown fields are errors, so typos
-// do not silently fall back to defaults.
+// LoadConfig reads a JSON config file and checks it (see Start). Unknown
+// fields are errors, so typos do not silently fall back to defaults.
+// Errors name the file, and the line and column where the JSON does not
+// parse.
 func LoadConfig(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("emulator: reading config: %w", err)
 	}
-	return ParseConfig(b)
+	c, err := parseConfig(path, b)
+	if err != nil {
+		return Config{}, err
+	}
+	check := c
+	check.fill()
+	if err := check.problems(); err != nil {
+		return Config{}, fmt.Errorf("emulator: %s: invalid config: %w", path, err)
+	}
+	return c, nil
 }
 
-// ParseConfig parses a JSON config.
-func ParseConfig(b []byte) (Config, error) {
+// ParseConfig parses a JSON config. Errors give the line and column where
+// the JSON does not parse.
+func ParseConfig(b []byte) (Config, error) { return parseConfig("config", b) }
+
+// parseConfig parses the JSON config b read from the file name.
+func parseConfig(name string, b []byte) (Config, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return Config{}, fmt.Errorf(`emulator: %s: the file is empty: write a JSON object, such as {"topics": [{"name": "orders"}]}`, name)
+	}
 	var c Config
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
+	at := func(off int64, msg string) error {
+		line, col := lineCol(b, off)
+		return fmt.Errorf("emulator: %s:%d:%d: %s", name, line, col, msg)
+	}
 	if err := dec.Decode(&c); err != nil {
-		return Config{}, fmt.Errorf("emulator: parsing config JSON: %w", err)
+		var (
+			se *json.SyntaxError
+			te *json.UnmarshalTypeError
+		)
+		switch {
+		case errors.As(err, &se):
+			return Config{}, at(se.Offset-1, err.Error())
+		case errors.As(err, &te):
+			return Config{}, at(te.Offset-1, err.Error())
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return Config{}, at(int64(len(b)), "unexpected end of the file: a '}' or ']' is missing")
+		}
+		off := dec.InputOffset()
+		if _, field, ok := strings.Cut(err.Error(), "unknown field "); ok {
+			// The decoder has read past the field: point at its name.
+			// (encoding/json has no typed error for an unknown field;
+			// the text only moves the position, not the outcome.)
+			if i := bytes.LastIndex(b[:off], []byte(field)); i >= 0 {
+				off = int64(i)
+			}
+		}
+		return Config{}, at(off, err.Error())
+	}
+	if dec.More() {
+		off := dec.InputOffset()
+		for off < int64(len(b)) && strings.ContainsRune(" \t\r\n", rune(b[off])) {
+			off++
+		}
+		return Config{}, at(off, "more JSON after the config object: a file holds one object")
 	}
 	return c, nil
+}
+
+// lineCol returns the line and column (from 1) of byte offset off of b.
+func lineCol(b []byte, off int64) (line, col int) {
+	off = max(0, min(off, int64(len(b))))
+	before := b[:off]
+	line = 1 + bytes.Count(before, []byte("\n"))
+	return line, int(off) - bytes.LastIndexByte(before, '\n')
 }
 
 // fill completes zero fields with defaults.
@@ -318,6 +379,14 @@ func (c *Config) fill() {
 }
 
 func (c *Config) validate() error {
+	if err := c.problems(); err != nil {
+		return fmt.Errorf("emulator: invalid config: %w", err)
+	}
+	return nil
+}
+
+// problems returns every problem of the config (filled), joined, or nil.
+func (c *Config) problems() error {
 	var errs []error
 	if iamauth.ValidateRegion(c.Region) != nil {
 		errs = append(errs, fmt.Errorf("region %q does not look like an AWS region (us-east-1)", c.Region))
@@ -350,6 +419,18 @@ func (c *Config) validate() error {
 		if !strings.HasPrefix(id.ARN, "arn:") {
 			errs = append(errs, fmt.Errorf("identity %q: arn %q must start with arn:", id.Name, id.ARN))
 		}
+		for j, raw := range id.Policies {
+			p, err := iampolicy.Parse(raw)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("identity %q policy %d: %w", id.Name, j+1, err))
+				continue
+			}
+			// IAM accepts an action no service has, and it allows
+			// nothing: a typo would only show as a denial.
+			for _, a := range p.UnknownActions() {
+				errs = append(errs, fmt.Errorf("identity %q policy %d: action %q matches no kafka-cluster action (IAM accepts it, but it allows nothing)%s", id.Name, j+1, a, didYouMean(a)))
+			}
+		}
 	}
 	for i, u := range c.SCRAMUsers {
 		if u.Username == "" || u.Password == "" {
@@ -360,8 +441,8 @@ func (c *Config) validate() error {
 		}
 	}
 	for _, t := range c.Topics {
-		if t.Name == "" {
-			errs = append(errs, errors.New("topic with an empty name"))
+		if err := kafkaconn.CheckTopicName(t.Name); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
@@ -378,10 +459,46 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("fault %d: reset_probability must be between 0 and 1", i))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("emulator: invalid config: %w", err)
+	return errors.Join(errs...)
+}
+
+// didYouMean suggests the kafka-cluster action closest to the unknown
+// action pattern a ("; did you mean kafka-cluster:Connect?"), or "" when
+// none is within a few edits.
+func didYouMean(a string) string {
+	_, name, _ := strings.Cut(a, ":")
+	name = strings.ToLower(name)
+	best, bestDist := "", 3 // at most 2 edits
+	for _, act := range iampolicy.Actions() {
+		if d := editDistance(name, strings.ToLower(act.Name())); d < bestDist {
+			best, bestDist = string(act), d
+		}
 	}
-	return nil
+	if best == "" {
+		return ""
+	}
+	return "; did you mean " + best + "?"
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // brokerDomain is the DNS domain MSK would give the cluster's brokers,

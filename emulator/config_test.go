@@ -95,3 +95,43 @@ func TestUserCertificates(t *testing.T) {
 func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
+
+// TestConfigErrors: a config file's errors name the file and, for JSON
+// that does not parse, the line; an empty file says so (not "EOF"); an
+// IAM action that matches no kafka-cluster action (a typo, which IAM
+// accepts and which grants nothing) and a topic name Kafka refuses are
+// errors, not accepted in silence.
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		want       []string
+	}{
+		{"empty", "", []string{"config.json: the file is empty"}},
+		{"blank", "\n  \n", []string{"config.json: the file is empty"}},
+		{"syntax", "{\n  \"region\": \"us-east-1\",\n  \"brokers\": 3,,\n}\n", []string{"config.json:3:16: ", "invalid character ','"}},
+		{"unknown field", "{\n  \"region\": \"us-east-1\",\n  \"regoin\": \"x\"\n}", []string{"config.json:3:3: ", `unknown field "regoin"`}},
+		{"wrong type", "{\n  \"topics\": [\n    {\"name\": \"orders\", \"partitions\": \"six\"}\n  ]\n}", []string{"config.json:3:", "topics.partitions", "string"}},
+		{"truncated", "{\n  \"region\": \"us-east-1\"", []string{"config.json:2:", "unexpected end"}},
+		{"two objects", "{}\n{}\n", []string{"config.json:2:1: ", "after the config object"}},
+		{"action typo", `{"identities": [{"name": "app", "arn": "arn:aws:iam::000000000000:role/app", "access_key_id": "AKIAAPP0000000000000", "secret_access_key": "s",
+			"policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kafka-cluster:Conect", "kafka-cluster:DescribeTopic"], "Resource": "*"}]}]}]}`,
+			[]string{"config.json: ", `identity "app" policy 1: action "kafka-cluster:Conect" matches no kafka-cluster action`, "did you mean kafka-cluster:Connect?"}},
+		{"topic name", `{"topics": [{"name": "bad topic!"}]}`, []string{"config.json: ", `topic name "bad topic!" has ' '`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.json")
+			if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadConfig(path)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}

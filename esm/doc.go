@@ -25,15 +25,24 @@
 // settings, as the function's execution role would: the policy AWS
 // documents for an MSK trigger (kafka-cluster:Connect, DescribeGroup,
 // AlterGroup, DescribeTopic, ReadData, DescribeClusterDynamicConfiguration)
-// is enough, plus WriteData on an on-failure topic. Without committed
-// offsets the group starts at the starting position, TRIM_HORIZON or
-// LATEST (with-msk.html). LATEST is resolved when a partition without a
-// committed offset is assigned, to the partition's end then, and that
-// offset is committed at once: a mapping stopped before its first commit
-// resumes there rather than at a later end, past records it never
-// delivered. Offsets are committed to the group after processing; nothing
-// else is kept, so a restart with the same group id resumes where the
-// function's work was committed.
+// is enough, plus WriteData on an on-failure topic.
+//
+// The starting position (TRIM_HORIZON or LATEST, with-msk.html) is part of
+// the mapping, as on Lambda, where it can be set only when the mapping is
+// created and a group with commits resumes from them whatever it says
+// (kafka-consumer-group-id.html). When the group has no commit on the
+// topic (the mapping's first start), every partition of the topic is
+// resolved to the starting position (its oldest offset, or its end then)
+// and committed at once, so a later Run resumes from commits and never
+// skips a record, whatever its own starting position (a different one is
+// logged as having no effect). A partition without a commit in a group
+// that has commits, one added to the topic later (a case AWS does not
+// document), starts at its oldest record: every record in it came after
+// the mapping started. Commits carry the group's starting position in
+// their metadata. WithOnAssign reports where each partition starts.
+// Offsets are committed to the group after processing; nothing else is
+// kept, so a restart with the same group id resumes where the function's
+// work was committed.
 //
 // # Events
 //

@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ESM is a local event source mapping: one consumer group on one topic,
@@ -163,9 +162,9 @@ func (e *ESM) Run(ctx context.Context) error {
 		// default 1,000,012-byte cap (see giveUp).
 		kgo.ProducerBatchMaxBytes(onFailureMaxBytes),
 	}
-	if e.c.start == Latest {
-		gopts = append(gopts, kgo.AdjustFetchOffsetsFn(r.pinLatest))
-	}
+	// Where each assigned partition starts: the group's commit, or the
+	// mapping's starting position, committed (see pinStart).
+	gopts = append(gopts, kgo.AdjustFetchOffsetsFn(r.pinStart))
 	copts = append(copts, kafkaconn.WithClientOpts(gopts...))
 	cl, err := kafkaconn.NewClient(ctx, kc, copts...)
 	if err != nil {
@@ -230,6 +229,12 @@ type runner struct {
 
 	committed map[tp]int64 // next offset committed, per partition (Run's goroutine only)
 	failures  int          // consecutive failed invocations, for the backoff
+
+	// position is the group's starting position, written with each
+	// commit (commitMetadata); "" when not known (a group msklink did not
+	// start). Under mu: pinStart sets it in the group's goroutine.
+	position StartingPosition
+	warned   bool // the starting position's no-effect warning was logged (pinStart only)
 }
 
 // lost drops the carried records of partitions the group took away: they
@@ -256,78 +261,6 @@ func (r *runner) lost(_ context.Context, _ *kgo.Client, gone map[string][]int32)
 		delete(r.e.stats.next, t)
 	}
 	r.e.stats.mu.Unlock()
-}
-
-// pinLatest gives each assigned partition without a committed offset its
-// LATEST position as an exact offset, the partition's end now, and commits
-// it before anything is consumed. Without it the position would live only in
-// this process: a mapping stopped before its first commit (during its first
-// invocation, or before any record came) would start at the end again on
-// the next Run, past the records it was handed or that came meanwhile, and
-// they would never be delivered. (TRIM_HORIZON needs no pin: the start of a
-// partition does not move past records not yet delivered, retention aside.)
-func (r *runner) pinLatest(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-	var topics []string
-	for t, ps := range offsets {
-		for _, o := range ps {
-			if o.EpochOffset().Offset < 0 { // no commit: the reset offset
-				topics = append(topics, t)
-				break
-			}
-		}
-	}
-	if len(topics) == 0 {
-		return offsets, nil
-	}
-	select {
-	case <-r.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	ends, err := kadm.NewClient(r.cl).ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("esm: reading the end offsets for the LATEST starting position: %w", err)
-	}
-	pin := map[string]map[int32]kgo.EpochOffset{}
-	for _, t := range topics {
-		for p, o := range offsets[t] {
-			if o.EpochOffset().Offset >= 0 {
-				continue
-			}
-			end, ok := ends.Lookup(t, p)
-			if !ok {
-				return nil, fmt.Errorf("esm: reading the end offset of %s for the LATEST starting position: the broker's answer does not list the partition", tp{t, p})
-			}
-			if end.Err != nil {
-				return nil, fmt.Errorf("esm: reading the end offset of %s for the LATEST starting position: %w", tp{t, p}, end.Err)
-			}
-			offsets[t][p] = kgo.NewOffset().At(end.Offset)
-			if pin[t] == nil {
-				pin[t] = map[int32]kgo.EpochOffset{}
-			}
-			pin[t][p] = kgo.EpochOffset{Epoch: -1, Offset: end.Offset}
-		}
-	}
-	var cerr error
-	r.cl.CommitOffsetsSync(ctx, pin, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-		if err != nil {
-			cerr = err
-			return
-		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
-					cerr = err
-				}
-			}
-		}
-	})
-	if cerr != nil {
-		// The group session restarts and assigns the partitions again.
-		return nil, fmt.Errorf("esm: committing the LATEST starting position: %w", cerr)
-	}
-	r.e.log.Debug("esm: LATEST starting position committed", slog.Any("offsets", pin))
-	return offsets, nil
 }
 
 // checkTopics fails early, with the fix, when the source or on-failure

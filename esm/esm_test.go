@@ -15,6 +15,7 @@ import (
 
 	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -671,7 +672,9 @@ func TestStopRedelivers(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	if got := committed(t, cfg, r.m.GroupID()); len(got) != 0 {
+	// The first start commits the starting position (offset 0), nothing
+	// past it.
+	if got := committed(t, cfg, r.m.GroupID()); got[0] != 0 {
 		t.Fatalf("committed %v for a batch the function did not answer", got)
 	}
 	r2 := startESM(t, cfg, WithFunction(f.function(t)), WithGroupID(r.m.GroupID()))
@@ -892,5 +895,105 @@ func TestOptions(t *testing.T) {
 	}
 	if p, err := ParseStartingPosition("trim_horizon"); p != TrimHorizon || err != nil {
 		t.Errorf("ParseStartingPosition: %v %v", p, err)
+	}
+}
+
+// TestResumeNeverSkips: a mapping's starting position is fixed when it
+// first starts, as Lambda fixes it when the mapping is created: a run
+// resumed with the same group id and another starting position (LATEST,
+// the default, where the first run said TRIM_HORIZON) delivers every
+// record produced into the partitions while it was stopped, including
+// partitions that had no record (so no commit of a delivered record)
+// before the stop. It used to start those at their end and commit there,
+// skipping the records for good.
+func TestResumeNeverSkips(t *testing.T) {
+	t.Parallel()
+	c := startEmulator(t, map[string]int32{"orders": 3})
+	cfg := iamConfig(c, "orders")
+	produceTo(t, cfg, values(0, "a0")...)
+	f := newFnServer(t, nil)
+	r := startESM(t, cfg, WithFunction(f.function(t)), WithStartingPosition(TrimHorizon), WithBatchingWindow(0))
+	waitFor(t, 60*time.Second, "a0 delivered and committed", func() bool { return committed(t, cfg, r.m.GroupID())[0] == 1 })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	produceTo(t, cfg, append(values(1, "b1"), values(2, "b2")...)...)
+	r2 := startESM(t, cfg, WithFunction(f.function(t)), WithGroupID(r.m.GroupID()), WithStartingPosition(Latest), WithBatchingWindow(0))
+	// Once a record written after the resume is delivered, the resumed
+	// run's positions are fixed: b1 and b2 must have come before it.
+	withClient(t, cfg, 90*time.Second, func(ctx context.Context, cl *kgo.Client) {
+		for i := 0; f.deliveries()["m1"] == 0 || f.deliveries()["m2"] == 0; i++ {
+			if ctx.Err() != nil {
+				t.Fatalf("the markers were not delivered: %v", f.deliveries())
+			}
+			if err := cl.ProduceSync(ctx, append(values(1, "m1"), values(2, "m2")...)...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			sleep(ctx, 200*time.Millisecond)
+		}
+	}, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if d := f.deliveries(); d["a0"] != 1 || d["b1"] != 1 || d["b2"] != 1 {
+		t.Errorf("deliveries %v: want a0, b1 and b2 once each", d)
+	}
+	if logs := r2.logs.String(); !strings.Contains(logs, "the starting position LATEST has no effect") || !strings.Contains(logs, "TRIM_HORIZON") {
+		t.Errorf("no warning that LATEST has no effect on a group started at TRIM_HORIZON; logs:\n%s", logs)
+	}
+}
+
+// TestResumeNewPartition: partitions added to the topic after the mapping
+// first started have no commit; the resumed mapping starts them at their
+// oldest record (every record in them came after the mapping's start),
+// whatever its starting position says, and reports where each partition
+// starts (WithOnAssign): the first run every partition at its starting
+// position, the second the commit or the new partition's oldest record.
+func TestResumeNewPartition(t *testing.T) {
+	t.Parallel()
+	c := startEmulator(t, map[string]int32{"orders": 1})
+	cfg := iamConfig(c, "orders")
+	produceTo(t, cfg, values(0, "a0", "a1")...)
+	var (
+		mu     sync.Mutex
+		starts [][]PartitionStart
+	)
+	onAssign := WithOnAssign(func(s []PartitionStart) {
+		mu.Lock()
+		starts = append(starts, s)
+		mu.Unlock()
+	})
+	assigned := func() [][]PartitionStart {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([][]PartitionStart(nil), starts...)
+	}
+	f := newFnServer(t, nil)
+	r := startESM(t, cfg, WithFunction(f.function(t)), WithStartingPosition(Latest), WithBatchingWindow(0), onAssign)
+	waitFor(t, 60*time.Second, "the first assignment", func() bool { return len(assigned()) == 1 })
+	if got, want := assigned()[0], []PartitionStart{{Topic: "orders", Partition: 0, Offset: 2, From: FromStartingPosition, Position: Latest}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("first run starts %v, want %v", got, want)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	withClient(t, cfg, 30*time.Second, func(ctx context.Context, cl *kgo.Client) {
+		if _, err := kadm.NewClient(cl).CreatePartitions(ctx, 2, "orders"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	produceTo(t, cfg, append(values(0, "b0"), append(values(1, "b1"), values(2, "b2")...)...)...)
+	startESM(t, cfg, WithFunction(f.function(t)), WithGroupID(r.m.GroupID()), WithStartingPosition(Latest), WithBatchingWindow(0), onAssign)
+	waitFor(t, 60*time.Second, "b0, b1 and b2 delivered", func() bool {
+		d := f.deliveries()
+		return d["b0"] == 1 && d["b1"] == 1 && d["b2"] == 1
+	})
+	if d := f.deliveries(); d["a0"]+d["a1"] != 0 {
+		t.Errorf("deliveries %v: a0 and a1 came before the LATEST start", d)
+	}
+	want := []PartitionStart{
+		{Topic: "orders", Partition: 0, Offset: 2, From: FromCommitted},
+		{Topic: "orders", Partition: 1, Offset: 0, From: FromNewPartition, Position: TrimHorizon},
+		{Topic: "orders", Partition: 2, Offset: 0, From: FromNewPartition, Position: TrimHorizon},
+	}
+	if a := assigned(); len(a) != 2 || !reflect.DeepEqual(a[1], want) {
+		t.Errorf("assignments %v, want the second %v", a, want)
 	}
 }

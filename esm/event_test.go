@@ -180,3 +180,21 @@ func TestEventSize(t *testing.T) {
 		}
 	}
 }
+
+func TestOffsetRanges(t *testing.T) {
+	rec := func(p int32, o int64) *record {
+		return &record{r: &kgo.Record{Topic: "orders", Partition: p, Offset: o}, tp: tp{"orders", p}}
+	}
+	for _, tc := range []struct {
+		recs []*record
+		want string
+	}{
+		{nil, ""},
+		{[]*record{rec(0, 7)}, "orders-0 offset 7"},
+		{[]*record{rec(0, 5), rec(1, 3), rec(0, 6), rec(0, 7), rec(0, 9), rec(1, 4)}, "orders-0 offsets 5-7 9, orders-1 offsets 3-4"},
+	} {
+		if got := offsetRanges(tc.recs); got != tc.want {
+			t.Errorf("offsetRanges = %q, want %q", got, tc.want)
+		}
+	}
+}

@@ -88,6 +88,7 @@ type config struct {
 	batchSize       int
 	window          time.Duration
 	start           StartingPosition
+	startSet        bool // WithStartingPosition was given
 	reportFailures  bool
 	maxRetries      int
 	maxAge          time.Duration // < 0: infinite
@@ -100,6 +101,7 @@ type config struct {
 	now             func() time.Time
 	onInvoke        func(Invocation)
 	onGiveUp        func(GiveUp)
+	onAssign        func([]PartitionStart)
 	maxPayload      int // MaxPayloadBytes; lowered by tests only
 }
 
@@ -131,10 +133,15 @@ func WithBatchSize(n int) Opt { return func(c *config) { c.batchSize = n } }
 // range is accepted here.)
 func WithBatchingWindow(d time.Duration) Opt { return func(c *config) { c.window = d } }
 
-// WithStartingPosition sets where a group without committed offsets
-// starts. Default Latest.
+// WithStartingPosition sets where the mapping starts when it first runs:
+// when its group has no committed offset on the topic. It is then
+// resolved to an offset per partition and committed, so it is part of the
+// mapping: a later Run with the same group id resumes from the commits
+// whatever its own starting position says (it logs a warning when that
+// differs), as Lambda fixes StartingPosition when the mapping is created.
+// Default Latest.
 func WithStartingPosition(p StartingPosition) Opt {
-	return func(c *config) { c.start = p }
+	return func(c *config) { c.start, c.startSet = p, true }
 }
 
 // WithReportBatchItemFailures turns on ReportBatchItemFailures: the
@@ -188,6 +195,12 @@ func WithClock(now func() time.Time) Opt { return func(c *config) { c.now = now 
 // WithOnInvoke calls f after each invocation, from the goroutine running
 // Run. Default none.
 func WithOnInvoke(f func(Invocation)) Opt { return func(c *config) { c.onInvoke = f } }
+
+// WithOnAssign calls f each time the group assigns partitions to the
+// mapping, with where each starts, before any record of them is
+// delivered. f runs in the consumer group's goroutine: it must not block.
+// Default none (the assignment is logged at Info).
+func WithOnAssign(f func([]PartitionStart)) Opt { return func(c *config) { c.onAssign = f } }
 
 // WithOnGiveUp calls f for each record given up, after it was written to
 // the on-failure topic (if any) and before its offset is committed, from

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,6 +35,9 @@ type Invocation struct {
 	Duration  time.Duration
 	// Records and Bytes are the event's record count and encoded size.
 	Records, Bytes int
+	// Offsets are the event's records, partition by partition as offset
+	// ranges: "orders-0 offsets 5-9 12, orders-1 offset 3".
+	Offsets string
 	// Redelivered counts the event's records sent before.
 	Redelivered int
 	// Result is ResultOK, ResultPartial, ResultError or ResultNotDelivered.
@@ -99,7 +103,7 @@ func (r *runner) process(ctx context.Context, b *batch) error {
 		var rest []*record
 		switch out.result {
 		case ResultNotDelivered:
-			e.log.Warn("esm: the event did not reach the function; sending it again", slog.String("error", out.err))
+			e.log.Warn("esm: the event did not reach the function; sending it again", slog.String("offsets", inv.Offsets), slog.String("error", out.err))
 			r.report(inv)
 			sleep(ctx, r.backoff())
 			continue
@@ -210,7 +214,7 @@ func (r *runner) settle(ctx context.Context, sub []*record, failed map[*record]b
 func (r *runner) invoke(ctx context.Context, sub []*record) (Invocation, outcome) {
 	e := r.e
 	payload := e.enc.encode(sub)
-	inv := Invocation{RequestID: newUUID(), Start: time.Now(), Records: len(sub), Bytes: len(payload)}
+	inv := Invocation{RequestID: newUUID(), Start: time.Now(), Records: len(sub), Bytes: len(payload), Offsets: offsetRanges(sub)}
 	for _, rec := range sub {
 		if rec.invokes > 0 {
 			inv.Redelivered++
@@ -251,7 +255,14 @@ func (r *runner) invoke(ctx context.Context, sub []*record) (Invocation, outcome
 		case perr != nil:
 			out = outcome{result: ResultError, err: "invalid partial batch response, the whole batch is retried: " + perr.Error()}
 		case len(failed) > 0:
-			out = outcome{result: ResultPartial, failed: failed}
+			var reported []*record
+			for _, rec := range sub {
+				if failed[rec] {
+					reported = append(reported, rec)
+				}
+			}
+			out = outcome{result: ResultPartial, failed: failed,
+				err: fmt.Sprintf("the function reported %d of %d records failed (batchItemFailures): %s", len(reported), len(sub), offsetRanges(reported))}
 		default:
 			out = outcome{result: ResultOK}
 		}
@@ -283,7 +294,7 @@ func (r *runner) report(inv Invocation) {
 	e := r.e
 	if inv.Result != ResultOK {
 		e.log.Warn("esm: invocation failed", slog.String("request_id", inv.RequestID), slog.String("result", inv.Result),
-			slog.Int("records", inv.Records), slog.Int("failed", inv.Failed), slog.Int("retrying", inv.Retrying),
+			slog.Int("records", inv.Records), slog.String("offsets", inv.Offsets), slog.Int("failed", inv.Failed), slog.Int("retrying", inv.Retrying),
 			slog.Int("given_up", inv.GivenUp), slog.Bool("split", inv.Split), slog.String("error", inv.Error))
 	} else {
 		e.log.Debug("esm: invocation", slog.String("request_id", inv.RequestID), slog.Int("records", inv.Records),
@@ -380,7 +391,7 @@ func (r *runner) commit(ctx context.Context, b *batch) {
 	}
 	if len(marks) > 0 {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := r.cl.CommitRecords(cctx, marks...)
+		err := r.cl.CommitRecords(r.commitMetadata(cctx), marks...)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
@@ -398,4 +409,33 @@ func (r *runner) commit(ctx context.Context, b *batch) {
 		s.next[t] = n
 	}
 	s.mu.Unlock()
+}
+
+// offsetRanges writes recs (in poll order) partition by partition as
+// ranges of consecutive offsets: "orders-0 offsets 5-9, orders-1 offset 3".
+func offsetRanges(recs []*record) string {
+	var b strings.Builder
+	for i, group := range groupByPartition(recs) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(group[0].tp.String())
+		if len(group) == 1 {
+			b.WriteString(" offset")
+		} else {
+			b.WriteString(" offsets")
+		}
+		for j := 0; j < len(group); {
+			k := j
+			for k+1 < len(group) && group[k+1].r.Offset == group[k].r.Offset+1 {
+				k++
+			}
+			fmt.Fprintf(&b, " %d", group[j].r.Offset)
+			if k > j {
+				fmt.Fprintf(&b, "-%d", group[k].r.Offset)
+			}
+			j = k + 1
+		}
+	}
+	return b.String()
 }

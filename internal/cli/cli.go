@@ -303,6 +303,6 @@ func runVersion(ctx context.Context, e *env, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "msklink %s\n", Version)
+	fmt.Fprintln(e.stdout, versionLine())
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/msklink/msklink/iamauth"
 	"github.com/msklink/msklink/kafkaconn"
 )
 
@@ -17,12 +18,15 @@ type connFlags struct {
 	scramUser, scramPassword, mechanism, profile, roleARN     string
 	externalID, clientID                                      string
 	dialTimeout                                               time.Duration
+
+	cmd string // the command's name, for usage errors
 }
 
 const connFlagsUsage = "[--bootstrap H:P,...] [--auth iam|scram|tls|mtls|plaintext] [--region R] [--ca-file F] [--scram-user U --scram-password P] [--profile P] [--role-arn ARN]"
 
 // register adds the connection flags to fs.
 func (c *connFlags) register(fs *flag.FlagSet) {
+	c.cmd = fs.Name()
 	fs.StringVar(&c.bootstrap, "bootstrap", "", "bootstrap brokers, host:port,... ($MSK_BOOTSTRAP_SERVERS)")
 	fs.StringVar(&c.auth, "auth", "", "iam, scram, tls, mtls or plaintext ($MSK_AUTH; default iam)")
 	fs.StringVar(&c.region, "region", "", "AWS region for IAM ($MSK_REGION; default from the broker hosts, $AWS_REGION)")
@@ -40,9 +44,44 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.dialTimeout, "dial-timeout", 0, "TCP+TLS connect timeout ($MSK_DIAL_TIMEOUT; default 5s)")
 }
 
+// check returns a usage error (exit 2) naming the flag for a value that
+// cannot work whatever else is set: an unknown --auth or --iam-mechanism,
+// a --region that is no region name, a --topic Kafka refuses, a negative
+// --dial-timeout. The rest is kafkaconn's to judge, with the environment.
+func (c *connFlags) check() error {
+	switch kafkaconn.Auth(strings.ToLower(c.auth)) {
+	case "", kafkaconn.AuthIAM, kafkaconn.AuthSCRAM, kafkaconn.AuthTLS, kafkaconn.AuthMTLS, kafkaconn.AuthPlaintext:
+	default:
+		return usagef("%s: --auth %q: use iam, scram, tls, mtls or plaintext", c.cmd, c.auth)
+	}
+	switch strings.ToUpper(c.mechanism) {
+	case "", kafkaconn.MechanismOAuthBearer, kafkaconn.MechanismAWSMSKIAM:
+	default:
+		return usagef("%s: --iam-mechanism %q: use %s or %s", c.cmd, c.mechanism, kafkaconn.MechanismOAuthBearer, kafkaconn.MechanismAWSMSKIAM)
+	}
+	if c.region != "" {
+		if err := iamauth.ValidateRegion(c.region); err != nil {
+			return usagef("%s: --region: %v", c.cmd, err)
+		}
+	}
+	if c.topic != "" {
+		if err := kafkaconn.CheckTopicName(c.topic); err != nil {
+			return usagef("%s: --topic: %v", c.cmd, err)
+		}
+	}
+	if c.dialTimeout < 0 {
+		return usagef("%s: --dial-timeout %s must not be negative: omit it for the default 5s", c.cmd, c.dialTimeout)
+	}
+	return nil
+}
+
 // config returns the connection settings: the MSK_* environment, then the
-// flags given on top. It does not validate; kafkaconn does.
+// flags given on top. It checks the flags' own values (check); the whole
+// is kafkaconn's to validate.
 func (c *connFlags) config(e *env) (kafkaconn.Config, error) {
+	if err := c.check(); err != nil {
+		return kafkaconn.Config{}, err
+	}
 	cfg, err := kafkaconn.FromEnv(e.getenv)
 	if err != nil {
 		return cfg, err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -24,8 +25,12 @@ lengths, %h{...} each header (%k and %v inside), \n \t escapes; kcat -f's
 --format '%t [%p] at offset %o: key %k: %v\n'. With --json, an object
 {"topic","partition","offset","timestamp","key","value","headers"} per
 line. Records are written in batches, as they are fetched. Stops after
---max records, after --timeout, or on Ctrl-C; at once, with the cause,
-when the topic does not exist or the cluster refuses the connection.`
+--max records, after --timeout, or on Ctrl-C; at once, with the cause
+and the fix, when nothing listens at the bootstrap address or its host
+does not resolve, the cluster refuses the connection (TLS,
+authentication), or the topic does not exist. When no broker has
+answered a second past --dial-timeout, says so with the cause, and
+keeps waiting.`
 
 func runConsume(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "consume", consumeUsage)
@@ -87,23 +92,26 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 		// a kill never commits a record nobody saw.
 		opts = append(opts, kgo.ConsumerGroup(*group), kgo.AutoCommitMarks())
 	}
-	var conns kafkaconn.ConnErrors // the last failed connection, for a run that gets nothing
-	opts = append(opts, kgo.WithHooks(&conns))
+	var refuse atomic.Pointer[refusal]
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	refused := func(r *refusal) {
+		if refuse.CompareAndSwap(nil, r) {
+			stop()
+		}
+	}
+	conns := newReach(ctx, cfg.Brokers, refused) // the connections, for a run that gets nothing
+	opts = append(opts, kgo.WithHooks(conns))
 	cl, err := kafkaconn.NewClient(ctx, cfg, kafkaconn.WithClientOpts(opts...))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	var refuse atomic.Pointer[refusal]
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
 	go func() {
 		if r := checkCluster(ctx, cl, cfg.Topic, reading, -1); r != nil {
-			refuse.Store(r)
-			stop()
+			refused(r)
 		}
 	}()
-
 	// One buffered writer, flushed after each batch: a write per batch of
 	// fetched records, not per record, and nothing held back while
 	// waiting for more.
@@ -118,6 +126,21 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 			return fmt.Sprintf("msklink: %s records, %s/s", count(n), count(int64(float64(n)/el.Seconds())))
 		})
 	}
+	until := "until Ctrl-C"
+	if *timeout > 0 {
+		until = fmt.Sprintf("until --timeout %s, or Ctrl-C", *timeout)
+	}
+	printf := func(format string, args ...any) { fmt.Fprintf(e.stderr, format, args...) }
+	if prog != nil {
+		printf = prog.Printf
+	}
+	watchDone, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		conns.watch(warnAfter(cfg), until, printf, watchDone)
+	}()
+	stopWatch := sync.OnceFunc(func() { close(watchDone); <-watched })
+	defer stopWatch()
 	var werr error
 	for (*max == 0 || n < *max) && werr == nil {
 		fs := cl.PollRecords(ctx, *max-n)
@@ -150,6 +173,7 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 		}
 		shown.Store(int64(n))
 	}
+	stopWatch()
 	if prog != nil {
 		prog.Stop()
 	}
@@ -157,7 +181,8 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("writing records: %w", werr)
 	}
 	if r := refuse.Load(); r != nil {
-		return fmt.Errorf("consume: %w", r)
+		printRefusal(e.stderr, "consume: ", r)
+		return errProblem
 	}
 	if *group != "" {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -171,7 +196,11 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 		if n == 0 {
 			why = noAnswer(conns.Last())
 		}
-		fmt.Fprintf(e.stderr, "msklink: %d of %d records before the timeout%s\n", n, *max, why)
+		when := "before the timeout"
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			when = "when interrupted"
+		}
+		fmt.Fprintf(e.stderr, "msklink: %d of %d records %s%s\n", n, *max, when, why)
 		return errProblem
 	}
 	return nil

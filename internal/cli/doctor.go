@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -48,6 +49,9 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 	// An MSK_* variable that cannot be read is a finding (cause config),
 	// reported like any other, as the Lambda's doctor does.
 	cfg, cfgErr := cf.config(e)
+	if _, ok := errors.AsType[*UsageError](cfgErr); ok {
+		return cfgErr // a bad flag value: exit 2
+	}
 	if cfgErr == nil && (*produce || *consume || *group != "" || *esm) && cfg.Topic == "" {
 		return usagef("doctor: --produce, --consume, --group and --esm need --topic (or MSK_TOPIC)")
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,7 +37,12 @@ msklink local prints), else "SelfManagedKafka". Offsets are committed after
 each invocation for what the function accepted, and for records given up
 (after --max-retries, past --max-record-age, or alone over 6 MB), which go
 to --on-failure-topic when set. Stopping (Ctrl-C, or a crash) commits
-nothing more: run again with the same --group-id to get the rest.
+nothing more: run again with the same --group-id to get the rest. The
+starting position is fixed when a mapping first runs (every partition is
+committed there, as Lambda fixes it on create): a resume continues from
+the commits whatever --starting-position says; a partition added to the
+topic later starts at its oldest record. Each run prints where each
+partition starts.
 
 On a terminal, a status line shows batches, records delivered and given
 up, and the lag; with --json, one JSON line per invocation and per record
@@ -79,7 +86,7 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	handlerCmd := fs.String("handler-cmd", "", "a command to run for each batch: event on stdin, response on stdout")
 	batchSize := fs.Int("batch-size", esm.DefaultBatchSize, "most records in an event (Lambda: 1-10000)")
 	window := fs.Duration("batching-window", esm.DefaultBatchingWindow, "how long a batch gathers records after its first (Lambda: 0-300s)")
-	start := fs.String("starting-position", string(esm.Latest), "where a new group starts: TRIM_HORIZON (oldest) or LATEST (new records only)")
+	start := fs.String("starting-position", string(esm.Latest), "where a new mapping starts: TRIM_HORIZON (oldest) or LATEST (new records only); a group with commits resumes from them")
 	reportFailures := fs.Bool("report-batch-item-failures", false, "read the function's partial batch response (ReportBatchItemFailures)")
 	maxRetries := fs.Int("max-retries", -1, "retries of a failed record: 0-10000, or -1 for infinite (10 with --on-failure-topic)")
 	maxAge := recordAge(-1)
@@ -133,12 +140,16 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	out := &esmOutput{w: e.stdout, status: newProgress(e.stderr, isTerminal(e.stderr)), json: *asJSON}
 	logger := slog.New(slog.NewTextHandler(out.status, &slog.HandlerOptions{Level: level}))
 	opts := []esm.Opt{
-		esm.WithFunction(fn), esm.WithBatchSize(*batchSize), esm.WithBatchingWindow(*window), esm.WithStartingPosition(position),
+		esm.WithFunction(fn), esm.WithBatchSize(*batchSize), esm.WithBatchingWindow(*window),
 		esm.WithReportBatchItemFailures(*reportFailures), esm.WithMaximumRetryAttempts(*maxRetries),
 		esm.WithMaximumRecordAge(time.Duration(maxAge)), esm.WithBisectBatchOnFunctionError(*bisect),
 		esm.WithOnFailureTopic(*onFailure), esm.WithGroupID(*groupID), esm.WithEventSourceARN(*arn),
 		esm.WithFunctionTimeout(*timeout), esm.WithLogger(logger),
-		esm.WithOnInvoke(out.invocation), esm.WithOnGiveUp(out.givenUp),
+		esm.WithOnInvoke(out.invocation), esm.WithOnGiveUp(out.givenUp), esm.WithOnAssign(out.assigned),
+	}
+	if flagSet(fs, "starting-position") {
+		// Given on a resume it has no effect; esm says so.
+		opts = append(opts, esm.WithStartingPosition(position))
 	}
 	if *functionARN != "" {
 		opts = append(opts, esm.WithFunctionARN(*functionARN))
@@ -156,7 +167,7 @@ func runESM(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	out.m = m
-	fmt.Fprintf(e.stderr, "msklink esm: group %s, topic %s -> %s (starting position %s for a new group)\n", m.GroupID(), m.Topic(), target, position)
+	fmt.Fprintf(e.stderr, "msklink esm: group %s, topic %s -> %s (starting position %s if the group is new; a group with commits resumes from them)\n", m.GroupID(), m.Topic(), target, position)
 	stopStatus := out.startStatus()
 	err = m.Run(ctx)
 	stopStatus()
@@ -164,6 +175,13 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stderr, "msklink esm: stopped after %d batches: %d records delivered, %d given up (%d to the on-failure topic); group %s\n",
 		s.Batches, s.Delivered, s.GivenUp, s.OnFailure, m.GroupID())
 	return err
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // esmOutput writes the command's output: JSON lines on stdout with
@@ -194,6 +212,7 @@ func (o *esmOutput) invocation(inv esm.Invocation) {
 		RequestID   string  `json:"request_id"`
 		Result      string  `json:"result"`
 		Records     int     `json:"records"`
+		Offsets     string  `json:"offsets"`
 		Bytes       int     `json:"bytes"`
 		DurationMs  float64 `json:"duration_ms"`
 		Redelivered int     `json:"redelivered"`
@@ -203,8 +222,32 @@ func (o *esmOutput) invocation(inv esm.Invocation) {
 		GivenUp     int     `json:"given_up"`
 		Split       bool    `json:"split,omitempty"`
 		Error       string  `json:"error,omitempty"`
-	}{"invocation", inv.Start.UTC().Format(time.RFC3339Nano), inv.RequestID, inv.Result, inv.Records, inv.Bytes,
+	}{"invocation", inv.Start.UTC().Format(time.RFC3339Nano), inv.RequestID, inv.Result, inv.Records, inv.Offsets, inv.Bytes,
 		float64(inv.Duration.Microseconds()) / 1000, inv.Redelivered, inv.Accepted, inv.Failed, inv.Retrying, inv.GivenUp, inv.Split, inv.Error})
+}
+
+// assigned says where each partition assigned starts: on stderr, and
+// with --json as a line {"type":"assigned","partitions":[...]}.
+func (o *esmOutput) assigned(starts []esm.PartitionStart) {
+	type part struct {
+		Topic     string `json:"topic"`
+		Partition int32  `json:"partition"`
+		Offset    int64  `json:"offset"`
+		From      string `json:"from"`
+		Position  string `json:"starting_position,omitempty"`
+	}
+	parts := make([]part, len(starts))
+	what := make([]string, len(starts))
+	for i, s := range starts {
+		parts[i] = part{s.Topic, s.Partition, s.Offset, s.From, string(s.Position)}
+		what[i] = s.String()
+	}
+	o.status.Printf("msklink esm: partitions assigned: %s\n", strings.Join(what, "; "))
+	o.jsonLine(struct {
+		Type       string `json:"type"`
+		Time       string `json:"time"`
+		Partitions []part `json:"partitions"`
+	}{"assigned", time.Now().UTC().Format(time.RFC3339Nano), parts})
 }
 
 func (o *esmOutput) givenUp(g esm.GiveUp) {

@@ -208,11 +208,85 @@ esac
 	if err := json.Unmarshal([]byte(out), &fr); err != nil || fr.RequestContext.Condition != "RetriesExhausted" || fr.KafkaBatchInfo.RecordInfo.Offset != "1" {
 		t.Fatalf("on-failure record %q (%v)", out, err)
 	}
+	// The retry warnings say what failed and where, not error="".
+	if !strings.Contains(esmErr, `msg="esm: invocation failed"`) || strings.Contains(esmErr, `error=""`) ||
+		!strings.Contains(esmErr, `error="the function reported 1 of 3 records failed (batchItemFailures): orders-1 offset 1"`) ||
+		!strings.Contains(esmErr, `offsets="orders-1 offsets 0-2"`) {
+		t.Errorf("esm stderr:\n%s\nwant the retry warning to name the failure and the offsets", esmErr)
+	}
 	events, _ := os.ReadFile(filepath.Join(dir, "events"))
 	// The first event holds the three records; the retry (--max-retries 1)
 	// starts at the poison record, the checkpoint: poison and ok-2.
 	lines := strings.Split(strings.TrimSpace(string(events)), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[1], "cG9pc29u") || !strings.Contains(lines[1], "b2stMg==") || strings.Contains(lines[1], "b2stMQ==") {
 		t.Errorf("events, want 2, the second with poison and ok-2 only:\n%s", events)
+	}
+}
+
+// TestESMResume: a mapping started with --starting-position TRIM_HORIZON,
+// stopped, and run again with the same --group-id without repeating it
+// delivers every record produced while it was stopped, also into
+// partitions that had none before (so no commit of a delivered record):
+// the first start committed every partition at TRIM_HORIZON. Each run says
+// where each partition starts, on stderr and with --json; a resume that
+// names another starting position is told that it has no effect.
+func TestESMResume(t *testing.T) {
+	useEmulator(t, "orders") // 3 partitions
+	produceTo := func(partition, value string) {
+		t.Helper()
+		if _, errOut, code := runCLI(t, value+"\n", "produce", "--topic", "orders", "--partition", partition); code != 0 {
+			t.Fatalf("produce: exit %d: %s", code, errOut)
+		}
+	}
+	has := func(f *invokeAPI, vs ...string) bool {
+		got := strings.Join(f.got(), " ") + " "
+		for _, v := range vs {
+			if !strings.Contains(got, v+" ") {
+				return false
+			}
+		}
+		return true
+	}
+	waitGot := func(f *invokeAPI, vs ...string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for !has(f, vs...) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	const group = "5f8b1a7e-2c1d-4e3f-9a0b-1c2d3e4f5a6b"
+	f := newInvokeAPI(t, func(map[string]any) string { return "null" })
+	esmArgs := []string{"esm", "--topic", "orders", "--function", f.url, "--group-id", group, "--batching-window", "0s", "--json"}
+
+	produceTo("0", "a0")
+	stop := runInBackground(t, append(esmArgs, "--starting-position", "TRIM_HORIZON")...)
+	waitGot(f, "a0")
+	_, errOut, code := stop()
+	if !has(f, "a0") || code != 0 || !strings.Contains(errOut, "partitions assigned: orders-0 at offset 0 (TRIM_HORIZON); orders-1 at offset 0 (TRIM_HORIZON); orders-2 at offset 0 (TRIM_HORIZON)") {
+		t.Fatalf("first run: function got %v, exit %d, stderr:\n%s", f.got(), code, errOut)
+	}
+
+	produceTo("1", "b1")
+	produceTo("2", "b2")
+	stop = runInBackground(t, esmArgs...)
+	waitGot(f, "b1", "b2")
+	out, errOut, code := stop()
+	if !has(f, "b1", "b2") || code != 0 {
+		t.Fatalf("resumed without --starting-position: function got %v, want b1 and b2; exit %d, stderr:\n%s", f.got(), code, errOut)
+	}
+	if !strings.Contains(errOut, "orders-0 at committed offset 1; orders-1 at committed offset 0; orders-2 at committed offset 0") ||
+		!strings.Contains(out, `{"type":"assigned"`) || !strings.Contains(out, `"partition":1,"offset":0,"from":"committed"`) || strings.Contains(errOut, "no effect") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", out, errOut)
+	}
+
+	produceTo("0", "c0")
+	stop = runInBackground(t, append(esmArgs, "--starting-position", "LATEST")...)
+	waitGot(f, "c0")
+	_, errOut, _ = stop()
+	if !has(f, "c0") || !strings.Contains(errOut, "the starting position LATEST has no effect") || !strings.Contains(errOut, "the group started at TRIM_HORIZON") {
+		t.Errorf("resumed with LATEST: function got %v, stderr:\n%s", f.got(), errOut)
+	}
+	if n := len(f.got()); n != 4 {
+		t.Errorf("function got %v: want a0, b1, b2, c0 once each", f.got())
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/kafkaconn"
 )
 
 const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--env-file PATH] [--log-format json|text] [--admin-addr 127.0.0.1:PORT] [--verbose-auth-errors]`
@@ -27,6 +28,9 @@ func (t *topicFlags) Set(s string) error {
 	name, parts, ok := strings.Cut(s, ":")
 	if name == "" {
 		return fmt.Errorf("empty topic name in %q: use NAME or NAME:PARTITIONS", s)
+	}
+	if err := kafkaconn.CheckTopicName(name); err != nil {
+		return err
 	}
 	tp := emulator.Topic{Name: name}
 	if ok {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/msklink/msklink/kafkaconn"
 	"github.com/msklink/msklink/lambdafn"
 	"github.com/msklink/msklink/publish"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -28,15 +29,21 @@ read as the records of a direct Lambda invoke are (a string is its text,
 Blank lines are skipped. Each line not acked is reported on stderr with
 its number, consecutive lines that failed the same way together ("lines
 3-90: failed: ..."); a line that cannot be read stops the run once the
-lines before it are answered. When the cluster refuses every record (the
-TLS handshake or authentication fails, the topic is missing or forbidden)
-the run stops at once and says why. On a terminal, stderr shows progress.`
+lines before it are answered. When the cluster refuses every record
+(nothing listens at the bootstrap address or its host does not resolve,
+the TLS handshake or authentication fails, the topic is missing or
+forbidden) the run stops at once and says why, with the fix. When no
+broker has answered a second past --dial-timeout, it says so with the
+cause, and waits until --timeout. On a terminal, stderr shows progress.`
 
 // maxLine bounds an input line.
 const maxLine = 16 << 20
 
 // errStalled stops a run whose records get no answer for --timeout.
 var errStalled = errors.New("no answer from the cluster")
+
+// errInterrupted stops a run that was interrupted (Ctrl-C).
+var errInterrupted = errors.New("interrupted")
 
 func runProduce(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "produce", produceUsage)
@@ -69,16 +76,6 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	if cfg.Topic == "" {
 		return usagef("produce: no topic: pass --topic or set MSK_TOPIC")
 	}
-	// produce has no deadline: the margin is only how long a stopped run
-	// (interrupted, stalled, refused) waits for the answers of the records
-	// in flight, half of it. A second lets franz-go fail the records it
-	// never sent, which are then reported failed, not unconfirmed.
-	p, err := publish.New(ctx, cfg, publish.WithSafetyMargin(2*time.Second))
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-
 	var (
 		lines  lineNumbers
 		prog   *progress
@@ -87,10 +84,13 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 		held   bool                    // an outcome was Unconfirmed: the producer may still hold its record
 		refuse atomic.Pointer[refusal] // why the cluster refuses every record, once known
 	)
-	sctx, stop := context.WithCancelCause(ctx)
+	// sctx ends the run's records with its cause: interrupted (ctx),
+	// stalled, the connection refused.
+	sctx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stop(nil)
-	// The feeder stops when halted is done: sctx is (interrupted, stalled,
-	// the connection refused), or the topic refuses every record.
+	defer context.AfterFunc(ctx, func() { stop(errInterrupted) })()
+	// The feeder stops when halted is done: sctx is, or the topic refuses
+	// every record.
 	hctx, halt := context.WithCancel(sctx)
 	defer halt()
 	halted := hctx.Done()
@@ -102,6 +102,18 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 			halt()
 		}
 	}
+	conns := newReach(sctx, cfg.Brokers, refused)
+	// produce has no deadline: the margin is only how long a stopped run
+	// (interrupted, stalled, refused) waits for the answers of the records
+	// in flight, half of it. A second lets franz-go fail the records it
+	// never sent, which are then reported failed, not unconfirmed.
+	p, err := publish.New(ctx, cfg, publish.WithSafetyMargin(2*time.Second),
+		publish.WithClientOpts(kafkaconn.WithClientOpts(kgo.WithHooks(conns))))
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+
 	s := p.Stream(sctx, func(i int, o publish.Outcome) {
 		if o.Status == publish.Unconfirmed {
 			held = true
@@ -112,6 +124,11 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 		if o.Status == publish.Acked {
 			report.acked()
 			return
+		}
+		if cause := context.Cause(sctx); o.Status == publish.Failed && errors.Is(o.Err, context.Canceled) && cause != nil && !errors.Is(cause, context.Canceled) {
+			// Never sent because the run stopped: say why in a
+			// person's words, not franz-go's "context canceled".
+			o.Err = fmt.Errorf("not sent: %w", cause)
 		}
 		report.failed(lines.of(int64(i)), o)
 		if o.Status == publish.Failed {
@@ -124,8 +141,12 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 			count(st.Sent), count(int64(float64(st.Sent)/el.Seconds())), count(st.Acked), count(st.InFlight))
 	})
 	report.printf = prog.Printf
-	watchDone := make(chan struct{})
+	watchDone, watched := make(chan struct{}), make(chan struct{})
 	go watchStall(s, *timeout, func() { stop(errStalled) }, watchDone)
+	go func() {
+		defer close(watched)
+		conns.watch(warnAfter(cfg), fmt.Sprintf("until --timeout %s, or Ctrl-C", *timeout), prog.Printf, watchDone)
+	}()
 	go func() { refused(checkCluster(sctx, p.Client(), cfg.Topic, writing, int32(*partition))) }()
 
 	parse := lineParser(*keyDelim, *asJSON)
@@ -166,6 +187,7 @@ feed:
 	close(quit)
 	s.Close()
 	close(watchDone)
+	<-watched
 	report.stop()
 	prog.Stop()
 	st := s.Stats()
@@ -174,7 +196,7 @@ feed:
 	case r != nil:
 		why = r.Error()
 	case errors.Is(cause, errStalled):
-		why = fmt.Sprintf("no answer from the cluster for %s (--timeout)%s", *timeout, noAnswer(p.LastConnectError()))
+		why = fmt.Sprintf("no answer from the cluster for %s (--timeout)%s", *timeout, noAnswer(conns.Last()))
 	case ctx.Err() != nil:
 		why = "interrupted"
 	}
@@ -187,6 +209,9 @@ feed:
 		fmt.Fprintf(e.stderr, "msklink: stopped %s: %s; the lines after it were not sent\n", last, why)
 	case why != "":
 		fmt.Fprintf(e.stderr, "msklink: %s\n", why)
+	}
+	if r := refuse.Load(); r != nil && r.fix != "" {
+		fmt.Fprintf(e.stderr, "Fix: %s\n", r.fix)
 	}
 	if bad != nil {
 		return fmt.Errorf("%w (%d records before it were acked)", bad, st.Acked)

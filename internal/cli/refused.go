@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -32,6 +33,9 @@ type refusal struct {
 	// conn: the connection itself was refused (TLS, authentication), so
 	// no record was written and those in flight can be stopped at once.
 	conn bool
+	// fix is what to change, printed on its own line after the error
+	// ("" when the error says it).
+	fix string
 }
 
 func (r *refusal) Error() string { return r.err.Error() }
@@ -59,7 +63,9 @@ func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access, p
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		if kafkaconn.Refused(err) {
-			return &refusal{fmt.Errorf("the cluster refused the connection (cause %s): %w; msklink doctor names the layer and the fix", doctor.CauseOf(err), err), true}
+			cause := doctor.CauseOf(err)
+			doc, _ := doctor.CauseInfo(cause)
+			return &refusal{err: fmt.Errorf("the cluster refused the connection (cause %s): %w; msklink doctor names the layer", cause, err), conn: true, fix: doc.Fix}
 		}
 		return nil
 	}
@@ -74,6 +80,15 @@ func checkCluster(ctx context.Context, cl *kgo.Client, topic string, a access, p
 		return &refusal{err: fmt.Errorf("topic %q has %d partitions, 0 to %d: there is no partition %d (--partition)", topic, n, n-1, partition)}
 	}
 	return nil
+}
+
+// printRefusal writes r on w as msklink's error, prefix first, and its fix
+// on a line of its own.
+func printRefusal(w io.Writer, prefix string, r *refusal) {
+	fmt.Fprintf(w, "msklink: %s%v\n", prefix, r)
+	if r.fix != "" {
+		fmt.Fprintf(w, "Fix: %s\n", r.fix)
+	}
 }
 
 // noAnswer says why a run got no answer, from the last failed connection

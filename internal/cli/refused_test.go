@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/publish"
 )
 
@@ -57,9 +60,9 @@ func TestProduceRefused(t *testing.T) {
 		{"unknown topic", emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, c.CAFile(), "nope",
 			`topic "nope" does not exist on the cluster (UNKNOWN_TOPIC_OR_PARTITION): create it, or check --topic`, "failed: UNKNOWN_TOPIC_OR_PARTITION", nil},
 		{"wrong secret", emulator.DefaultAccessKeyID, "not-the-secret", c.CAFile(), "orders",
-			"the cluster refused the connection (cause auth_denied): SASL_AUTHENTICATION_FAILED", "(the cluster refused the connection): context canceled", nil},
+			"the cluster refused the connection (cause auth_denied): SASL_AUTHENTICATION_FAILED", "failed: not sent: the cluster refused the connection", nil},
 		{"untrusted certificate", emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "", "orders",
-			"the cluster refused the connection (cause tls_untrusted)", "(the cluster refused the connection): context canceled", nil},
+			"the cluster refused the connection (cause tls_untrusted)", "failed: not sent: the cluster refused the connection", nil},
 		{"no WriteData", "AKIANOWRITEDATA00001", "secret-AKIANOWRITEDATA00001", c.CAFile(), "orders",
 			`the principal may not write to topic "orders" (TOPIC_AUTHORIZATION_FAILED)`, "failed: TOPIC_AUTHORIZATION_FAILED", nil},
 		{"no WriteDataIdempotently", "AKIANOIDEMPOTENCE001", "secret-AKIANOIDEMPOTENCE001", c.CAFile(), "orders",
@@ -190,6 +193,123 @@ func TestConsumeRefused(t *testing.T) {
 				"--topic", tc.topic, "--from-beginning", "--max", "1", "--timeout", "60s")
 			if code != 1 || out != "" || !strings.Contains(errOut, tc.want) {
 				t.Errorf("exit %d after %s, stdout %q, stderr:\n%s\nwant exit 1 and %q", code, time.Since(start), out, errOut, tc.want)
+			}
+		})
+	}
+}
+
+// TestUnreachable: produce and consume never wait in silence on a cluster
+// that does not answer. Nothing listening on the port, or a host name that
+// does not resolve: they stop at once with the doctor's cause code and
+// fix, as kcat -P does ("1/1 brokers are down: terminating"), where
+// consume used to wait until Ctrl-C and produce for its whole --timeout.
+// A listener that accepts but never answers (the emulator's Blackhole):
+// they say so, with the cause, while still waiting, and end at --timeout.
+// Each run is bounded by a context far longer than the run should take;
+// the old behaviour fails the message checks, not a timing.
+func TestUnreachable(t *testing.T) {
+	useEmulator(t, "orders") // the AWS credentials
+	closed := net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t)))
+	hole := emulatorWithFaults(t, emulator.Faults{Blackhole: true})
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+		want  []string // in stderr, in order
+	}{
+		{"consume closed port", "", []string{"consume", "--topic", "orders", "--bootstrap", closed, "--max", "1"},
+			[]string{"msklink: consume: nothing answers at " + closed + " (cause tcp_refused", "connection refused", "\nFix: use the port of an enabled listener"}},
+		{"produce closed port", "x\n", []string{"produce", "--topic", "orders", "--bootstrap", closed},
+			[]string{"nothing answers at " + closed + " (cause tcp_refused", "\nFix: use the port of an enabled listener", "0 of "}},
+		{"consume unknown host", "", []string{"consume", "--topic", "orders", "--bootstrap", "b-1.nosuch.invalid:9098", "--max", "1"},
+			[]string{"msklink: consume: b-1.nosuch.invalid does not resolve (cause dns", "\nFix: copy the bootstrap string"}},
+		{"produce unknown host", "x\n", []string{"produce", "--topic", "orders", "--bootstrap", "b-1.nosuch.invalid:9098"},
+			[]string{"b-1.nosuch.invalid does not resolve (cause dns", "\nFix: copy the bootstrap string"}},
+		{"consume blackhole", "", []string{"consume", "--topic", "orders", "--bootstrap", hole.Bootstrap(emulator.IAM), "--ca-file", hole.CAFile(), "--dial-timeout", "1s", "--max", "1", "--timeout", "6s"},
+			[]string{"msklink: no broker has answered in 2s", "(cause broker_timeout", "\nFix: ", "still waiting: until --timeout 6s", "0 of 1 records before the timeout"}},
+		{"produce blackhole", "x\n", []string{"produce", "--topic", "orders", "--bootstrap", hole.Bootstrap(emulator.IAM), "--ca-file", hole.CAFile(), "--dial-timeout", "1s", "--timeout", "6s"},
+			[]string{"msklink: no broker has answered in 2s", "(cause broker_timeout", "\nFix: ", "still waiting: until --timeout 6s", "no answer from the cluster for 6s (--timeout)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			defer cancel()
+			var out, errOut strings.Builder
+			start := time.Now()
+			err := Run(ctx, tc.args, strings.NewReader(tc.stdin), &out, &errOut)
+			text := errOut.String()
+			if ExitCode(err) != 1 || ctx.Err() != nil {
+				t.Errorf("exit %d after %s (the test's bound: %v), stderr:\n%s", ExitCode(err), time.Since(start), ctx.Err(), text)
+			}
+			rest := text
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("stderr:\n%s\nwant, after what came before, %q", text, w)
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}
+
+// emulatorWithFaults starts an emulator whose IAM listeners inject f.
+func emulatorWithFaults(t *testing.T, f emulator.Faults) *emulator.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := emulator.Start(ctx, emulator.Ephemeral(), emulator.WithTopic("orders", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for id := int32(0); c.Broker(id) != nil; id++ {
+		c.Listener(id, emulator.IAM).SetFaults(f)
+	}
+	return c
+}
+
+// TestInterrupted: Ctrl-C (the context canceled) is reported as such.
+// consume --max without --timeout says "when interrupted", not "before the
+// timeout" (there is none); produce says "interrupted" for the line that
+// was never sent, not franz-go's "context canceled". The cluster answers
+// nothing (Blackhole), so the records are still waiting when the run is
+// interrupted.
+func TestInterrupted(t *testing.T) {
+	useEmulator(t, "orders") // the AWS credentials
+	hole := emulatorWithFaults(t, emulator.Faults{Blackhole: true})
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string // in stderr
+	}{
+		{"consume", []string{"consume", "--topic", "orders", "--max", "1"}, []string{"msklink: 0 of 1 records when interrupted"}},
+		{"produce", []string{"produce", "--topic", "orders"}, []string{"line 1: failed: not sent: interrupted", "msklink: stopped after line 1: interrupted"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pr, pw := io.Pipe() // stdin stays open, as a terminal's
+			defer pw.Close()
+			go io.WriteString(pw, "x\n")
+			ctx, cancel := context.WithCancel(context.Background())
+			errOut := &testutil.SyncBuffer{}
+			done := make(chan error, 1)
+			args := append(tc.args, "--bootstrap", hole.Bootstrap(emulator.IAM), "--ca-file", hole.CAFile())
+			go func() { done <- Run(ctx, args, pr, io.Discard, errOut) }()
+			time.Sleep(time.Second) // the run is under way: then Ctrl-C
+			cancel()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the run did not stop when interrupted")
+			}
+			text := errOut.String()
+			for _, w := range tc.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("stderr:\n%s\nwant %q", text, w)
+				}
+			}
+			if ExitCode(err) != 1 || strings.Contains(text, "context canceled") || strings.Contains(text, "timeout") {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 1, no \"context canceled\", no timeout", ExitCode(err), text)
 			}
 		})
 	}

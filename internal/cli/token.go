@@ -42,6 +42,11 @@ func runToken(ctx context.Context, e *env, args []string) error {
 	if *externalID != "" && *roleARN == "" {
 		return usagef("token: --external-id needs --role-arn")
 	}
+	if *region != "" {
+		if err := iamauth.ValidateRegion(*region); err != nil {
+			return usagef("token: --region: %v", err)
+		}
+	}
 	opts := []iamauth.Opt{iamauth.WithRegion(*region), iamauth.WithBrokerHost(*broker), iamauth.WithProfile(*profile),
 		iamauth.WithRoleARN(*roleARN), iamauth.WithExternalID(*externalID), iamauth.WithSessionName(*sessionName), iamauth.WithWebIdentity(*webID),
 		iamauth.WithUserAgent("msklink-cli/" + Version)}

@@ -107,7 +107,7 @@ func TestTokenCommandErrors(t *testing.T) {
 		{"no credentials", []string{"token", "--region", "us-east-1"}, 1, "AWS_ACCESS_KEY_ID"},
 		{"unknown profile", []string{"token", "--region", "us-east-1", "--profile", "nope"}, 1, `profile "nope" not found`},
 		{"no region", []string{"token"}, 1, "no AWS region"},
-		{"bad region", []string{"token", "--region", "Virginia"}, 1, `"Virginia" is not an AWS region`},
+		{"bad region", []string{"token", "--region", "Virginia"}, 2, `--region: iamauth: region "Virginia" is not an AWS region`}, // a usage error
 		{"bad flag", []string{"token", "--bogus"}, 2, "-bogus"},
 		{"external id alone", []string{"token", "--external-id", "x"}, 2, "--role-arn"},
 		{"malformed token", []string{"token", "inspect", "abc"}, 1, "malformed"},
