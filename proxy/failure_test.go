@@ -157,3 +157,44 @@ func TestBadUpstreamSettings(t *testing.T) {
 		t.Fatalf("Start: %v, want kafkaconn's port/auth error", err)
 	}
 }
+
+// TestUpstreamConnectReset: an upstream that resets connections (SetLinger
+// 0 and Close: a TCP RST) is logged as connection_reset, whether the reset
+// arrives during the TCP connect ("connect: connection reset by peer") or
+// the TLS handshake after it, never as tcp_timeout.
+func TestUpstreamConnectReset(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	p, logs := startProxy(t, kafkaconn.Config{Brokers: []string{ln.Addr().String()}, Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "")})
+	// About one connect in six on loopback sees the reset during the
+	// connect itself; the rest during the TLS handshake.
+	for i := 0; i < 300 && !strings.Contains(logs.String(), "connect: connection reset by peer"); i++ {
+		r, err := rawRequest(t, p.Addr(), apiVersions(3))
+		if err != nil {
+			t.Fatalf("ApiVersions: %v", err)
+		}
+		if code := r.(*kmsg.ApiVersionsResponse).ErrorCode; code != kerr.BrokerNotAvailable.Code {
+			t.Fatalf("ApiVersions answered %v, want BROKER_NOT_AVAILABLE", kerr.ErrorForCode(code))
+		}
+	}
+	waitLog(t, logs, "connect: connection reset by peer")
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `msg="upstream failed"`) && !strings.Contains(line, "cause=connection_reset") {
+			t.Errorf("an upstream reset logged with another cause: %s", line)
+		}
+	}
+}
