@@ -532,7 +532,10 @@ func (c *clientConn) reauth() error {
 	}
 	c.reauthing.Store(false)
 	c.p.stats.reauths.Add(1)
-	c.p.log.Debug("upstream re-authenticated", append(c.logAttrs(), "upstream", up.addr,
+	// At info: a re-authentication is rare (once per session lifetime
+	// and connection) and the first thing to check when MSK drops
+	// connections at session expiry.
+	c.p.log.Info("upstream re-authenticated", append(c.logAttrs(), "upstream", up.addr,
 		"held", time.Since(held).Round(time.Millisecond).String(), "session_lifetime", up.lifetime.String())...)
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/msklink/msklink/emulator"
 )
 
-const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--log-format json|text] [--admin-addr 127.0.0.1:PORT] [--verbose-auth-errors]`
+const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--log-format json|text] ` + logLevelUsage + ` [--admin-addr 127.0.0.1:PORT] [--verbose-auth-errors]`
 
 // topicFlags collects repeated --topic NAME[:PARTITIONS] flags.
 type topicFlags []emulator.Topic
@@ -74,6 +74,7 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 	dataDir := fs.String("data-dir", "", "persist data in this directory (default: memory)")
 	readyFile := fs.String("ready-file", "", "once listening, write bootstrap strings, CA file and credentials as JSON to this file")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
+	logLevel := logLevelFlag(fs)
 	adminAddr := fs.String("admin-addr", "127.0.0.1:0", "loopback address of the HTTP admin endpoint for faults (GET /v1/status); empty: none")
 	verboseAuth := fs.Bool("verbose-auth-errors", false, "append the emulator's reason to authentication failures (MSK never does: it says only \"[<id>]: Access denied\"; the reason is always in the log and GET /v1/auth-failures)")
 	pos, err := parseFlags(fs, args)
@@ -97,7 +98,7 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 		}
 		defer adminLn.Close()
 	}
-	handler, err := logHandler(e, "local", *logFormat)
+	handler, err := logHandler(e, "local", *logFormat, logLevel)
 	if err != nil {
 		return err
 	}
@@ -240,12 +241,13 @@ func writeReadyFile(cmd, path string, v any) error {
 
 // logHandler returns the slog handler on stderr for --log-format (text or
 // json) of command cmd.
-func logHandler(e *env, cmd, format string) (slog.Handler, error) {
+func logHandler(e *env, cmd, format string, level slog.Leveler) (slog.Handler, error) {
+	opts := &slog.HandlerOptions{Level: level}
 	switch format {
 	case "text":
-		return slog.NewTextHandler(e.stderr, nil), nil
+		return slog.NewTextHandler(e.stderr, opts), nil
 	case "json":
-		return slog.NewJSONHandler(e.stderr, nil), nil
+		return slog.NewJSONHandler(e.stderr, opts), nil
 	}
 	return nil, usagef("%s: --log-format %q: use json or text", cmd, format)
 }
