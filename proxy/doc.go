@@ -54,7 +54,11 @@
 // (doctor.CauseOf) and answered with a Kafka error where the client's
 // request has a place for one: ApiVersions (SASL_AUTHENTICATION_FAILED when
 // MSK refused the proxy's identity, BROKER_NOT_AVAILABLE when it could not
-// be reached) and SaslAuthenticate (with the cause in the message).
+// be reached) and SaslAuthenticate (with the cause in the message). MSK's
+// refusal of the proxy's identity is remembered for a few seconds
+// (WithRefusalMemory) and clients are answered from it, so that a
+// misconfigured role costs MSK one denied login per window, not one per
+// client connection and broker.
 //
 // # Bounds
 //

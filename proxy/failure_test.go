@@ -5,9 +5,11 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -196,5 +198,85 @@ func TestUpstreamConnectReset(t *testing.T) {
 		if strings.Contains(line, `msg="upstream failed"`) && !strings.Contains(line, "cause=connection_reset") {
 			t.Errorf("an upstream reset logged with another cause: %s", line)
 		}
+	}
+}
+
+// TestRefusalRemembered: while MSK's refusal of the proxy's identity is
+// remembered, client connections are answered from it: N clients cost MSK
+// no more denied logins than the discovery at Start made (one per seed at
+// most), where each used to try every seed broker.
+func TestRefusalRemembered(t *testing.T) {
+	c, _ := startCluster(t)
+	cfg := iamConfig(c)
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, "not-the-secret", "")
+	p, logs := startProxy(t, cfg, WithRefusalMemory(time.Minute)) // longer than the test: no timing in the count
+	const n = 30
+	for i := range n {
+		r, err := rawRequest(t, p.Addr(), apiVersions(3))
+		if err != nil {
+			t.Fatalf("client %d: ApiVersions: %v", i, err)
+		}
+		if code := r.(*kmsg.ApiVersionsResponse).ErrorCode; code != kerr.SaslAuthenticationFailed.Code {
+			t.Fatalf("client %d: ApiVersions answered %v, want SASL_AUTHENTICATION_FAILED", i, kerr.ErrorForCode(code))
+		}
+	}
+	waitLog(t, logs, `stage=connect cause=auth_denied`)
+	seeds := len(cfg.Brokers)
+	got := len(c.AuthFailures())
+	t.Logf("%d denied logins for %d client connections", got, n)
+	if got == 0 || got > seeds {
+		t.Errorf("the emulator recorded %d denied logins for %d client connections, want 1 to %d (the discovery's)", got, n, seeds)
+	}
+}
+
+// swapCredentials is a credentials provider whose keys the test changes:
+// a role fixed while the proxy runs. Its credentials expire a minute and a
+// few seconds on (the token provider renews them a minute early), so the
+// proxy signs with the new keys within seconds.
+type swapCredentials struct{ secret atomic.Pointer[string] }
+
+func (s *swapCredentials) Retrieve(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: *s.secret.Load(),
+		CanExpire: true, Expires: time.Now().Add(time.Minute + 3*time.Second)}, nil
+}
+
+// TestRefusalForgotten: a remembered refusal is forgotten after the
+// window, so once the identity is fixed the same proxy serves again.
+func TestRefusalForgotten(t *testing.T) {
+	c, _ := startCluster(t)
+	cfg := iamConfig(c)
+	var creds swapCredentials
+	bad := "not-the-secret"
+	creds.secret.Store(&bad)
+	cfg.Credentials = &creds
+	p, _ := startProxy(t, cfg, WithRefusalMemory(500*time.Millisecond))
+	r, err := rawRequest(t, p.Addr(), apiVersions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := r.(*kmsg.ApiVersionsResponse).ErrorCode; code != kerr.SaslAuthenticationFailed.Code {
+		t.Fatalf("ApiVersions answered %v, want SASL_AUTHENTICATION_FAILED", kerr.ErrorForCode(code))
+	}
+	good := emulator.DefaultSecretAccessKey
+	creds.secret.Store(&good)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := rawRequest(t, p.Addr(), apiVersions(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.(*kmsg.ApiVersionsResponse).ErrorCode == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused 30 s after the identity was fixed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cl := plainClient(t, p, kgo.DefaultProduceTopic("orders"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("fixed")}).FirstErr(); err != nil {
+		t.Fatalf("produce once the identity was fixed: %v", err)
 	}
 }

@@ -50,6 +50,8 @@ type Proxy struct {
 	learnLast time.Time     // when the last discovery for learnVersions failed
 	learnErr  error
 
+	refusal atomic.Pointer[refusal] // MSK's last refusal of the identity, see WithRefusalMemory
+
 	failMu    sync.Mutex
 	failLast  map[failureKind]time.Time
 	failQuiet map[failureKind]int
@@ -98,7 +100,7 @@ type listener struct {
 // get Kafka errors until MSK answers. ctx bounds Start only; Close stops
 // the proxy.
 func Start(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Proxy, error) {
-	o := options{listen: DefaultListen, clientAuth: ClientAuthNone, maxConns: DefaultMaxConnections, idle: DefaultIdleTimeout}
+	o := options{listen: DefaultListen, clientAuth: ClientAuthNone, maxConns: DefaultMaxConnections, idle: DefaultIdleTimeout, refusalMemory: DefaultRefusalMemory}
 	for _, opt := range opts {
 		opt(&o)
 	}
