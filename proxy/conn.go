@@ -108,7 +108,7 @@ var (
 func newClientConn(p *Proxy, l *listener, nc net.Conn) *clientConn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &clientConn{p: p, l: l, raw: nc, nc: nc, id: p.connID.Add(1), remote: nc.RemoteAddr().String(),
-		start: time.Now(), ctx: ctx, cancel: cancel, upReady: make(chan struct{}),
+		start: time.Now(), ctx: ctx, cancel: cancel, upReady: make(chan struct{}), fr: kafkawire.FrameReader{Pool: &p.bufs},
 		queue: make(chan pending, maxPending), frames: make(chan upFrame), frameDone: make(chan struct{}, 1),
 		drained: make(chan struct{}, 1),
 		rdone:   make(chan struct{}), done: make(chan struct{})}

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/msklink/msklink/doctor"
+	"github.com/msklink/msklink/internal/kafkawire"
 	"github.com/msklink/msklink/kafkaconn"
 )
 
@@ -51,6 +52,7 @@ type Proxy struct {
 	learnErr  error
 
 	refusal atomic.Pointer[refusal] // MSK's last refusal of the identity, see WithRefusalMemory
+	bufs    kafkawire.BufferPool    // frames over 1 MiB, both directions of every connection
 
 	failMu    sync.Mutex
 	failLast  map[failureKind]time.Time

@@ -82,7 +82,7 @@ func (p *Proxy) dial(ctx context.Context, addr string) (*upstream, error) {
 		}
 		nc = tlsConn
 	}
-	u := &upstream{p: p, addr: addr, nc: nc}
+	u := &upstream{p: p, addr: addr, nc: nc, fr: kafkawire.FrameReader{Pool: &p.bufs}}
 	if p.mech != nil {
 		if dl, ok := ctx.Deadline(); ok {
 			nc.SetDeadline(dl)
