@@ -318,15 +318,18 @@ func (c *clientConn) requestLoop() error {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !c.closing() {
+				// Idle first: a wake for a re-authentication that comes
+				// due with the idle timeout (or after it) must not renew
+				// the session of a connection that is to be closed, and
+				// put the idle check off to the next wake, and the next.
 				now := time.Now()
+				if c.idleFor(now) {
+					return errIdle
+				}
 				if up := c.readyUpstream(); up != nil && up.reauthDue(now) {
 					if err := c.reauth(); err != nil {
 						return err
 					}
-					continue
-				}
-				if c.idleFor(now) {
-					return errIdle
 				}
 				continue
 			}
