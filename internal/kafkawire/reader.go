@@ -39,8 +39,9 @@ const chunk = 1 << 20
 
 // Next returns the next frame, size prefix included, valid until the next
 // call. A size prefix above limit (or negative) is ErrFrameTooLarge, and
-// memory grows with the bytes that actually arrive (1 MiB at a time,
-// unless the Pool has a buffer), so a bogus prefix cannot allocate much.
+// memory grows with the bytes that actually arrive (1 MiB at a time; with
+// a Pool, to at most four times what arrived, or a buffer the Pool already
+// has), so a bogus prefix cannot allocate much.
 func (f *FrameReader) Next(r io.Reader, limit int) ([]byte, error) {
 	if f.done {
 		f.n, f.done = 0, false
