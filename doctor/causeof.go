@@ -63,8 +63,16 @@ func CauseOf(err error) string {
 	case errors.Is(err, kerr.UnsupportedSaslMechanism), errors.Is(err, kerr.IllegalSaslState):
 		return CauseAuthMechanism
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		if classifyNet(err) == netRefused {
+		// A reset can end the connect itself: the broker (or a load
+		// balancer) accepted and reset before the dial returned, "connect:
+		// connection reset by peer". Packets reached the host, so it is no
+		// timeout. Other dial failures (no route, a timeout) are packets
+		// that go nowhere.
+		switch classifyNet(err) {
+		case netRefused:
 			return CauseTCPRefused
+		case netReset:
+			return CauseConnectionReset
 		}
 		return CauseTCPTimeout
 	}

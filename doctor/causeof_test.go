@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,6 +80,7 @@ func TestCauseOf(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	_, timeoutErr := c.Read(make([]byte, 1))
 	c.Close()
+	dialResetErr := dialReset(t, resettingListener(t))
 	_, cfgErr := kafkaconn.Config{Brokers: []string{"b-1.demo.abc.c3.kafka.us-east-1.amazonaws.com:9096"}}.Validate()
 
 	for _, tc := range []struct {
@@ -100,6 +102,7 @@ func TestCauseOf(t *testing.T) {
 		{"session too short", fmt.Errorf("%w: [6ba7b810-9dad-11d1-80b4-00c04fd430c8]: Session too short", kerr.SaslAuthenticationFailed), CauseTokenExpired, true},
 		{"mechanism", fmt.Errorf("%w: the listener offers [SCRAM-SHA-512]", kerr.UnsupportedSaslMechanism), CauseAuthMechanism, true},
 		{"reset", resetErr, CauseConnectionReset, false},
+		{"reset during connect", dialResetErr, CauseConnectionReset, false},
 		{"request timeout", timeoutErr, CauseBrokerTimeout, false},
 		{"other", errors.New("something else"), CauseConnectionReset, false},
 	} {
@@ -115,4 +118,49 @@ func TestCauseOf(t *testing.T) {
 			}
 		})
 	}
+}
+
+// resettingListener accepts connections and resets each at once (SetLinger
+// 0, then Close: a TCP RST), as a broker or load balancer that drops
+// connections does.
+func resettingListener(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// dialReset dials addr (a resettingListener) until the reset arrives
+// before the connect returns: the dial itself fails with "connect:
+// connection reset by peer" (a *net.OpError with Op "dial"). On Linux
+// loopback about one dial in six does; the loop is bounded.
+func dialReset(t testing.TB, addr string) error {
+	t.Helper()
+	for range 5000 {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err == nil {
+			c.Close()
+			continue
+		}
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" && errors.Is(err, syscall.ECONNRESET) {
+			return err
+		}
+		t.Fatalf("dial %s: %v, want a reset or a connection", addr, err)
+	}
+	t.Fatalf("5000 dials of %s: none was reset during the connect", addr)
+	return nil
 }

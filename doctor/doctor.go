@@ -635,6 +635,8 @@ func (d *diag) dialTCP(ctx context.Context, ipport string) (net.Conn, step) {
 		return nil, step{cause: CauseTCPRefused, detail: fmt.Sprintf("connection refused: nothing listens on port %s (%s)", port, portHint(port))}
 	case netTimeout:
 		return nil, step{cause: CauseTCPTimeout, detail: fmt.Sprintf("no answer within %s: packets are dropped; port %s must be open from the function's security group to the cluster's security group (and NACLs/routes must allow it)", d.o.timeout, port)}
+	case netReset:
+		return nil, step{cause: CauseConnectionReset, detail: fmt.Sprintf("%v: the broker (or something in between) accepted the connection and reset it at once", err)}
 	}
 	return nil, step{cause: CauseTCPTimeout, detail: fmt.Sprintf("%v: no route to the broker; the function must run in (or route to) the cluster's VPC with port %s open", err, port)}
 }

@@ -52,6 +52,7 @@ const (
 	DefaultListen         = "127.0.0.1:19092"
 	DefaultMaxConnections = 1000
 	DefaultIdleTimeout    = 10 * time.Minute
+	DefaultRefusalMemory  = 5 * time.Second
 )
 
 // maxListeners bounds the broker listeners one proxy opens, whatever the
@@ -73,6 +74,7 @@ type options struct {
 	maxConns      int
 	idle          time.Duration
 	provider      *iamauth.Provider
+	refusalMemory time.Duration
 }
 
 // WithListen sets the bootstrap listener's address (default DefaultListen).
@@ -135,6 +137,18 @@ func WithIdleTimeout(d time.Duration) Opt { return func(o *options) { o.idle = d
 // connection.
 func WithTokenProvider(p *iamauth.Provider) Opt { return func(o *options) { o.provider = p } }
 
+// WithRefusalMemory sets how long the proxy remembers MSK's refusal of its
+// identity (SASL_AUTHENTICATION_FAILED: access denied, a token signed for
+// the wrong region, expired credentials). Meanwhile upstream connects fail
+// with the same error at once, without a login to MSK, so clients are
+// answered as if MSK had refused them (ApiVersions with
+// SASL_AUTHENTICATION_FAILED) and a misconfigured role does not make each
+// client connection try every broker. The first connect after d asks MSK
+// again, so a fixed role works without a restart. "Too many connects" is
+// not remembered: it is MSK's connection rate limit, not a verdict on the
+// identity. 0 remembers nothing. Default DefaultRefusalMemory.
+func WithRefusalMemory(d time.Duration) Opt { return func(o *options) { o.refusalMemory = d } }
+
 // ErrExposed is returned by Start for a listen address beyond loopback
 // without client authentication chosen.
 var ErrExposed = errors.New("proxy: a listener beyond loopback without client authentication would expose the cluster to anyone who can reach it, with the proxy's own IAM identity")
@@ -176,6 +190,9 @@ func (o *options) validate() error {
 	}
 	if o.idle <= 0 {
 		return fmt.Errorf("proxy: idle timeout %s: must be positive", o.idle)
+	}
+	if o.refusalMemory < 0 {
+		return fmt.Errorf("proxy: refusal memory %s: must be 0 (off) or positive", o.refusalMemory)
 	}
 	return nil
 }

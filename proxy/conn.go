@@ -108,7 +108,7 @@ var (
 func newClientConn(p *Proxy, l *listener, nc net.Conn) *clientConn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &clientConn{p: p, l: l, raw: nc, nc: nc, id: p.connID.Add(1), remote: nc.RemoteAddr().String(),
-		start: time.Now(), ctx: ctx, cancel: cancel, upReady: make(chan struct{}),
+		start: time.Now(), ctx: ctx, cancel: cancel, upReady: make(chan struct{}), fr: kafkawire.FrameReader{Pool: &p.bufs},
 		queue: make(chan pending, maxPending), frames: make(chan upFrame), frameDone: make(chan struct{}, 1),
 		drained: make(chan struct{}, 1),
 		rdone:   make(chan struct{}), done: make(chan struct{})}
@@ -318,15 +318,18 @@ func (c *clientConn) requestLoop() error {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !c.closing() {
+				// Idle first: a wake for a re-authentication that comes
+				// due with the idle timeout (or after it) must not renew
+				// the session of a connection that is to be closed, and
+				// put the idle check off to the next wake, and the next.
 				now := time.Now()
+				if c.idleFor(now) {
+					return errIdle
+				}
 				if up := c.readyUpstream(); up != nil && up.reauthDue(now) {
 					if err := c.reauth(); err != nil {
 						return err
 					}
-					continue
-				}
-				if c.idleFor(now) {
-					return errIdle
 				}
 				continue
 			}
@@ -532,7 +535,10 @@ func (c *clientConn) reauth() error {
 	}
 	c.reauthing.Store(false)
 	c.p.stats.reauths.Add(1)
-	c.p.log.Debug("upstream re-authenticated", append(c.logAttrs(), "upstream", up.addr,
+	// At info: a re-authentication is rare (once per session lifetime
+	// and connection) and the first thing to check when MSK drops
+	// connections at session expiry.
+	c.p.log.Info("upstream re-authenticated", append(c.logAttrs(), "upstream", up.addr,
 		"held", time.Since(held).Round(time.Millisecond).String(), "session_lifetime", up.lifetime.String())...)
 	return nil
 }

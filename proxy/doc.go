@@ -54,15 +54,22 @@
 // (doctor.CauseOf) and answered with a Kafka error where the client's
 // request has a place for one: ApiVersions (SASL_AUTHENTICATION_FAILED when
 // MSK refused the proxy's identity, BROKER_NOT_AVAILABLE when it could not
-// be reached) and SaslAuthenticate (with the cause in the message).
+// be reached) and SaslAuthenticate (with the cause in the message). MSK's
+// refusal of the proxy's identity is remembered for a few seconds
+// (WithRefusalMemory) and clients are answered from it, so that a
+// misconfigured role costs MSK one denied login per window, not one per
+// client connection and broker.
 //
 // # Bounds
 //
 // WithMaxConnections bounds client connections (closed at once beyond it).
 // Each connection holds at most one request and one response frame, each at
-// most 100 MiB (Kafka's socket.request.max.bytes; buffers over 1 MiB are not
-// kept), and at most 128 queued answers; a slow client or broker stalls its
-// own connection through TCP backpressure. WithIdleTimeout closes
+// most 100 MiB (Kafka's socket.request.max.bytes), and at most 128 queued
+// answers. Frames over 1 MiB (Fetch answers, most often) are read into
+// buffers of a pool the connections share (kafkawire.BufferPool): given
+// back after each frame, so an idle connection holds none, and dropped
+// after 10 s unused. A slow client or broker stalls its own connection
+// through TCP backpressure. WithIdleTimeout closes
 // connections with nothing sent or awaited for that long, clients that
 // do not take a response within it, and connections whose answers do not
 // come within it while a re-authentication waits for them. In

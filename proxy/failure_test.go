@@ -5,9 +5,11 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -155,5 +157,126 @@ func TestBadUpstreamSettings(t *testing.T) {
 	var ce *kafkaconn.ConfigError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "port 9096 is MSK's scram port") {
 		t.Fatalf("Start: %v, want kafkaconn's port/auth error", err)
+	}
+}
+
+// TestUpstreamConnectReset: an upstream that resets connections (SetLinger
+// 0 and Close: a TCP RST) is logged as connection_reset, whether the reset
+// arrives during the TCP connect ("connect: connection reset by peer") or
+// the TLS handshake after it, never as tcp_timeout.
+func TestUpstreamConnectReset(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	p, logs := startProxy(t, kafkaconn.Config{Brokers: []string{ln.Addr().String()}, Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, emulator.DefaultSecretAccessKey, "")})
+	// About one connect in six on loopback sees the reset during the
+	// connect itself; the rest during the TLS handshake.
+	for i := 0; i < 300 && !strings.Contains(logs.String(), "connect: connection reset by peer"); i++ {
+		r, err := rawRequest(t, p.Addr(), apiVersions(3))
+		if err != nil {
+			t.Fatalf("ApiVersions: %v", err)
+		}
+		if code := r.(*kmsg.ApiVersionsResponse).ErrorCode; code != kerr.BrokerNotAvailable.Code {
+			t.Fatalf("ApiVersions answered %v, want BROKER_NOT_AVAILABLE", kerr.ErrorForCode(code))
+		}
+	}
+	waitLog(t, logs, "connect: connection reset by peer")
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `msg="upstream failed"`) && !strings.Contains(line, "cause=connection_reset") {
+			t.Errorf("an upstream reset logged with another cause: %s", line)
+		}
+	}
+}
+
+// TestRefusalRemembered: while MSK's refusal of the proxy's identity is
+// remembered, client connections are answered from it: N clients cost MSK
+// no more denied logins than the discovery at Start made (one per seed at
+// most), where each used to try every seed broker.
+func TestRefusalRemembered(t *testing.T) {
+	c, _ := startCluster(t)
+	cfg := iamConfig(c)
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(emulator.DefaultAccessKeyID, "not-the-secret", "")
+	p, logs := startProxy(t, cfg, WithRefusalMemory(time.Minute)) // longer than the test: no timing in the count
+	const n = 30
+	for i := range n {
+		r, err := rawRequest(t, p.Addr(), apiVersions(3))
+		if err != nil {
+			t.Fatalf("client %d: ApiVersions: %v", i, err)
+		}
+		if code := r.(*kmsg.ApiVersionsResponse).ErrorCode; code != kerr.SaslAuthenticationFailed.Code {
+			t.Fatalf("client %d: ApiVersions answered %v, want SASL_AUTHENTICATION_FAILED", i, kerr.ErrorForCode(code))
+		}
+	}
+	waitLog(t, logs, `stage=connect cause=auth_denied`)
+	seeds := len(cfg.Brokers)
+	got := len(c.AuthFailures())
+	t.Logf("%d denied logins for %d client connections", got, n)
+	if got == 0 || got > seeds {
+		t.Errorf("the emulator recorded %d denied logins for %d client connections, want 1 to %d (the discovery's)", got, n, seeds)
+	}
+}
+
+// swapCredentials is a credentials provider whose keys the test changes:
+// a role fixed while the proxy runs. Its credentials expire a minute and a
+// few seconds on (the token provider renews them a minute early), so the
+// proxy signs with the new keys within seconds.
+type swapCredentials struct{ secret atomic.Pointer[string] }
+
+func (s *swapCredentials) Retrieve(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{AccessKeyID: emulator.DefaultAccessKeyID, SecretAccessKey: *s.secret.Load(),
+		CanExpire: true, Expires: time.Now().Add(time.Minute + 3*time.Second)}, nil
+}
+
+// TestRefusalForgotten: a remembered refusal is forgotten after the
+// window, so once the identity is fixed the same proxy serves again.
+func TestRefusalForgotten(t *testing.T) {
+	c, _ := startCluster(t)
+	cfg := iamConfig(c)
+	var creds swapCredentials
+	bad := "not-the-secret"
+	creds.secret.Store(&bad)
+	cfg.Credentials = &creds
+	p, _ := startProxy(t, cfg, WithRefusalMemory(500*time.Millisecond))
+	r, err := rawRequest(t, p.Addr(), apiVersions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := r.(*kmsg.ApiVersionsResponse).ErrorCode; code != kerr.SaslAuthenticationFailed.Code {
+		t.Fatalf("ApiVersions answered %v, want SASL_AUTHENTICATION_FAILED", kerr.ErrorForCode(code))
+	}
+	good := emulator.DefaultSecretAccessKey
+	creds.secret.Store(&good)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := rawRequest(t, p.Addr(), apiVersions(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.(*kmsg.ApiVersionsResponse).ErrorCode == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still refused 30 s after the identity was fixed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cl := plainClient(t, p, kgo.DefaultProduceTopic("orders"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("fixed")}).FirstErr(); err != nil {
+		t.Fatalf("produce once the identity was fixed: %v", err)
 	}
 }

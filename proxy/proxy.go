@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/msklink/msklink/doctor"
+	"github.com/msklink/msklink/internal/kafkawire"
 	"github.com/msklink/msklink/kafkaconn"
 )
 
@@ -49,6 +50,9 @@ type Proxy struct {
 	learning  chan struct{} // closed when the discovery under way ends; nil: none
 	learnLast time.Time     // when the last discovery for learnVersions failed
 	learnErr  error
+
+	refusal atomic.Pointer[refusal] // MSK's last refusal of the identity, see WithRefusalMemory
+	bufs    kafkawire.BufferPool    // frames over 1 MiB, both directions of every connection
 
 	failMu    sync.Mutex
 	failLast  map[failureKind]time.Time
@@ -98,7 +102,7 @@ type listener struct {
 // get Kafka errors until MSK answers. ctx bounds Start only; Close stops
 // the proxy.
 func Start(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Proxy, error) {
-	o := options{listen: DefaultListen, clientAuth: ClientAuthNone, maxConns: DefaultMaxConnections, idle: DefaultIdleTimeout}
+	o := options{listen: DefaultListen, clientAuth: ClientAuthNone, maxConns: DefaultMaxConnections, idle: DefaultIdleTimeout, refusalMemory: DefaultRefusalMemory}
 	for _, opt := range opts {
 		opt(&o)
 	}

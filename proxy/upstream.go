@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/msklink/msklink/doctor"
 	"github.com/msklink/msklink/internal/kafkawire"
 )
 
@@ -50,11 +52,16 @@ func reauthAfter(life time.Duration) time.Duration {
 }
 
 // dial connects to addr (TCP, TLS) and authenticates. Errors keep their
-// type (a *net.OpError dial, a TLS or SASL error) for doctor.CauseOf.
+// type (a *net.OpError dial, a TLS or SASL error) for doctor.CauseOf. A
+// refusal of the identity is remembered (WithRefusalMemory): meanwhile
+// dial returns it at once.
 func (p *Proxy) dial(ctx context.Context, addr string) (*upstream, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("upstream address %q: %w", addr, err)
+	}
+	if err := p.rememberedRefusal(time.Now()); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout+p.cfg.RequestTimeout)
 	defer cancel()
@@ -75,7 +82,7 @@ func (p *Proxy) dial(ctx context.Context, addr string) (*upstream, error) {
 		}
 		nc = tlsConn
 	}
-	u := &upstream{p: p, addr: addr, nc: nc}
+	u := &upstream{p: p, addr: addr, nc: nc, fr: kafkawire.FrameReader{Pool: &p.bufs}}
 	if p.mech != nil {
 		if dl, ok := ctx.Deadline(); ok {
 			nc.SetDeadline(dl)
@@ -90,10 +97,54 @@ func (p *Proxy) dial(ctx context.Context, addr string) (*upstream, error) {
 		nc.SetDeadline(time.Time{})
 		if err != nil {
 			nc.Close()
+			p.noteRefusal(err, time.Now())
 			return nil, err
 		}
+		p.refusal.Store(nil) // accepted: the identity works (again)
 	}
 	return u, nil
+}
+
+// refusal is MSK's last refusal of the proxy's identity.
+type refusal struct {
+	err error
+	at  time.Time
+}
+
+// refusedEarlier is a remembered refusal, returned instead of a login to
+// MSK. It wraps MSK's error: doctor.CauseOf and the clients' Kafka error
+// are those of the refusal itself.
+type refusedEarlier struct {
+	err       error
+	age, left time.Duration
+}
+
+func (e *refusedEarlier) Error() string {
+	return fmt.Sprintf("%v (refused %s ago; MSK is not asked again for %s)", e.err, e.age.Round(time.Millisecond), e.left.Round(time.Millisecond))
+}
+
+func (e *refusedEarlier) Unwrap() error { return e.err }
+
+// noteRefusal remembers err if it is MSK's refusal of the identity (see
+// WithRefusalMemory).
+func (p *Proxy) noteRefusal(err error, now time.Time) {
+	if p.o.refusalMemory > 0 && errors.Is(err, kerr.SaslAuthenticationFailed) && doctor.CauseOf(err) != doctor.CauseTooManyConnects {
+		p.refusal.Store(&refusal{err: err, at: now})
+	}
+}
+
+// rememberedRefusal returns MSK's refusal of the identity if it came less
+// than the refusal memory before now.
+func (p *Proxy) rememberedRefusal(now time.Time) error {
+	r := p.refusal.Load()
+	if r == nil {
+		return nil
+	}
+	age := now.Sub(r.at)
+	if age >= p.o.refusalMemory || age < 0 {
+		return nil
+	}
+	return &refusedEarlier{err: r.err, age: age, left: p.o.refusalMemory - age}
 }
 
 // roundTrip sends req on the connection and reads its response; for use
@@ -221,7 +272,8 @@ func (p *Proxy) discover(ctx context.Context) error {
 }
 
 // dialSeed connects to the first bootstrap broker that answers, starting
-// at the next one in turn so that connections spread over them.
+// at the next one in turn so that connections spread over them. A refusal
+// of the identity ends the search (see WithRefusalMemory).
 func (p *Proxy) dialSeed(ctx context.Context) (*upstream, error) {
 	start := int(p.seedNext.Add(1))
 	var err error
@@ -232,6 +284,9 @@ func (p *Proxy) dialSeed(ctx context.Context) (*upstream, error) {
 		}
 		if ctx.Err() != nil {
 			break
+		}
+		if p.rememberedRefusal(time.Now()) != nil {
+			return nil, err // MSK refused the identity: the other seeds would too
 		}
 	}
 	if len(p.seeds) == 1 {

@@ -16,7 +16,7 @@ import (
 	"github.com/msklink/msklink/esm"
 )
 
-const esmUsage = `--topic T (--function URL | --handler-cmd CMD) ` + connFlagsUsage + ` [--batch-size 100] [--batching-window 500ms] [--starting-position LATEST|TRIM_HORIZON] [--report-batch-item-failures] [--max-retries -1] [--max-record-age -1|D] [--bisect-on-error] [--on-failure-topic T] [--group-id UUID] [--event-source-arn ARN] [--function-arn ARN] [--function-timeout 14m] [--json] [-v]
+const esmUsage = `--topic T (--function URL | --handler-cmd CMD) ` + connFlagsUsage + ` [--batch-size 100] [--batching-window 500ms] [--starting-position LATEST|TRIM_HORIZON] [--report-batch-item-failures] [--max-retries -1] [--max-record-age -1|D] [--bisect-on-error] [--on-failure-topic T] [--group-id UUID] [--event-source-arn ARN] [--function-arn ARN] [--function-timeout 14m] [--json] ` + logLevelUsage + ` [-v]
 
 Runs a local event source mapping: polls the topic as Lambda's
 provisioned-mode MSK trigger does (a consumer group named after the
@@ -98,7 +98,8 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	functionARN := fs.String("function-arn", "", "the function ARN written in on-failure records (default: aws-lambda-rie's)")
 	timeout := fs.Duration("function-timeout", esm.DefaultFunctionTimeout, "bound on one invocation (Lambda allows a Kafka trigger 14m)")
 	asJSON := fs.Bool("json", false, "print each invocation and each record given up as a JSON line on stdout")
-	verbose := fs.Bool("v", false, "log every invocation and the Kafka client's events on stderr")
+	logLevel := logLevelFlag(fs)
+	verbose := fs.Bool("v", false, "log every invocation and the Kafka client's events on stderr (--log-level debug)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -133,12 +134,11 @@ func runESM(ctx context.Context, e *env, args []string) error {
 		fn, target = esm.NewCommandFunction(*handlerCmd, e.stderr), "command "+strconv.Quote(*handlerCmd)
 	}
 
-	level := slog.LevelWarn
 	if *verbose {
-		level = slog.LevelDebug
+		logLevel.Set(slog.LevelDebug)
 	}
 	out := &esmOutput{w: e.stdout, status: newProgress(e.stderr, isTerminal(e.stderr)), json: *asJSON}
-	logger := slog.New(slog.NewTextHandler(out.status, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewTextHandler(out.status, &slog.HandlerOptions{Level: logLevel}))
 	opts := []esm.Opt{
 		esm.WithFunction(fn), esm.WithBatchSize(*batchSize), esm.WithBatchingWindow(*window),
 		esm.WithReportBatchItemFailures(*reportFailures), esm.WithMaximumRetryAttempts(*maxRetries),

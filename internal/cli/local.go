@@ -17,7 +17,7 @@ import (
 	"github.com/msklink/msklink/kafkaconn"
 )
 
-const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--env-file PATH] [--log-format json|text] [--admin-addr 127.0.0.1:PORT] [--verbose-auth-errors]`
+const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--env-file PATH] [--log-format json|text] ` + logLevelUsage + ` [--admin-addr 127.0.0.1:PORT] [--verbose-auth-errors]`
 
 // topicFlags collects repeated --topic NAME[:PARTITIONS] flags.
 type topicFlags []emulator.Topic
@@ -80,6 +80,7 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 	readyFile := fs.String("ready-file", "", "once listening, write bootstrap strings, CA file and credentials as JSON to this file")
 	envFile := fs.String("env-file", "", "once every listener is up, write the export lines (as on stdout) to this file, atomically; removed on exit")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
+	logLevel := logLevelFlag(fs)
 	adminAddr := fs.String("admin-addr", "127.0.0.1:0", "loopback address of the HTTP admin endpoint for faults (GET /v1/status); empty: none")
 	verboseAuth := fs.Bool("verbose-auth-errors", false, "append the emulator's reason to authentication failures (MSK never does: it says only \"[<id>]: Access denied\"; the reason is always in the log and GET /v1/auth-failures)")
 	pos, err := parseFlags(fs, args)
@@ -103,7 +104,7 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 		}
 		defer adminLn.Close()
 	}
-	handler, err := logHandler(e, "local", *logFormat)
+	handler, err := logHandler(e, "local", *logFormat, logLevel)
 	if err != nil {
 		return err
 	}
@@ -264,12 +265,13 @@ func writeFileAtomic(path string, b []byte) error {
 
 // logHandler returns the slog handler on stderr for --log-format (text or
 // json) of command cmd.
-func logHandler(e *env, cmd, format string) (slog.Handler, error) {
+func logHandler(e *env, cmd, format string, level slog.Leveler) (slog.Handler, error) {
+	opts := &slog.HandlerOptions{Level: level}
 	switch format {
 	case "text":
-		return slog.NewTextHandler(e.stderr, nil), nil
+		return slog.NewTextHandler(e.stderr, opts), nil
 	case "json":
-		return slog.NewJSONHandler(e.stderr, nil), nil
+		return slog.NewJSONHandler(e.stderr, opts), nil
 	}
 	return nil, usagef("%s: --log-format %q: use json or text", cmd, format)
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/msklink/msklink/proxy"
 )
 
-const proxyUsage = connFlagsUsage + ` [--listen 127.0.0.1:19092] [--advertise-host H] [--client-auth none|tls|scram] [--listen-cert F --listen-key F] [--client-ca-file F] [--client-scram-users F] [--max-connections N] [--idle-timeout 10m] [--ready-file F] [--log-format text|json]
+const proxyUsage = connFlagsUsage + ` [--listen 127.0.0.1:19092] [--advertise-host H] [--client-auth none|tls|scram] [--listen-cert F --listen-key F] [--client-ca-file F] [--client-scram-users F] [--max-connections N] [--idle-timeout 10m] [--ready-file F] [--log-format text|json] ` + logLevelUsage + `
 
 Serves Kafka clients that cannot sign MSK IAM authentication (kcat, kafka-python,
 Kafka UIs) on local listeners, and connects each of them to MSK with TLS and IAM
@@ -50,6 +50,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	idle := fs.Duration("idle-timeout", proxy.DefaultIdleTimeout, "close client connections idle this long")
 	readyFile := fs.String("ready-file", "", "once listening, write the bootstrap address and broker listeners as JSON to this file")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
+	logLevel := logLevelFlag(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -63,7 +64,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("proxy: --client-auth %q: use none, tls or scram", *clientAuth)
 	}
-	handler, err := logHandler(e, "proxy", *logFormat)
+	handler, err := logHandler(e, "proxy", *logFormat, logLevel)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@
 //
 // It is shared by the emulator's MSK front and the IAM proxy, both of
 // which forward most frames unchanged and decode only the few they answer
-// or rewrite. Everything here is a pure function of its arguments and safe
-// for concurrent use.
+// or rewrite. The functions are pure and safe for concurrent use; a
+// FrameReader belongs to one reading loop, and a BufferPool, which lends
+// FrameReaders the buffers of large frames, is safe for concurrent use.
 package kafkawire
