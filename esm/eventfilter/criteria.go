@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"unicode/utf8"
 )
 
@@ -135,12 +136,12 @@ func (c *Criteria) Match(value []byte) bool {
 	return false
 }
 
-// value is a record's value, decoded at most once for all filters.
+// value is a record's value, classified and (if JSON) decoded once for
+// all filters.
 type value struct {
 	raw     []byte
 	kind    valueKind
 	decoded any
-	done    bool
 }
 
 type valueKind uint8
@@ -152,23 +153,32 @@ const (
 )
 
 func newValue(raw []byte) value {
-	switch {
-	case raw == nil || !utf8.Valid(raw):
+	if raw == nil || !utf8.Valid(raw) {
 		return value{raw: raw, kind: valueNone}
-	case isJSON(raw):
-		return value{raw: raw, kind: valueJSON}
+	}
+	if decoded, ok := decodeJSON(raw); ok {
+		return value{raw: raw, kind: valueJSON, decoded: decoded}
 	}
 	return value{raw: raw, kind: valuePlain}
 }
 
-func (v *value) json() any {
-	if !v.done {
-		v.done = true
-		d := json.NewDecoder(bytes.NewReader(v.raw))
-		d.UseNumber()
-		d.Decode(&v.decoded) // valid: isJSON checked
+// decodeJSON decodes v, numbers as json.Number (their text), if it is a
+// JSON object or array and nothing else.
+func decodeJSON(v []byte) (any, bool) {
+	t := bytes.TrimLeft(v, " \t\r\n")
+	if len(t) == 0 || (t[0] != '{' && t[0] != '[') {
+		return nil, false
 	}
-	return v.decoded
+	d := json.NewDecoder(bytes.NewReader(t))
+	d.UseNumber()
+	var out any
+	if err := d.Decode(&out); err != nil {
+		return nil, false
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, false // more after the value
+	}
+	return out, true
 }
 
 // matchRoot matches a pattern's top: its "value" field, by the value's
@@ -180,7 +190,7 @@ func matchRoot(o *object, v *value) bool {
 		case v.kind == valueNone:
 			// "Lambda processes metadata filters only": no value rule.
 		case f.sub != nil && v.kind == valueJSON:
-			if !matchObject(f.sub, v.json()) {
+			if !matchObject(f.sub, v.decoded) {
 				return false
 			}
 		case f.sub == nil && v.kind == valuePlain:

@@ -1,7 +1,6 @@
 package eventfilter
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -599,11 +598,4 @@ func compare(f float64, op string, bound float64) bool {
 		return f <= bound
 	}
 	return true // no bound
-}
-
-// isJSON reports whether a record value is matched as JSON: a JSON object
-// or array. Anything else (text, a bare number or word) is a plain string.
-func isJSON(v []byte) bool {
-	v = bytes.TrimLeft(v, " \t\r\n")
-	return len(v) > 0 && (v[0] == '{' || v[0] == '[') && json.Valid(v)
 }
