@@ -77,7 +77,11 @@
 // records around it ("For Kafka, Lambda commits offsets for matched and
 // unmatched messages"): after the records before it in its partition are
 // settled, so a restart never delivers it, and never skips a record
-// before it. Stats.Filtered counts them; WithOnFilter reports each.
+// before it. Records polled with nothing to deliver among them are
+// committed at once (AWS says Lambda commits unmatched records "after
+// successfully invoking the function"; it does not say when for a poll with
+// no match: committing them at once keeps the lag true and redelivers
+// nothing). Stats.Filtered counts them; WithOnFilter reports each.
 //
 // # Function errors
 //

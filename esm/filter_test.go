@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,8 +153,10 @@ func TestFilteredNotRedelivered(t *testing.T) {
 }
 
 // TestFilterBeforeBatching: filtered records take no place in a batch;
-// a record that keeps failing holds the filtered records after it
-// uncommitted, and they are never sent to the on-failure topic.
+// while a record keeps failing, the filtered records before it are
+// committed and those after it are not (its partition's commit stops at
+// it); a record given up goes to the on-failure topic, a filtered one
+// never.
 func TestFilterBeforeBatching(t *testing.T) {
 	t.Parallel()
 	c := startEmulator(t, map[string]int32{"orders": 1, "dlt": 1})
@@ -161,9 +165,12 @@ func TestFilterBeforeBatching(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	produceTo(t, cfg, values(0, "keep-1", "drop-1", "drop-2", "keep-2", "drop-3", "keep-fail", "drop-4")...)
+	// Offsets:          0         1         2         3         4         5            6         7
+	produceTo(t, cfg, values(0, "keep-1", "drop-1", "drop-2", "keep-2", "drop-3", "keep-fail", "drop-4", "keep-last")...)
+	var failing atomic.Bool
+	failing.Store(true)
 	f := newFnServer(t, func(ev *testEvent, n int) reply {
-		if ev.has("keep-fail") {
+		if ev.has("keep-fail") && failing.Load() {
 			return fail("keep-fail fails")
 		}
 		return reply{body: "null"}
@@ -171,19 +178,30 @@ func TestFilterBeforeBatching(t *testing.T) {
 	var gave []GiveUp
 	var mu sync.Mutex
 	r := startESM(t, cfg, WithFunction(f.function(t)), WithFilters(fc), WithBatchSize(2), WithBatchingWindow(time.Second),
-		WithOnFailureTopic("dlt"), WithMaximumRetryAttempts(1), WithReportBatchItemFailures(false),
+		WithOnFailureTopic("dlt"), WithMaximumRetryAttempts(1000),
 		WithOnGiveUp(func(g GiveUp) { mu.Lock(); gave = append(gave, g); mu.Unlock() }))
-	waitFor(t, 60*time.Second, "every offset committed", func() bool { return committed(t, cfg, r.m.GroupID())[0] == 7 })
+	waitFor(t, 60*time.Second, "keep-fail retried", func() bool { return f.deliveries()["keep-fail"] >= 3 })
+	if got := committed(t, cfg, r.m.GroupID())[0]; got != 5 {
+		t.Errorf("committed %d while keep-fail (offset 5) fails; want 5: drop-3 before it committed, drop-4 after it not", got)
+	}
 	evs := f.got()
-	if len(evs) < 2 || !reflect.DeepEqual(evs[0].values(), []string{"keep-1", "keep-2"}) {
-		t.Fatalf("first event %v; want the batch size filled by matching records only", evs[0].values())
+	if !reflect.DeepEqual(evs[0].values(), []string{"keep-1", "keep-2"}) {
+		t.Errorf("first event %v; want the batch size filled by matching records only", evs[0].values())
+	}
+	failing.Store(false)
+	waitFor(t, 60*time.Second, "every offset committed", func() bool { return committed(t, cfg, r.m.GroupID())[0] == 8 })
+	// keep-last shares keep-fail's event (batch size 2): retried with it.
+	for v, n := range f.deliveries() {
+		if strings.HasPrefix(v, "drop") || ((v == "keep-1" || v == "keep-2") && n != 1) {
+			t.Errorf("%s delivered %d times", v, n)
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(gave) != 1 || gave[0].Offset != 5 {
-		t.Errorf("given up %+v; want only keep-fail (offset 5)", gave)
+	if len(gave) != 0 {
+		t.Errorf("given up %+v; want none", gave)
 	}
-	if s := r.m.Stats(); s.Filtered != 4 || s.GivenUp != 1 {
-		t.Errorf("stats %+v", s)
+	if s := r.m.Stats(); s.Filtered != 4 || s.Delivered != 4 {
+		t.Errorf("stats %+v; want 4 filtered, 4 delivered", s)
 	}
 }
