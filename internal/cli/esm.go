@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/msklink/msklink/esm"
+	"github.com/msklink/msklink/esm/eventfilter"
 )
 
 const esmUsage = `--topic T (--function URL | --handler-cmd CMD) ` + connFlagsUsage + ` [--batch-size 100] [--batching-window 500ms] [--starting-position LATEST|TRIM_HORIZON] [--report-batch-item-failures] [--max-retries -1] [--max-record-age -1|D] [--bisect-on-error] [--on-failure-topic T] [--group-id UUID] [--event-source-arn ARN] [--function-arn ARN] [--function-timeout 14m] ` + filterFlagsUsage + ` [--json] [-v]
@@ -155,6 +156,10 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	}
 	if *functionARN != "" {
 		opts = append(opts, esm.WithFunctionARN(*functionARN))
+	}
+	if filters.Len() > eventfilter.DefaultMaxFilters {
+		fmt.Fprintf(e.stderr, "msklink esm: note: %d filters: Lambda allows %d per event source mapping by default, up to %d with a quota increase\n",
+			filters.Len(), eventfilter.DefaultMaxFilters, eventfilter.MaxFilters)
 	}
 	if filters != nil {
 		out.filters = true

@@ -72,7 +72,10 @@ error
 	f := newInvokeAPI(t, func(map[string]any) string { return "null" })
 	stop := runInBackground(t, "esm", "--topic", "orders", "--function", f.url, "--starting-position", "TRIM_HORIZON",
 		"--batching-window", "100ms", "--json", "--group-id", "filters-test",
-		"--filter", `{"value": {"type": [{"prefix": "ord"}]}}`, "--filter-criteria", crit)
+		"--filter", `{"value": {"type": [{"prefix": "ord"}]}}`, "--filter-criteria", crit,
+		// Six filters in all: over Lambda's default quota, noted.
+		"--filter", `{"value": {"type": ["a"]}}`, "--filter", `{"value": {"type": ["b"]}}`,
+		"--filter", `{"value": {"type": ["c"]}}`, "--filter", `{"value": {"type": ["d"]}}`)
 	var out, errOut string
 	var code int
 	deadline := time.Now().Add(60 * time.Second)
@@ -106,6 +109,9 @@ error
 	}
 	if !slices.Equal(filtered, []int64{1, 5}) {
 		t.Errorf("filtered lines for offsets %v; want [1 5]\nstdout:\n%s", filtered, out)
+	}
+	if !strings.Contains(errOut, "note: 6 filters: Lambda allows 5 per event source mapping by default, up to 10 with a quota increase") {
+		t.Errorf("no note of the quota on stderr:\n%s", errOut)
 	}
 	if !strings.Contains(errOut, "4 records delivered, 0 given up (0 to the on-failure topic), 2 filtered out") {
 		t.Errorf("stderr:\n%s", errOut)
