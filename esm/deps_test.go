@@ -14,7 +14,7 @@ func TestDeps(t *testing.T) {
 	for _, d := range testutil.Deps(t, ".", "") {
 		switch {
 		case strings.Contains(d, "aws-lambda-go"), strings.Contains(d, "kfake"),
-			strings.HasPrefix(d, "github.com/msklink/msklink/") && d != "github.com/msklink/msklink/esm" &&
+			strings.HasPrefix(d, "github.com/msklink/msklink/") && d != "github.com/msklink/msklink/esm" && d != "github.com/msklink/msklink/esm/eventfilter" &&
 				d != "github.com/msklink/msklink/kafkaconn" && d != "github.com/msklink/msklink/iamauth":
 			t.Errorf("esm links %s", d)
 		}

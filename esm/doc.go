@@ -73,6 +73,25 @@
 // keeps failing blocks its partition, as on Lambda, and with one poller
 // the others too.
 //
+// # Event filtering
+//
+// With WithFilters (a FilterCriteria compiled by package eventfilter,
+// which follows invocation-eventfiltering.html and kafka-filtering.html:
+// the record's value only, JSON values as objects and other values as
+// plain strings), a record whose value matches none of the filters is
+// not delivered. Filtering comes before batching ("Lambda applies your
+// filter criteria to each new event to determine whether to add it to the
+// current batch"): a filtered record takes no place in a batch, starts no
+// window, and is never given up. Its offset is committed with the
+// records around it ("For Kafka, Lambda commits offsets for matched and
+// unmatched messages"): after the records before it in its partition are
+// settled, so a restart never delivers it, and never skips a record
+// before it. Records polled with nothing to deliver among them are
+// committed at once (AWS says Lambda commits unmatched records "after
+// successfully invoking the function"; it does not say when for a poll with
+// no match: committing them at once keeps the lag true and redelivers
+// nothing). Stats.Filtered counts them; WithOnFilter reports each.
+//
 // # Function errors
 //
 // A function error is an error result (the Invoke API's

@@ -92,13 +92,16 @@ type Stats struct {
 	// GivenUp counts records given up (retries exhausted, too old, too
 	// large); OnFailure those of them written to the on-failure topic.
 	GivenUp, OnFailure int64
+	// Filtered counts records that matched none of the filters
+	// (WithFilters): not delivered, committed.
+	Filtered int64
 	// Lag is how many records the group is behind the partitions' high
 	// watermarks (as of the last fetch), over the partitions it consumes.
 	Lag int64
 }
 
 type counters struct {
-	batches, invocations, failed, delivered, redelivered, givenUp, onFailure atomic.Int64
+	batches, invocations, failed, delivered, redelivered, givenUp, onFailure, filtered atomic.Int64
 
 	mu   sync.Mutex
 	hwm  map[tp]int64 // per partition: the high watermark of the last fetch
@@ -111,6 +114,7 @@ func (e *ESM) Stats() Stats {
 	out := Stats{
 		Batches: s.batches.Load(), Invocations: s.invocations.Load(), FailedInvocations: s.failed.Load(),
 		Delivered: s.delivered.Load(), Redelivered: s.redelivered.Load(), GivenUp: s.givenUp.Load(), OnFailure: s.onFailure.Load(),
+		Filtered: s.filtered.Load(),
 	}
 	s.mu.Lock()
 	for t, hw := range s.hwm {
@@ -192,7 +196,9 @@ func (e *ESM) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		e.stats.batches.Add(1)
+		if len(b.all) > b.filtered {
+			e.stats.batches.Add(1)
+		}
 		if err := r.process(ctx, b); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -297,29 +303,36 @@ func (r *runner) checkTopics(ctx context.Context) error {
 
 // batch is what one gather collected.
 type batch struct {
-	all  []*record // every record, in poll order (for commits)
-	send []*record // those to invoke the function with
+	all      []*record // every record, in poll order (for commits)
+	send     []*record // those to invoke the function with
+	filtered int       // records of all filtered out
 }
 
 // gather collects the next batch as Lambda does: it waits for a first
 // record, then for more until the batch size, the batching window after
 // that first record, or the 6 MB payload limit (of the encoded event) is
 // reached. Records too old or alone too large are gathered to be given up.
+// Records filtered out (see newRecord) are gathered to be committed only:
+// they count for neither the batch size nor the window, and a batch of
+// them alone is returned as soon as no more are in hand, so that their
+// offsets are committed without waiting for a record to deliver.
 func (r *runner) gather(ctx context.Context) (*batch, error) {
 	e := r.e
 	b := &batch{}
 	sz := newSizer(e.enc)
 	var deadline time.Time
 	started := false
-	for len(b.all) < e.c.batchSize {
+	for len(b.all)-b.filtered < e.c.batchSize {
 		rec := r.popCarry()
-		if rec == nil && len(b.all) > 0 && r.rebalanceWaiting.Load() {
+		if rec == nil && len(b.all) > 0 && (r.rebalanceWaiting.Load() || !started) {
+			// !started: only filtered records so far; commit them rather
+			// than wait for a record to deliver.
 			// Poll no more while a rebalance waits: what is polled now
 			// would be carried, and hold the rebalance longer (Run).
 			return b, nil
 		}
 		if rec == nil {
-			need := e.c.batchSize - len(b.all)
+			need := e.c.batchSize - (len(b.all) - b.filtered)
 			var fs kgo.Fetches
 			switch {
 			case !started:
@@ -352,9 +365,18 @@ func (r *runner) gather(ctx context.Context) (*batch, error) {
 			}
 			r.mu.Lock()
 			for _, kr := range recs {
-				r.carry = append(r.carry, newRecord(kr))
+				r.carry = append(r.carry, e.newRecord(kr))
 			}
 			r.mu.Unlock()
+			continue
+		}
+		if rec.filtered {
+			b.all = append(b.all, rec)
+			b.filtered++
+			e.stats.filtered.Add(1)
+			if e.c.onFilter != nil {
+				e.c.onFilter(Filtered{Topic: rec.tp.topic, Partition: rec.tp.partition, Offset: rec.r.Offset})
+			}
 			continue
 		}
 		if !started {
@@ -443,6 +465,25 @@ func (r *runner) noteHighWatermarks(fs kgo.Fetches) {
 			s.next[t] = p.Records[0].Offset
 		}
 	})
+}
+
+// Filtered names a record filtered out (WithFilters, WithOnFilter).
+type Filtered struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// newRecord wraps a polled record. A record that matches none of the
+// filters is settled at once (done, filtered) and not encoded: it is
+// never delivered, only committed. Lambda filters the value it would
+// deliver, after any schema-registry decoding ("filters applied after
+// decoding"): a decoding step goes before the Match here.
+func (e *ESM) newRecord(kr *kgo.Record) *record {
+	if !e.c.filters.Match(kr.Value) {
+		return &record{r: kr, tp: tp{kr.Topic, kr.Partition}, done: true, filtered: true}
+	}
+	return newRecord(kr)
 }
 
 // tooOld reports whether rec is past the maximum record age.

@@ -169,6 +169,8 @@ type record struct {
 	retries int    // failed invocations charged to it (see doc.go)
 	done    bool   // settled: accepted or given up
 	discard string // the condition it is given up for at once, if any
+	// filtered: it matched none of the filters; never delivered, done
+	filtered bool
 
 	// the last invocation that held it, for its on-failure record
 	lastRequestID, lastFunctionError, lastError string

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/msklink/msklink/esm/eventfilter"
 )
 
 // Lambda's ranges and defaults for Kafka event source mappings.
@@ -94,6 +96,7 @@ type config struct {
 	maxAge          time.Duration // < 0: infinite
 	bisect          bool
 	onFailureTopic  string
+	filters         *eventfilter.Criteria
 	functionTimeout time.Duration
 	backoffMin      time.Duration
 	backoffMax      time.Duration
@@ -102,6 +105,7 @@ type config struct {
 	onInvoke        func(Invocation)
 	onGiveUp        func(GiveUp)
 	onAssign        func([]PartitionStart)
+	onFilter        func(Filtered)
 	maxPayload      int // MaxPayloadBytes; lowered by tests only
 }
 
@@ -172,6 +176,21 @@ func WithBisectBatchOnFunctionError(on bool) Opt { return func(c *config) { c.bi
 // (see GiveUp). It must be another topic of the same cluster. Default
 // none: records given up are dropped (and logged).
 func WithOnFailureTopic(topic string) Opt { return func(c *config) { c.onFailureTopic = topic } }
+
+// WithFilters sets the mapping's FilterCriteria (eventfilter.Parse or
+// eventfilter.Compile): a record whose value matches none of the filters
+// is not delivered, and is committed with the records around it ("For
+// Kafka, Lambda commits offsets for matched and unmatched messages").
+// Filtering comes before batching: a filtered record takes no place in a
+// batch, starts no batching window, and is never given up or written to
+// the on-failure topic. Stats.Filtered counts them. Default none: every
+// record is delivered.
+func WithFilters(fc *eventfilter.Criteria) Opt { return func(c *config) { c.filters = fc } }
+
+// WithOnFilter calls f for each record filtered out, when its batch is
+// gathered (before its offset is committed), from the goroutine running
+// Run. Default none.
+func WithOnFilter(f func(Filtered)) Opt { return func(c *config) { c.onFilter = f } }
 
 // WithFunctionTimeout bounds each invocation. Default 14 minutes, the most
 // Lambda allows a Kafka-triggered function.

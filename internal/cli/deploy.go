@@ -13,7 +13,7 @@ import (
 )
 
 const deployTemplateUsage = `--cluster-arn ARN --bootstrap HOST:PORT,... --topic T ... [--auth iam|scram|tls] [--idempotent=false] [--format sam|cloudformation] [-o FILE]
---esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] [--format ...] [-o FILE]
+--esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] ` + filterFlagsUsage + ` [--format ...] [-o FILE]
 
 Writes the AWS SAM template (or, with --format cloudformation, the
 plain CloudFormation it transforms to) that deploys the msklink Lambda
@@ -31,8 +31,10 @@ With --esm it writes the consumer side instead: examples/kafka-consumer (on
 package lambdafn/kafkaesm) triggered by an MSK event source mapping on the
 topic in provisioned mode (StartingPosition, BatchSize,
 ReportBatchItemFailures, the consumer group, and with --on-failure-topic a
-Kafka on-failure destination), its role the policy of 'msklink policy generate --esm',
-and the cluster security group's self-referencing rule the mapping needs.`
+Kafka on-failure destination, with --filter/--filter-criteria the
+FilterCriteria, checked as Lambda checks them), its role the policy of
+'msklink policy generate --esm' (filters need no permission), and the
+cluster security group's self-referencing rule the mapping needs.`
 
 func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 	fs := newFlagSet(e, "deploy template", deployTemplateUsage)
@@ -60,6 +62,8 @@ func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 	fs.StringVar(&mapping.FunctionName, "function-name", "", "with --esm: the function's name (default msklink-GROUP)")
 	fs.StringVar(&mapping.StartingPosition, "starting-position", "TRIM_HORIZON", "with --esm: TRIM_HORIZON or LATEST, the StartingPosition parameter's default")
 	fs.IntVar(&mapping.BatchSize, "batch-size", 100, "with --esm: records per invocation, the BatchSize parameter's default")
+	var filters filterFlags
+	filters.register(fs)
 	pos, err := parseFlags(fs, rest)
 	if err != nil {
 		return err
@@ -69,10 +73,15 @@ func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 	}
 	p.Bootstrap, p.Topics = bootstrap, topics
 	p.Auth, p.Format, p.DisableIdempotence, p.Path = kafkaconn.Auth(auth), deploytmpl.Format(format), !idempotent, out
+	if mapping.Filters, err = filters.criteria("deploy template"); err != nil {
+		return err
+	}
 	if esm {
 		p.ESM = &mapping
 	} else if mapping.Group != "" || mapping.OnFailureTopic != "" || mapping.FunctionName != "" {
 		return usagef("deploy template: --group, --on-failure-topic and --function-name go with --esm")
+	} else if mapping.Filters != nil {
+		return usagef("deploy template: --filter and --filter-criteria go with --esm (the mapping's FilterCriteria)")
 	}
 	if p.Format == deploytmpl.FormatSAM && out != "" {
 		if err := checkSAMPlace(out, p.ESM != nil); err != nil {

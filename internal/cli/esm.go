@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/msklink/msklink/esm"
+	"github.com/msklink/msklink/esm/eventfilter"
 )
 
-const esmUsage = `--topic T (--function URL | --handler-cmd CMD) ` + connFlagsUsage + ` [--batch-size 100] [--batching-window 500ms] [--starting-position LATEST|TRIM_HORIZON] [--report-batch-item-failures] [--max-retries -1] [--max-record-age -1|D] [--bisect-on-error] [--on-failure-topic T] [--group-id UUID] [--event-source-arn ARN] [--function-arn ARN] [--function-timeout 14m] [--json] ` + logLevelUsage + ` [-v]
+const esmUsage = `--topic T (--function URL | --handler-cmd CMD) ` + connFlagsUsage + ` [--batch-size 100] [--batching-window 500ms] [--starting-position LATEST|TRIM_HORIZON] [--report-batch-item-failures] [--max-retries -1] [--max-record-age -1|D] [--bisect-on-error] [--on-failure-topic T] [--group-id UUID] [--event-source-arn ARN] [--function-arn ARN] [--function-timeout 14m] ` + filterFlagsUsage + ` [--json] ` + logLevelUsage + ` [-v]
 
 Runs a local event source mapping: polls the topic as Lambda's
 provisioned-mode MSK trigger does (a consumer group named after the
@@ -44,9 +45,16 @@ the commits whatever --starting-position says; a partition added to the
 topic later starts at its oldest record. Each run prints where each
 partition starts.
 
+--filter and --filter-criteria set the mapping's FilterCriteria, Lambda's
+event filtering on the record value (a JSON object, or a plain string:
+'{"value": [{"prefix": "ok"}]}'): a record matching no filter is not
+delivered, and is committed. A bad pattern is refused with the filter and
+the part of it at fault.
+
 On a terminal, a status line shows batches, records delivered and given
-up, and the lag; with --json, one JSON line per invocation and per record
-given up goes to stdout.`
+up (and filtered out, with filters), and the lag; with --json, one JSON
+line per invocation, per record given up and per record filtered out goes
+to stdout.`
 
 // esmFlags maps esm.OptionError's option names to the flags that set them.
 var esmFlags = map[string]string{
@@ -97,6 +105,8 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	arn := fs.String("event-source-arn", "", `the MSK cluster ARN: events are "aws:kafka" (default: "SelfManagedKafka")`)
 	functionARN := fs.String("function-arn", "", "the function ARN written in on-failure records (default: aws-lambda-rie's)")
 	timeout := fs.Duration("function-timeout", esm.DefaultFunctionTimeout, "bound on one invocation (Lambda allows a Kafka trigger 14m)")
+	var ff filterFlags
+	ff.register(fs)
 	asJSON := fs.Bool("json", false, "print each invocation and each record given up as a JSON line on stdout")
 	logLevel := logLevelFlag(fs)
 	verbose := fs.Bool("v", false, "log every invocation and the Kafka client's events on stderr (--log-level debug)")
@@ -113,6 +123,10 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	position, err := esm.ParseStartingPosition(*start)
 	if err != nil {
 		return usagef("esm: --starting-position %q: use TRIM_HORIZON or LATEST", *start)
+	}
+	filters, err := ff.criteria("esm")
+	if err != nil {
+		return err
 	}
 	cfg, err := cf.config(e)
 	if err != nil {
@@ -154,6 +168,14 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	if *functionARN != "" {
 		opts = append(opts, esm.WithFunctionARN(*functionARN))
 	}
+	if filters.Len() > eventfilter.DefaultMaxFilters {
+		fmt.Fprintf(e.stderr, "msklink esm: note: %d filters: Lambda allows %d per event source mapping by default, up to %d with a quota increase\n",
+			filters.Len(), eventfilter.DefaultMaxFilters, eventfilter.MaxFilters)
+	}
+	if filters != nil {
+		out.filters = true
+		opts = append(opts, esm.WithFilters(filters), esm.WithOnFilter(out.filtered))
+	}
 	m, err := esm.New(cfg, opts...)
 	var oe *esm.OptionError
 	if errors.As(err, &oe) {
@@ -172,8 +194,12 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	err = m.Run(ctx)
 	stopStatus()
 	s := m.Stats()
-	fmt.Fprintf(e.stderr, "msklink esm: stopped after %d batches: %d records delivered, %d given up (%d to the on-failure topic); group %s\n",
-		s.Batches, s.Delivered, s.GivenUp, s.OnFailure, m.GroupID())
+	filtered := ""
+	if filters != nil {
+		filtered = fmt.Sprintf(", %d filtered out", s.Filtered)
+	}
+	fmt.Fprintf(e.stderr, "msklink esm: stopped after %d batches: %d records delivered, %d given up (%d to the on-failure topic)%s; group %s\n",
+		s.Batches, s.Delivered, s.GivenUp, s.OnFailure, filtered, m.GroupID())
 	return err
 }
 
@@ -188,11 +214,12 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 // --json, a status line on a terminal, logs on stderr (clearing the status
 // line first).
 type esmOutput struct {
-	mu     sync.Mutex
-	w      io.Writer // stdout, for --json
-	status *progress // stderr
-	json   bool
-	m      *esm.ESM
+	mu      sync.Mutex
+	w       io.Writer // stdout, for --json
+	status  *progress // stderr
+	json    bool
+	filters bool // the mapping has filters: counts on the status line
+	m       *esm.ESM
 }
 
 func (o *esmOutput) jsonLine(v any) {
@@ -265,13 +292,27 @@ func (o *esmOutput) givenUp(g esm.GiveUp) {
 	}{"given_up", time.Now().UTC().Format(time.RFC3339Nano), g.Topic, g.Partition, g.Offset, g.Condition, g.Invokes, g.Destination, g.PayloadDropped, g.Error})
 }
 
+func (o *esmOutput) filtered(f esm.Filtered) {
+	o.jsonLine(struct {
+		Type      string `json:"type"`
+		Time      string `json:"time"`
+		Topic     string `json:"topic"`
+		Partition int32  `json:"partition"`
+		Offset    int64  `json:"offset"`
+	}{"filtered", time.Now().UTC().Format(time.RFC3339Nano), f.Topic, f.Partition, f.Offset})
+}
+
 // startStatus redraws the status line twice a second on a terminal, and
 // returns the function that stops it and clears the line.
 func (o *esmOutput) startStatus() (stop func()) {
 	o.status.Start(func(time.Duration) string {
 		s := o.m.Stats()
-		return fmt.Sprintf("batches %d  delivered %d  failed invocations %d  given up %d  lag %d",
-			s.Batches, s.Delivered, s.FailedInvocations, s.GivenUp, s.Lag)
+		filtered := ""
+		if o.filters {
+			filtered = fmt.Sprintf("  filtered %d", s.Filtered)
+		}
+		return fmt.Sprintf("batches %d  delivered %d  failed invocations %d  given up %d%s  lag %d",
+			s.Batches, s.Delivered, s.FailedInvocations, s.GivenUp, filtered, s.Lag)
 	})
 	return o.status.Stop
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"text/template"
 
+	"github.com/msklink/msklink/esm/eventfilter"
 	"github.com/msklink/msklink/iampolicy"
 	"github.com/msklink/msklink/kafkaconn"
 	"github.com/msklink/msklink/lambdafn/kafkaesm"
@@ -96,6 +97,11 @@ type ESM struct {
 	// BatchSize is the default of the BatchSize parameter (--batch-size).
 	// Default 100.
 	BatchSize int
+	// Filters, if any (--filter, --filter-criteria), are the mapping's
+	// FilterCriteria, validated by package eventfilter as Lambda would
+	// (the value only, Lambda's operators and limits). They need no
+	// permission of the execution role.
+	Filters *eventfilter.Criteria
 }
 
 // ParamError is a parameter that cannot make a working template: the flag

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/msklink/msklink/esm/eventfilter"
 	"github.com/msklink/msklink/iampolicy"
 	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
@@ -59,6 +60,7 @@ func variants() map[string]Params {
 		out[fmt.Sprintf("%s-iam-not-idempotent", f)] = p
 		out[fmt.Sprintf("%s-consumer", f)] = consumerParams(f, "")
 		out[fmt.Sprintf("%s-consumer-on-failure-topic", f)] = consumerParams(f, "orders-dlt")
+		out[fmt.Sprintf("%s-consumer-filters", f)] = consumerFilterParams(f)
 	}
 	return out
 }
@@ -69,6 +71,23 @@ func consumerParams(f Format, onFailure string) Params {
 	p.Topics = []string{"orders"}
 	p.Bootstrap = nil // the mapping finds the brokers itself
 	p.ESM = &ESM{Group: "billing", OnFailureTopic: onFailure}
+	return p
+}
+
+// filterPatterns are the example filters of consumerFilterParams.
+var filterPatterns = []string{
+	`{"value": {"type": ["order"], "total": [{"numeric": [">", 100]}]}}`,
+	`{"value": [{"anything-but": ["heartbeat"]}]}`,
+}
+
+// consumerFilterParams is the consumer template with FilterCriteria.
+func consumerFilterParams(f Format) Params {
+	p := consumerParams(f, "")
+	c, err := eventfilter.Compile(filterPatterns...)
+	if err != nil {
+		panic(err)
+	}
+	p.ESM.Filters = c
 	return p
 }
 
@@ -569,6 +588,37 @@ func TestConsumerMappingErrorHandling(t *testing.T) {
 				t.Error("MaximumRetryAttempts without a destination: records past their retries would be dropped")
 			}
 		})
+	}
+}
+
+// TestConsumerFilterCriteria: the mapping carries the filters as given,
+// each a pattern Lambda takes, and none without filters; the role's policy
+// is the same with and without (filtering needs no permission).
+func TestConsumerFilterCriteria(t *testing.T) {
+	for _, f := range []Format{FormatSAM, FormatCloudFormation} {
+		tpl, _ := render(t, consumerFilterParams(f))
+		fc, ok := tpl.Properties("ConsumerTrigger")["FilterCriteria"].(map[string]any)
+		if !ok {
+			t.Fatalf("%s: no FilterCriteria on the mapping", f)
+		}
+		var got []string
+		for _, x := range fc["Filters"].([]any) {
+			got = append(got, x.(map[string]any)["Pattern"].(string))
+		}
+		if !slices.Equal(got, filterPatterns) {
+			t.Errorf("%s: patterns %q; want %q", f, got, filterPatterns)
+		}
+		c, err := eventfilter.Compile(got...)
+		if err != nil || c.Len() != len(filterPatterns) {
+			t.Errorf("%s: the template's patterns do not compile: %v", f, err)
+		}
+		plain, _ := render(t, consumerParams(f, ""))
+		if _, ok := plain.Properties("ConsumerTrigger")["FilterCriteria"]; ok {
+			t.Errorf("%s: FilterCriteria without filters", f)
+		}
+		if a, b := fmt.Sprint(tpl.Properties("FunctionRole")), fmt.Sprint(plain.Properties("FunctionRole")); a != b {
+			t.Errorf("%s: the role differs with filters:\n%s\n%s", f, a, b)
+		}
 	}
 }
 
