@@ -73,6 +73,7 @@ type options struct {
 	maxConns      int
 	idle          time.Duration
 	provider      *iamauth.Provider
+	lambda        lambdaOptions // stale.go
 }
 
 // WithListen sets the bootstrap listener's address (default DefaultListen).

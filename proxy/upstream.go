@@ -31,6 +31,8 @@ type upstream struct {
 	// and written by the goroutine that writes.
 	reauthAt time.Time
 	lifetime time.Duration
+
+	life // freshness, for WithUpstreamChecks (stale.go)
 }
 
 // reauthShare is the part of the session lifetime after which the proxy
@@ -75,7 +77,7 @@ func (p *Proxy) dial(ctx context.Context, addr string) (*upstream, error) {
 		}
 		nc = tlsConn
 	}
-	u := &upstream{p: p, addr: addr, nc: nc}
+	u := &upstream{p: p, addr: addr, nc: nc, life: newLife()}
 	if p.mech != nil {
 		if dl, ok := ctx.Deadline(); ok {
 			nc.SetDeadline(dl)
