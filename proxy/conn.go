@@ -240,17 +240,20 @@ func (c *clientConn) connect() {
 		err  error
 		addr = c.l.upstream
 	)
-	if err = c.p.remembered(addr); err != nil {
+	if up = c.p.takeWarm(addr); up != nil {
+		// kept by Warm
+	} else if err = c.p.remembered(addr); err != nil {
 		c.upErr = err // answered at once (WithFailureMemory)
 		return
-	}
-	if addr == "" {
-		up, err = c.p.dialSeed(c.ctx)
 	} else {
-		up, err = c.p.dial(c.ctx, addr)
-	}
-	if !c.closing() {
-		c.p.remember(addr, err)
+		if addr == "" {
+			up, err = c.p.dialSeed(c.ctx)
+		} else {
+			up, err = c.p.dial(c.ctx, addr)
+		}
+		if !c.closing() {
+			c.p.remember(addr, err)
+		}
 	}
 	if err != nil {
 		if !c.closing() {

@@ -321,6 +321,7 @@ func (p *Proxy) Close() error {
 		return nil
 	}
 	p.closed = true
+	p.closeWarmLocked()
 	p.boot.ln.Close()
 	for _, l := range p.byUpstream {
 		l.ln.Close()

@@ -79,6 +79,8 @@ type lambdaState struct {
 
 	mu       sync.Mutex
 	failures map[string]failure // by upstream address; "" the seeds
+
+	warm map[string]*upstream // see Warm; guarded by Proxy.mu
 }
 
 type failure struct {
@@ -141,6 +143,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 	p.closed = true // accept closes what it still takes
 	p.ls.draining.Store(true)
+	p.closeWarmLocked()
 	p.boot.ln.Close()
 	for _, l := range p.byUpstream {
 		l.ln.Close()
