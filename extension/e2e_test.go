@@ -84,32 +84,62 @@ func TestPythonSessionLifetime(t *testing.T) {
 }
 
 // TestPythonFreeze: the whole environment (RIE, the extension, the
-// function) is frozen with SIGSTOP for longer than the emulator's idle
-// close (2 s), as Lambda freezes it between invocations while MSK or a NAT
-// closes idle connections; after SIGCONT the first publish succeeds at
-// retries=0, each of three times.
+// function) is frozen with SIGSTOP, as Lambda freezes it between
+// invocations, and thawed by an invoke that waited for it (the function's
+// request races the extension's thaw). Meanwhile MSK closed the idle
+// connections (the emulator's idle close, 2 s), or they lead nowhere (a
+// NAT's state lost: the emulator drops what they carry until shortly
+// after the thaw, below the extension's 1 s check timeout). Each time, the
+// first publish after the thaw succeeds at retries=0.
 func TestPythonFreeze(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, emulator.WithLimits(emulator.Limits{IdleTimeout: emulator.Duration(2 * time.Second)}))
-	env := mskEnv(c)
-	env["MSK_PROXY_CHECK_AFTER"] = "1s"
-	f := startFunction(t, pythonBootstrap(t), env)
-	if r := f.invoke(produce("orders", "before")); !r.OK {
-		t.Fatalf("first invoke: %+v", r)
-	}
-	for i := range 3 {
-		f.signal(syscall.SIGSTOP)
-		time.Sleep(4 * time.Second)
-		f.signal(syscall.SIGCONT)
-		if r := f.invoke(produce("orders", fmt.Sprintf("thaw-%d", i))); !r.OK {
-			t.Fatalf("first publish after freeze %d: %+v", i, r)
-		}
-	}
-	if f.count("upstream reconnected") == 0 {
-		t.Error("no upstream connection was replaced after the freezes")
-	}
-	if got := readBack(t, c, "orders", 4); len(got) != 4 {
-		t.Errorf("read back %q, want 4 records", got)
+	for _, tc := range []struct {
+		name      string
+		opts      []emulator.Opt
+		blackhole bool
+	}{
+		{"idle close", []emulator.Opt{emulator.WithLimits(emulator.Limits{IdleTimeout: emulator.Duration(2 * time.Second)})}, false},
+		{"connections lead nowhere", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := startCluster(t, tc.opts...)
+			env := mskEnv(c)
+			env["MSK_PROXY_CHECK_AFTER"] = "1s"
+			f := startFunction(t, pythonBootstrap(t), env)
+			if r := f.invoke(produce("orders", "before")); !r.OK {
+				t.Fatalf("first invoke: %+v", r)
+			}
+			dark := func(on bool) {
+				for i := range int32(3) {
+					c.Listener(i, emulator.IAM).SetFaults(emulator.Faults{Blackhole: on})
+				}
+			}
+			for i := range 3 {
+				f.signal(syscall.SIGSTOP)
+				if tc.blackhole {
+					dark(true)
+				}
+				time.Sleep(3 * time.Second)
+				done := make(chan result, 1)
+				go func() { done <- f.invoke(produce("orders", fmt.Sprintf("thaw-%d", i))) }()
+				time.Sleep(200 * time.Millisecond) // the invoke waits for the thaw
+				f.signal(syscall.SIGCONT)
+				if tc.blackhole {
+					time.Sleep(300 * time.Millisecond)
+					dark(false)
+				}
+				if r := <-done; !r.OK {
+					t.Fatalf("first publish after freeze %d: %+v", i, r)
+				}
+			}
+			if f.count("upstream reconnected") == 0 {
+				t.Error("no upstream connection was replaced after the freezes")
+			}
+			if got := readBack(t, c, "orders", 4); len(got) != 4 {
+				t.Errorf("read back %q, want 4 records", got)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net"
 	"testing"
 	"time"
@@ -114,4 +115,56 @@ func TestUpstreamCheckFails(t *testing.T) {
 		t.Fatalf("request after the failed check: %v", err)
 	}
 	waitLog(t, logs, "upstream reconnected", "its check failed (cause broker_timeout)")
+}
+
+// TestUpstreamDiesUnderRequest: with checks on, a request already
+// forwarded when its upstream connection dies (here the emulator resets
+// it on reading the request) closes the client connection at once, so
+// that the client retries, and the log names the cause; the proxy does
+// not resend a request MSK may have processed.
+func TestUpstreamDiesUnderRequest(t *testing.T) {
+	c, _ := startCluster(t)
+	p, logs := startProxy(t, iamConfig(c), WithUpstreamChecks(time.Minute, time.Second))
+	r := dialRaw(t, p.Brokers()[1].Local)
+	if _, err := r.do(apiVersions(3)); err != nil {
+		t.Fatal(err)
+	}
+	c.Listener(0, emulator.IAM).SetFaults(emulator.Faults{ResetAfterRequests: 1})
+	if _, err := r.do(metadata()); err == nil {
+		t.Fatal("the request was answered though its upstream connection was reset under it")
+	}
+	waitLog(t, logs, "stage=read cause=connection_reset", `reason="upstream 127.0.0.1`)
+}
+
+// TestShutdownAnswersInFlight: Shutdown stops accepting, lets the request
+// already forwarded be answered (the emulator takes 500 ms), delivers the
+// answer, then closes the client connection; it returns within its
+// context.
+func TestShutdownAnswersInFlight(t *testing.T) {
+	c, _ := startCluster(t)
+	p, _ := startProxy(t, iamConfig(c))
+	addr := p.Brokers()[1].Local
+	r := dialRaw(t, addr)
+	if _, err := r.do(apiVersions(3)); err != nil {
+		t.Fatal(err)
+	}
+	c.Listener(0, emulator.IAM).SetFaults(emulator.Faults{ResponseLatency: 500 * time.Millisecond})
+	answered := make(chan error, 1)
+	go func() { _, err := r.do(metadata()); answered <- err }()
+	time.Sleep(100 * time.Millisecond) // the request is on its way
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatalf("the request in flight at Shutdown: %v", err)
+	}
+	if _, err := r.do(metadata()); err == nil {
+		t.Error("the connection still serves after Shutdown")
+	}
+	if nc, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		nc.Close()
+		t.Error("the listener still accepts after Shutdown")
+	}
 }
