@@ -3,6 +3,7 @@ package extension_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -238,5 +239,53 @@ func TestShutdown(t *testing.T) {
 	l := f.logLine("msklink extension shut down")
 	if _, failed := l["err"]; failed {
 		t.Errorf("shutdown line %v: the budget ran out", l)
+	}
+}
+
+// nodeBootstrap returns the Node function, skipping the test (failing it
+// in CI) when node or kafkajs (npm ci in testdata/node) is missing.
+func nodeBootstrap(t *testing.T) string {
+	t.Helper()
+	testutil.NeedTool(t, "/usr/bin/node", "apt-get install nodejs")
+	if _, err := os.Stat("testdata/node/node_modules/kafkajs/package.json"); err != nil {
+		why := "kafkajs is not installed: npm ci --prefix extension/testdata/node"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(why)
+		}
+		t.Skip(why)
+	}
+	return "testdata/node/bootstrap"
+}
+
+// TestNodePublishReadBack: a kafkajs function without SASL publishes
+// through the extension over IAM, and publishes again at retries=0 after
+// a freeze in which its upstream connections came to lead nowhere.
+func TestNodePublishReadBack(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	env := mskEnv(c)
+	env["MSK_PROXY_CHECK_AFTER"] = "1s"
+	f := startFunction(t, nodeBootstrap(t), env)
+	if r := f.invoke(produce("orders", "n1", "n2", "n3")); !r.OK || len(r.Offsets) == 0 {
+		t.Fatalf("produce through the extension: %+v", r)
+	}
+	f.signal(syscall.SIGSTOP)
+	for i := range int32(3) {
+		c.Listener(i, emulator.IAM).SetFaults(emulator.Faults{Blackhole: true})
+	}
+	time.Sleep(2 * time.Second)
+	done := make(chan result, 1)
+	go func() { done <- f.invoke(produce("orders", "n4")) }()
+	time.Sleep(200 * time.Millisecond)
+	f.signal(syscall.SIGCONT)
+	time.Sleep(300 * time.Millisecond)
+	for i := range int32(3) {
+		c.Listener(i, emulator.IAM).SetFaults(emulator.Faults{})
+	}
+	if r := <-done; !r.OK {
+		t.Fatalf("first publish after the freeze: %+v", r)
+	}
+	if got := readBack(t, c, "orders", 4); !slices.Equal(got, []string{"n1", "n2", "n3", "n4"}) {
+		t.Errorf("read back %q", got)
 	}
 }
