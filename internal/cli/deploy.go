@@ -14,6 +14,7 @@ import (
 
 const deployUsage = `template --cluster-arn ARN --bootstrap HOST:PORT,... --topic T ... [--auth iam|scram|tls] [--idempotent=false] [--format sam|cloudformation] [-o FILE]
        deploy template --esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] [--format ...] [-o FILE]
+       deploy template --extension --runtime python3.13|nodejs22.x --cluster-arn ARN --bootstrap HOST:9098,... --topic T ... [--format ...] [-o FILE]
 
 template writes the AWS SAM template (or, with --format cloudformation, the
 plain CloudFormation it transforms to) that deploys the msklink Lambda
@@ -32,7 +33,7 @@ package lambdafn/kafkaesm) triggered by an MSK event source mapping on the
 topic in provisioned mode (StartingPosition, BatchSize,
 ReportBatchItemFailures, the consumer group, and with --on-failure-topic a
 Kafka on-failure destination), its role the policy of 'msklink policy generate --esm',
-and the cluster security group's self-referencing rule the mapping needs.`
+and the cluster security group's self-referencing rule the mapping needs.` + deployExtensionUsage
 
 func runDeploy(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
@@ -71,6 +72,7 @@ func runDeploy(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&mapping.FunctionName, "function-name", "", "with --esm: the function's name (default msklink-GROUP)")
 	fs.StringVar(&mapping.StartingPosition, "starting-position", "TRIM_HORIZON", "with --esm: TRIM_HORIZON or LATEST, the StartingPosition parameter's default")
 	fs.IntVar(&mapping.BatchSize, "batch-size", 100, "with --esm: records per invocation, the BatchSize parameter's default")
+	ext := addExtensionFlags(fs)
 	pos, err := parseFlags(fs, rest)
 	if err != nil {
 		return err
@@ -80,6 +82,12 @@ func runDeploy(ctx context.Context, e *env, args []string) error {
 	}
 	p.Bootstrap, p.Topics = bootstrap, topics
 	p.Auth, p.Format, p.DisableIdempotence, p.Path = kafkaconn.Auth(auth), deploytmpl.Format(format), !idempotent, out
+	if ext.on {
+		if esm {
+			return usagef("deploy template: --extension and --esm are different templates: choose one")
+		}
+		return ext.render(e, p, out)
+	}
 	if esm {
 		p.ESM = &mapping
 	} else if mapping.Group != "" || mapping.OnFailureTopic != "" || mapping.FunctionName != "" {
