@@ -145,7 +145,8 @@ func TestPythonFreeze(t *testing.T) {
 }
 
 // TestPythonMSKFailsAtInit: MSK refuses the function's role, or cannot be
-// reached: the extension logs one line with the doctor's cause code and
+// reached (nothing listens; a security group drops the packets, here an
+// iptables DROP in the function's own network namespace): the extension logs one line with the doctor's cause code and
 // its fix during Init, and the function's client gets a Kafka error, not
 // a timeout (its own timeouts are 20 s).
 func TestPythonMSKFailsAtInit(t *testing.T) {
@@ -154,10 +155,13 @@ func TestPythonMSKFailsAtInit(t *testing.T) {
 	for _, tc := range []struct {
 		name, cause, fix string
 		env              map[string]string
+		drop             int // a port the function's network drops
 	}{
-		{"role refused", "auth_denied", "kafka-cluster:Connect", map[string]string{"AWS_SECRET_ACCESS_KEY": "not-the-role's-key"}},
-		{"broker unreachable", "tcp_refused", "use the port of an enabled listener", map[string]string{
-			"MSK_BOOTSTRAP_SERVERS": fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}},
+		{"role refused", "auth_denied", "kafka-cluster:Connect", map[string]string{"AWS_SECRET_ACCESS_KEY": "not-the-role's-key"}, 0},
+		{"broker port closed", "tcp_refused", "use the port of an enabled listener", map[string]string{
+			"MSK_BOOTSTRAP_SERVERS": fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}, 0},
+		{"security group drops", "tcp_timeout", "allow inbound TCP 9098", map[string]string{
+			"MSK_BOOTSTRAP_SERVERS": "127.0.0.1:9098", "MSK_DIAL_TIMEOUT": "1s"}, 9098},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -166,7 +170,12 @@ func TestPythonMSKFailsAtInit(t *testing.T) {
 				env[k] = v
 			}
 			env["FN_REQUEST_TIMEOUT_MS"], env["FN_MAX_BLOCK_MS"] = "20000", "20000"
-			f := startFunction(t, pythonBootstrap(t), env)
+			var f *function
+			if tc.drop > 0 {
+				f = startFunctionDropping(t, pythonBootstrap(t), env, tc.drop)
+			} else {
+				f = startFunction(t, pythonBootstrap(t), env)
+			}
 			start := time.Now()
 			r := f.invoke(produce("orders", "x"))
 			took := time.Since(start)

@@ -13,12 +13,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/msklink/msklink/emulator"
 	"github.com/msklink/msklink/internal/testutil"
@@ -48,7 +51,7 @@ func TestMain(m *testing.M) {
 
 // needRIE skips the test (fails it in CI) without what the harness needs:
 // root (for a mount namespace), unshare (util-linux) and aws-lambda-rie.
-func needRIE(t *testing.T) string {
+func needRIE(t testing.TB) string {
 	t.Helper()
 	why := ""
 	if os.Geteuid() != 0 {
@@ -66,7 +69,7 @@ func needRIE(t *testing.T) string {
 }
 
 // startCluster starts an emulated MSK cluster for the function to reach.
-func startCluster(t *testing.T, opts ...emulator.Opt) *emulator.Cluster {
+func startCluster(t testing.TB, opts ...emulator.Opt) *emulator.Cluster {
 	t.Helper()
 	var logs testutil.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -88,12 +91,14 @@ func startCluster(t *testing.T, opts ...emulator.Opt) *emulator.Cluster {
 // function is a Lambda function under AWS's Runtime Interface Emulator,
 // with the extension in /opt/extensions.
 type function struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	listen string // MSK_PROXY_LISTEN
 	out    *testutil.SyncBuffer
 	cmd    *exec.Cmd
 	once   sync.Once
+	client *http.Client
+	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // mskEnv is the function's environment for cluster c: the MSK_* settings
@@ -117,19 +122,50 @@ func mskEnv(c *emulator.Cluster) map[string]string {
 // extensions/msklink (nothing is left in the real /opt, and tests run in
 // parallel), with env (entries override the defaults; an empty value
 // removes a variable) and a listen port of its own.
-func startFunction(t *testing.T, bootstrap string, env map[string]string) *function {
+func startFunction(t testing.TB, bootstrap string, env map[string]string) *function {
+	t.Helper()
+	return launch(t, bootstrap, env, true, 0)
+}
+
+// startFunctionExt is startFunction, with the extension in /opt/extensions
+// or (withExtension false) none.
+func startFunctionExt(t testing.TB, bootstrap string, env map[string]string, withExtension bool) *function {
+	t.Helper()
+	return launch(t, bootstrap, env, withExtension, 0)
+}
+
+// startFunctionDropping is startFunction in a network namespace of its own
+// too, whose loopback drops TCP to dropPort (iptables DROP: a connect
+// times out, as through a security group without the rule); the test
+// reaches RIE there through a thread that joined the namespace.
+func startFunctionDropping(t testing.TB, bootstrap string, env map[string]string, dropPort int) *function {
+	t.Helper()
+	for _, tool := range []string{"ip", "iptables"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not installed (apt-get install iproute2 iptables)", tool)
+			}
+			t.Skipf("%s not installed (apt-get install iproute2 iptables)", tool)
+		}
+	}
+	return launch(t, bootstrap, env, true, dropPort)
+}
+
+func launch(t testing.TB, bootstrap string, env map[string]string, withExtension bool, dropPort int) *function {
 	t.Helper()
 	rie := needRIE(t)
 	opt := t.TempDir()
 	if err := os.Mkdir(filepath.Join(opt, "extensions"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(extBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(opt, "extensions", "msklink"), b, 0o755); err != nil {
-		t.Fatal(err)
+	if withExtension {
+		b, err := os.ReadFile(extBin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(opt, "extensions", "msklink"), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	boot, err := filepath.Abs(bootstrap)
 	if err != nil {
@@ -159,8 +195,15 @@ func startFunction(t *testing.T, bootstrap string, env map[string]string) *funct
 		}
 	}
 	script := `mount --bind "$1" /opt && exec "$2" --runtime-interface-emulator-address "$3" --runtime-api-address "$4" "$5"`
-	f.cmd = exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
-		opt, rie, fmt.Sprintf("127.0.0.1:%d", riePort), fmt.Sprintf("127.0.0.1:%d", apiPort), boot)
+	unshare := []string{"-m", "--propagation", "private"}
+	ip, _ := exec.LookPath("ip")
+	iptables, _ := exec.LookPath("iptables")
+	if dropPort > 0 {
+		script = `"$7" link set lo up && "$8" -A OUTPUT -o lo -p tcp --dport "$6" -j DROP && ` + script
+		unshare = append(unshare, "-n")
+	}
+	f.cmd = exec.Command("unshare", append(unshare, "sh", "-c", script, "sh",
+		opt, rie, fmt.Sprintf("127.0.0.1:%d", riePort), fmt.Sprintf("127.0.0.1:%d", apiPort), boot, strconv.Itoa(dropPort), ip, iptables)...)
 	f.cmd.Env = envList
 	f.cmd.Stdout, f.cmd.Stderr = f.out, f.out
 	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -168,9 +211,16 @@ func startFunction(t *testing.T, bootstrap string, env map[string]string) *funct
 		t.Fatal(err)
 	}
 	t.Cleanup(f.stop)
+	f.dial = (&net.Dialer{}).DialContext
+	if dropPort > 0 {
+		f.dial = dialInNetns(fmt.Sprintf("/proc/%d/ns/net", f.cmd.Process.Pid))
+	}
+	f.client = &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{DialContext: f.dial}}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", riePort), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := f.dial(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", riePort))
+		cancel()
 		if err == nil {
 			conn.Close()
 			break
@@ -258,8 +308,7 @@ type result struct {
 func (f *function) invoke(event any) result {
 	f.t.Helper()
 	b, _ := json.Marshal(event)
-	cl := &http.Client{Timeout: 90 * time.Second}
-	resp, err := cl.Post(f.url, "application/json", bytes.NewReader(b))
+	resp, err := f.client.Post(f.url, "application/json", bytes.NewReader(b))
 	if err != nil {
 		f.t.Fatalf("invoke: %v\n%s", err, f.out.String())
 	}
@@ -305,7 +354,7 @@ func (f *function) count(msg string) int {
 	return strings.Count(f.out.String(), `"msg":"`+msg+`"`)
 }
 
-func pythonBootstrap(t *testing.T) string {
+func pythonBootstrap(t testing.TB) string {
 	t.Helper()
 	testutil.NeedTool(t, "/usr/bin/python3", "apt-get install python3-kafka")
 	return "testdata/python/bootstrap"
@@ -316,12 +365,41 @@ func pythonBootstrap(t *testing.T) string {
 func (f *function) invokeRaw(event any) (int, string) {
 	f.t.Helper()
 	b, _ := json.Marshal(event)
-	cl := &http.Client{Timeout: 90 * time.Second}
-	resp, err := cl.Post(f.url, "application/json", bytes.NewReader(b))
+	resp, err := f.client.Post(f.url, "application/json", bytes.NewReader(b))
 	if err != nil {
 		return 0, err.Error()
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// dialInNetns dials from the network namespace at nsPath: each dial runs
+// on an OS thread that joined it (the socket is made there), which is not
+// returned to the Go runtime's pool afterwards.
+func dialInNetns(nsPath string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		type res struct {
+			c   net.Conn
+			err error
+		}
+		ch := make(chan res, 1)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
+			fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				ch <- res{nil, err}
+				return
+			}
+			defer unix.Close(fd)
+			if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+				ch <- res{nil, fmt.Errorf("setns %s: %w", nsPath, err)}
+				return
+			}
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			ch <- res{c, err}
+		}()
+		r := <-ch
+		return r.c, r.err
+	}
 }
