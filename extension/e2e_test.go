@@ -42,11 +42,14 @@ func readBack(t *testing.T, c *emulator.Cluster, topic string, n int) []string {
 // signer nor token provider publishes through the extension over IAM; the
 // records are read back from the emulator; the extension logged that it
 // listened and reached MSK within Init, with the function's credentials
-// (an empty AWS_SESSION_TOKEN, as under RIE).
+// (an empty AWS_SESSION_TOKEN, as under RIE), and no secret or token
+// reached its log (at debug level).
 func TestPythonPublishReadBack(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t)
-	f := startFunction(t, pythonBootstrap(t), mskEnv(c))
+	env := mskEnv(c)
+	env["MSK_PROXY_LOG_LEVEL"] = "debug"
+	f := startFunction(t, pythonBootstrap(t), env)
 	want := []string{"a", "b", "c"}
 	r := f.invoke(produce("orders", want...))
 	if !r.OK || len(r.Offsets) != 3 {
@@ -59,6 +62,11 @@ func TestPythonPublishReadBack(t *testing.T) {
 	l := f.logLine("msklink extension connected to MSK")
 	if l["brokers"] != float64(3) {
 		t.Errorf("connected line %v: want brokers 3", l)
+	}
+	for _, secret := range []string{emulator.DefaultSecretAccessKey, "X-Amz-Signature", "X-Amz-Credential", "auth=Bearer"} {
+		if strings.Contains(f.out.String(), secret) {
+			t.Errorf("the output holds %q: a secret or a token reached a log", secret)
+		}
 	}
 }
 
