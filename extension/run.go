@@ -91,6 +91,9 @@ func Run(ctx context.Context, runtimeAPI, name string, getenv func(string) strin
 				return nil
 			}
 			log.Error("msklink extension: the Extensions API failed: stopping", "err", err.Error())
+			ectx, cancel := context.WithTimeout(context.Background(), time.Second)
+			api.exitError(ectx, "Extension.EventLoopFailed", err) // best effort: the API may be gone
+			cancel()
 			return err
 		}
 		switch ev.EventType {
