@@ -29,8 +29,9 @@
 // request. The client sees a pause. A request already forwarded when its
 // upstream died closes the client connection at once, logged with the
 // cause, so that the client retries rather than waits for its timeout.
-// None of it depends on the INVOKE event arriving before the function's
-// own requests.
+// The INVOKE event starts the checks at once (proxy.CheckIdle), as a hint;
+// none of it depends on the event arriving before the function's own
+// requests.
 //
 // # Shutdown
 //

@@ -152,6 +152,33 @@ func TestPythonFreeze(t *testing.T) {
 	}
 }
 
+// TestInvokeHint: after a freeze past the emulator's idle close, the
+// INVOKE event alone makes the extension replace the closed upstream
+// connections, before the function sends anything (here it sends
+// nothing): the reconnect's pause falls before the function's request,
+// not in front of it.
+func TestInvokeHint(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, emulator.WithLimits(emulator.Limits{IdleTimeout: emulator.Duration(2 * time.Second)}))
+	env := mskEnv(c)
+	env["MSK_PROXY_CHECK_AFTER"] = "1s"
+	f := startFunction(t, pythonBootstrap(t), env)
+	if r := f.invoke(produce("orders", "before")); !r.OK {
+		t.Fatalf("produce: %+v", r)
+	}
+	f.signal(syscall.SIGSTOP)
+	time.Sleep(3 * time.Second)
+	f.signal(syscall.SIGCONT)
+	f.logLine("upstream closed while idle: the next request reconnects")
+	if n := f.count("upstream reconnected"); n != 0 {
+		t.Fatalf("%d reconnects before any invoke", n)
+	}
+	if r := f.invoke(map[string]any{"action": "noop"}); !r.OK {
+		t.Fatalf("noop: %+v", r)
+	}
+	f.logLine("upstream reconnected")
+}
+
 // TestPythonMSKFailsAtInit: MSK refuses the function's role, or cannot be
 // reached (nothing listens; a security group drops the packets, here an
 // iptables DROP in the function's own network namespace): the extension logs one line with the doctor's cause code and

@@ -98,10 +98,12 @@ func Run(ctx context.Context, runtimeAPI, name string, getenv func(string) strin
 		}
 		switch ev.EventType {
 		case Invoke:
-			// Only a hint that the environment thawed: the proxy checks a
-			// silent upstream before it forwards on it, whichever of the
-			// runtime and this event comes first.
+			// A hint that the environment thawed: silent upstream
+			// connections are checked now, in parallel with the runtime's
+			// start of the invocation. The proxy checks them before it
+			// forwards on them anyway, whichever comes first.
 			log.Debug("invoke", "request_id", ev.RequestID)
+			p.CheckIdle()
 		case Shutdown:
 			shutdown(p, ev, log)
 			return nil

@@ -330,6 +330,11 @@ func (c *clientConn) requestLoop() error {
 			c.setWhy("the proxy is shutting down")
 			return errFlush
 		}
+		if asked, err := c.checkAsked(); err != nil {
+			return err
+		} else if asked {
+			continue
+		}
 		raw, err := c.fr.Next(c.nc, limit)
 		if err != nil {
 			var ne net.Error

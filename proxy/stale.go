@@ -195,6 +195,46 @@ func (l life) silentFor(now time.Time) time.Duration {
 // lambdaConn is a client connection's state for this file.
 type lambdaConn struct {
 	checking atomic.Bool // a check's ApiVersions is under way
+	checkNow atomic.Bool // CheckIdle asked for a check before the next request
+}
+
+// CheckIdle asks every client connection to check its upstream connection
+// now rather than at its next request (WithUpstreamChecks; otherwise it
+// does nothing): one silent for the check threshold is checked and one
+// that closed while idle is replaced, each by its own request loop, so
+// that a request arriving meanwhile waits for the outcome. A host calls it
+// when it knows it was just thawed (a Lambda extension's INVOKE event),
+// to take the check's pause before the client's request rather than in
+// front of it; correctness never depends on it.
+func (p *Proxy) CheckIdle() {
+	if p.o.lambda.checkAfter <= 0 {
+		return
+	}
+	p.mu.Lock()
+	conns := make([]*clientConn, 0, len(p.conns))
+	for c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	now := time.Now()
+	for _, c := range conns {
+		c.lc.checkNow.Store(true)
+		c.raw.SetReadDeadline(now) // wakes the request loop, which sees checkNow
+	}
+}
+
+// checkAsked runs the check CheckIdle asked for, if any; the request loop
+// calls it after it set its read deadline (so that CheckIdle's wins).
+func (c *clientConn) checkAsked() (bool, error) {
+	if c.fr.Partial() || !c.lc.checkNow.Swap(false) {
+		return false, nil
+	}
+	up := c.readyUpstream()
+	if up == nil || c.inflight.Load() > 0 {
+		return true, nil
+	}
+	_, err := c.fresh(up)
+	return true, err
 }
 
 // renewOnTimer reports whether up's session is renewed when due while the
