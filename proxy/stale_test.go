@@ -168,3 +168,21 @@ func TestShutdownAnswersInFlight(t *testing.T) {
 		t.Error("the listener still accepts after Shutdown")
 	}
 }
+
+// TestCheckIdle: after the emulator's idle close, CheckIdle makes the
+// client connection replace its upstream connection at once, with no
+// request of the client's; without checks it does nothing.
+func TestCheckIdle(t *testing.T) {
+	c, _ := startCluster(t, emulator.WithLimits(emulator.Limits{IdleTimeout: emulator.Duration(time.Second)}))
+	p, logs := startProxy(t, iamConfig(c), WithUpstreamChecks(500*time.Millisecond, 5*time.Second))
+	r := dialRaw(t, p.Brokers()[1].Local)
+	if _, err := r.do(apiVersions(3)); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, logs, "upstream closed while idle")
+	p.CheckIdle()
+	waitLog(t, logs, "upstream reconnected")
+	if _, err := r.do(metadata()); err != nil {
+		t.Fatalf("request after CheckIdle: %v", err)
+	}
+}
