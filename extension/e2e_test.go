@@ -228,6 +228,12 @@ func TestPythonMSKFailsAtInit(t *testing.T) {
 			if n := f.count("msklink extension cannot reach MSK: the function's Kafka client gets Kafka errors until it can"); n != 1 {
 				t.Errorf("the cause line was logged %d times, want once", n)
 			}
+			// Within Init: before RIE reports the runtime's Init done (the
+			// runtime starts after the extensions' Init).
+			out := f.out.String()
+			if i, j := strings.Index(out, "cannot reach MSK"), strings.Index(out, "INIT RTDONE"); j >= 0 && i > j {
+				t.Errorf("the cause line came after Init:\n%s", out)
+			}
 		})
 	}
 }
