@@ -75,6 +75,7 @@ type options struct {
 	idle          time.Duration
 	provider      *iamauth.Provider
 	refusalMemory time.Duration
+	lambda        lambdaOptions // stale.go
 }
 
 // WithListen sets the bootstrap listener's address (default DefaultListen).

@@ -79,6 +79,7 @@ type clientConn struct {
 	done      chan struct{}
 	once      sync.Once
 	why       atomic.Pointer[string] // why the connection closed, for the log
+	lc        lambdaConn             // stale.go
 
 	lastRequest  time.Time    // request loop
 	lastResponse atomic.Int64 // unix nanoseconds; response loop
@@ -96,6 +97,7 @@ type pending struct {
 	closeAfter bool   // close the connection after writing local
 	rewrite    bool   // decode and rewrite the response (see rewrites)
 	internal   chan []byte
+	up         *upstream // the connection the request went to
 }
 
 // Errors that end a connection.
@@ -238,10 +240,20 @@ func (c *clientConn) connect() {
 		err  error
 		addr = c.l.upstream
 	)
-	if addr == "" {
-		up, err = c.p.dialSeed(c.ctx)
+	if up = c.p.takeWarm(addr); up != nil {
+		// kept by Warm
+	} else if err = c.p.remembered(addr); err != nil {
+		c.upErr = err // answered at once (WithFailureMemory)
+		return
 	} else {
-		up, err = c.p.dial(c.ctx, addr)
+		if addr == "" {
+			up, err = c.p.dialSeed(c.ctx)
+		} else {
+			up, err = c.p.dial(c.ctx, addr)
+		}
+		if !c.closing() {
+			c.p.remember(addr, err)
+		}
 	}
 	if err != nil {
 		if !c.closing() {
@@ -288,7 +300,7 @@ func (c *clientConn) readDeadline(now time.Time) time.Time {
 	}
 	select {
 	case <-c.upReady:
-		if c.up != nil && !c.up.reauthAt.IsZero() && c.up.reauthAt.Before(d) {
+		if c.up != nil && !c.up.reauthAt.IsZero() && c.up.reauthAt.Before(d) && c.renewOnTimer(c.up, now) {
 			d = c.up.reauthAt
 		}
 	default:
@@ -314,6 +326,15 @@ func (c *clientConn) requestLoop() error {
 		}
 		now := time.Now()
 		c.nc.SetReadDeadline(c.readDeadline(now))
+		if c.p.ls.draining.Load() && !c.fr.Partial() { // after the deadline: Shutdown's wins
+			c.setWhy("the proxy is shutting down")
+			return errFlush
+		}
+		if asked, err := c.checkAsked(); err != nil {
+			return err
+		} else if asked {
+			continue
+		}
 		raw, err := c.fr.Next(c.nc, limit)
 		if err != nil {
 			var ne net.Error
@@ -326,7 +347,7 @@ func (c *clientConn) requestLoop() error {
 				if c.idleFor(now) {
 					return errIdle
 				}
-				if up := c.readyUpstream(); up != nil && up.reauthDue(now) {
+				if up := c.readyUpstream(); up != nil && up.reauthDue(now) && c.renewOnTimer(up, now) {
 					if err := c.reauth(); err != nil {
 						return err
 					}
@@ -402,6 +423,9 @@ func (c *clientConn) handle(h kafkawire.Header, raw []byte) error {
 	if err != nil {
 		return c.failRequest(h, err)
 	}
+	if up, err = c.fresh(up); err != nil {
+		return err
+	}
 	if up.reauthDue(time.Now()) {
 		if err := c.reauth(); err != nil {
 			return err
@@ -414,7 +438,7 @@ func (c *clientConn) handle(h kafkawire.Header, raw []byte) error {
 // for an acks=0 produce).
 func (c *clientConn) forward(up *upstream, h kafkawire.Header, raw []byte) error {
 	if !(h.Key == 0 && kafkawire.ProduceAcksZero(h, raw[4:])) {
-		if err := c.expect(pending{h: h, rewrite: rewrites(h.Key)}); err != nil {
+		if err := c.expect(pending{h: h, rewrite: rewrites(h.Key), up: up}); err != nil {
 			return err
 		}
 	}
@@ -548,14 +572,17 @@ func (c *clientConn) reauth() error {
 func (c *clientConn) viaResponseLoop(ctx context.Context, up *upstream, req kmsg.Request) (kmsg.Response, error) {
 	h, frame := up.encode(req)
 	ch := make(chan []byte, 1)
-	if err := c.expect(pending{h: h, internal: ch}); err != nil {
+	if err := c.expect(pending{h: h, internal: ch, up: up}); err != nil {
 		return nil, err
 	}
 	if err := c.writeUpstream(up, frame); err != nil {
 		return nil, err
 	}
 	select {
-	case body := <-ch:
+	case body := <-ch: // nil: the upstream ended (dropAwaited)
+		if body == nil {
+			return nil, fmt.Errorf("%s closed the connection without answering %s", up.addr, kmsg.NameForKey(h.Key))
+		}
 		return up.decode(h, body)
 	case <-ctx.Done(): // the timeout, or the connection's end (c.ctx)
 	}
@@ -578,6 +605,7 @@ func (c *clientConn) viaResponseLoop(ctx context.Context, up *upstream, req kmsg
 type upFrame struct {
 	raw []byte
 	err error
+	up  *upstream
 }
 
 // readUpstream reads the upstream connection from the connect on, and
@@ -586,10 +614,14 @@ type upFrame struct {
 // broker that closes or resets an idle connection visible at once: the
 // client connection is closed then too, as a direct connection would be.
 func (c *clientConn) readUpstream(up *upstream) {
+	defer close(up.readDone)
 	for {
 		raw, err := up.fr.Next(up.nc, kafkawire.MaxFrame)
+		if err == nil {
+			up.heard.Store(time.Now().UnixNano())
+		}
 		select {
-		case c.frames <- upFrame{raw, err}:
+		case c.frames <- upFrame{raw, err, up}:
 		case <-c.done:
 			return
 		}
@@ -616,12 +648,15 @@ func (c *clientConn) responseLoop() {
 			// connection, or answered a request whose entry is queued
 			// behind answers of the proxy's own.
 			if f.err != nil {
-				c.upstreamEnded(f.err)
+				if c.idleEnd(f) {
+					continue
+				}
+				c.upstreamEnded(f.up, f.err)
 				return
 			}
 			var ok bool
 			if pd, ok = c.nextUpstream(); !ok {
-				c.setWhy("upstream %s sent a frame no request asked for", c.up.addr)
+				c.setWhy("upstream %s sent a frame no request asked for", f.up.addr)
 				return
 			}
 			if !c.deliver(pd, f.raw) {
@@ -637,6 +672,12 @@ func (c *clientConn) responseLoop() {
 			}
 			continue
 		}
+		if pd.up.gone.Load() { // it ended before this answer was awaited
+			if !c.dropAwaited(pd) {
+				return
+			}
+			continue
+		}
 		var f upFrame
 		select {
 		case f = <-c.frames:
@@ -644,7 +685,11 @@ func (c *clientConn) responseLoop() {
 			return
 		}
 		if f.err != nil {
-			c.upstreamEnded(f.err)
+			if pd.internal != nil && c.idleEnd(f) {
+				c.dropAwaited(pd)
+				continue
+			}
+			c.upstreamEnded(f.up, f.err)
 			return
 		}
 		if !c.deliver(pd, f.raw) {
@@ -680,7 +725,7 @@ func (c *clientConn) writeLocal(pd pending) bool {
 }
 
 // upstreamEnded reports the end of the upstream connection.
-func (c *clientConn) upstreamEnded(err error) {
+func (c *clientConn) upstreamEnded(up *upstream, err error) {
 	if c.closing() {
 		return
 	}
@@ -688,8 +733,8 @@ func (c *clientConn) upstreamEnded(err error) {
 		c.upEnd.Store(&err) // the re-authentication reports it
 		return
 	}
-	c.p.upstreamFailed(c, "read", c.up.addr, err)
-	c.setWhy("upstream %s closed or failed (cause %s)", c.up.addr, doctor.CauseOf(err))
+	c.p.upstreamFailed(c, "read", up.addr, err)
+	c.setWhy("upstream %s closed or failed (cause %s)", up.addr, doctor.CauseOf(err))
 }
 
 // deliver hands one upstream response to its entry: to the client
@@ -713,7 +758,7 @@ func (c *clientConn) deliver(pd pending, raw []byte) bool {
 	}
 	body := raw[4:]
 	if len(body) < 4 || int32(binary.BigEndian.Uint32(body)) != pd.h.Corr {
-		c.setWhy("upstream %s answered %s out of order", c.up.addr, kmsg.NameForKey(pd.h.Key))
+		c.setWhy("upstream %s answered %s out of order", pd.up.addr, kmsg.NameForKey(pd.h.Key))
 		return false
 	}
 	if pd.internal != nil {

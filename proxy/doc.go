@@ -78,6 +78,17 @@
 // in its own discovery (run again, at most once a second, while MSK cannot
 // be reached), and frames before authentication are bounded at 512 KiB.
 //
+// # Hosts that freeze
+//
+// For a host that freezes the proxy between uses, as AWS Lambda freezes an
+// extension (package extension): WithDeferredDiscovery and Discover let
+// the caller bound and report discovery; Warm authenticates one upstream
+// connection per broker ahead of the clients; WithUpstreamChecks checks a
+// connection silent for a while (an ApiVersions of the proxy's own) and
+// replaces it if it died, and keeps the client connection when its
+// upstream ends while idle; WithFailureMemory answers clients at once with
+// a recent connect failure; Shutdown drains what is in flight.
+//
 // # Concurrency
 //
 // A Proxy is safe for concurrent use. Each client connection runs three

@@ -58,6 +58,7 @@ type Proxy struct {
 	failLast  map[failureKind]time.Time
 	failQuiet map[failureKind]int
 
+	ls     lambdaState // stale.go
 	connID atomic.Uint64
 	stats  struct {
 		accepted, refused, upstreamFailures, reauths, in, out atomic.Int64
@@ -110,6 +111,9 @@ func Start(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Proxy, erro
 		o.log = slog.New(slog.DiscardHandler)
 	}
 	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := o.lambda.validate(); err != nil {
 		return nil, err
 	}
 	adv, err := o.advertisedHost()
@@ -166,6 +170,9 @@ func Start(ctx context.Context, cfg kafkaconn.Config, opts ...Opt) (*Proxy, erro
 	p.log.Info("proxy listening", "bootstrap", p.boot.local, "upstream", fmt.Sprint(p.seeds), "upstream_auth", string(cfg.Auth), "client_auth", mode)
 	if !isLoopback(host) && o.clientAuth == ClientAuthNone {
 		p.log.Warn("listening beyond loopback without client authentication: anyone who reaches the proxy uses the cluster with its identity", "listen", o.listen)
+	}
+	if o.lambda.deferDiscovery {
+		return p, nil
 	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout+2*cfg.RequestTimeout)
 	defer cancel()
@@ -318,6 +325,7 @@ func (p *Proxy) Close() error {
 		return nil
 	}
 	p.closed = true
+	p.closeWarmLocked()
 	p.boot.ln.Close()
 	for _, l := range p.byUpstream {
 		l.ln.Close()

@@ -33,6 +33,8 @@ type upstream struct {
 	// and written by the goroutine that writes.
 	reauthAt time.Time
 	lifetime time.Duration
+
+	life // freshness, for WithUpstreamChecks (stale.go)
 }
 
 // reauthShare is the part of the session lifetime after which the proxy
@@ -82,7 +84,7 @@ func (p *Proxy) dial(ctx context.Context, addr string) (*upstream, error) {
 		}
 		nc = tlsConn
 	}
-	u := &upstream{p: p, addr: addr, nc: nc, fr: kafkawire.FrameReader{Pool: &p.bufs}}
+	u := &upstream{p: p, addr: addr, nc: nc, fr: kafkawire.FrameReader{Pool: &p.bufs}, life: newLife()}
 	if p.mech != nil {
 		if dl, ok := ctx.Deadline(); ok {
 			nc.SetDeadline(dl)

@@ -14,6 +14,7 @@ import (
 
 const deployTemplateUsage = `--cluster-arn ARN --bootstrap HOST:PORT,... --topic T ... [--auth iam|scram|tls] [--idempotent=false] [--format sam|cloudformation] [-o FILE]
 --esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] ` + filterFlagsUsage + ` [--format ...] [-o FILE]
+--extension --runtime python3.13|nodejs22.x --cluster-arn ARN --bootstrap HOST:9098,... --topic T ... [--format ...] [-o FILE]
 
 Writes the AWS SAM template (or, with --format cloudformation, the
 plain CloudFormation it transforms to) that deploys the msklink Lambda
@@ -34,7 +35,7 @@ ReportBatchItemFailures, the consumer group, and with --on-failure-topic a
 Kafka on-failure destination, with --filter/--filter-criteria the
 FilterCriteria, checked as Lambda checks them), its role the policy of
 'msklink policy generate --esm' (filters need no permission), and the
-cluster security group's self-referencing rule the mapping needs.`
+cluster security group's self-referencing rule the mapping needs.` + deployExtensionUsage
 
 func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 	fs := newFlagSet(e, "deploy template", deployTemplateUsage)
@@ -64,6 +65,7 @@ func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 	fs.IntVar(&mapping.BatchSize, "batch-size", 100, "with --esm: records per invocation, the BatchSize parameter's default")
 	var filters filterFlags
 	filters.register(fs)
+	ext := addExtensionFlags(fs)
 	pos, err := parseFlags(fs, rest)
 	if err != nil {
 		return err
@@ -75,6 +77,15 @@ func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 	p.Auth, p.Format, p.DisableIdempotence, p.Path = kafkaconn.Auth(auth), deploytmpl.Format(format), !idempotent, out
 	if mapping.Filters, err = filters.criteria("deploy template"); err != nil {
 		return err
+	}
+	if ext.on {
+		if esm {
+			return usagef("deploy template: --extension and --esm are different templates: choose one")
+		}
+		if mapping.Filters != nil {
+			return usagef("deploy template: --filter and --filter-criteria go with --esm (the mapping's FilterCriteria)")
+		}
+		return ext.render(e, p, out)
 	}
 	if esm {
 		p.ESM = &mapping

@@ -104,8 +104,9 @@ func LookTool(t testing.TB, name, install string) string {
 // "N tests skipped: kcat not installed (install: bash .ci/install-tools)".
 // go test hides a passing package's output behind its "ok" line, so the
 // note goes to the terminal (/dev/tty) when there is one, else to stdout
-// (which go test -v and a failing run show).
-func Main(m *testing.M) {
+// (which go test -v and a failing run show). m is the package's *testing.M,
+// or a wrapper whose Run runs it and then cleans up after the tests.
+func Main(m interface{ Run() int }) {
 	code := m.Run()
 	if note := skipNote(); note != "" {
 		pkg := strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
