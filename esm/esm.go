@@ -424,11 +424,16 @@ func (r *runner) gather(ctx context.Context) (*batch, error) {
 			r.mu.Unlock()
 			continue
 		}
+		if err := r.decode(ctx, rec); err != nil {
+			r.unpopCarry(rec)
+			return b, err
+		}
 		if !started {
 			started = true
 			deadline = time.Now().Add(e.c.window)
 		}
 		switch cost := sz.cost(rec); {
+		case rec.discard != "":
 		case e.tooOld(rec):
 			rec.discard = ConditionRecordAgeExceeded
 		case sz.size+cost > e.c.maxPayload && len(b.send) == 0:

@@ -101,6 +101,7 @@ type config struct {
 	onInvoke        func(Invocation)
 	onGiveUp        func(GiveUp)
 	maxPayload      int // MaxPayloadBytes; lowered by tests only
+	decoder         RecordDecoder
 }
 
 // WithFunction sets the function to invoke (required): an *HTTPFunction
