@@ -72,10 +72,10 @@ func compile(s Schema) (codec, error) {
 			return nil, fmt.Errorf("invalid JSON Schema: %w", err)
 		}
 		c := jsonschema.NewCompiler()
-		if err := c.AddResource("schema.json", doc); err != nil {
+		if err := c.AddResource("urn:msklink:schema", doc); err != nil {
 			return nil, fmt.Errorf("invalid JSON Schema: %w", err)
 		}
-		sch, err := c.Compile("schema.json")
+		sch, err := c.Compile("urn:msklink:schema")
 		if err != nil {
 			return nil, fmt.Errorf("invalid JSON Schema: %w", err)
 		}
@@ -87,9 +87,16 @@ func compile(s Schema) (codec, error) {
 type avroCodec struct{ s avro.Schema }
 
 func (c avroCodec) toJSON(data []byte, _ bool) ([]byte, []byte, error) {
+	// Not avro.Unmarshal: it takes data cut short for a success (it
+	// ignores io.EOF), and does not see bytes left over.
+	r := avro.NewReader(nil, 0).Reset(data)
 	var v any
-	if err := avro.Unmarshal(c.s, data, &v); err != nil {
-		return nil, nil, fmt.Errorf("Avro data does not match the schema: %w", err)
+	r.ReadVal(c.s, &v)
+	if r.Error != nil {
+		return nil, nil, fmt.Errorf("Avro data does not match the schema: %w", r.Error)
+	}
+	if r.Peek(); r.Error == nil {
+		return nil, nil, errors.New("Avro data does not match the schema: bytes are left after the record")
 	}
 	js, err := json.Marshal(v)
 	if err != nil {
