@@ -116,7 +116,10 @@ func (d *Decoder) DecodeRecord(ctx context.Context, r *kgo.Record) (esm.Decoded,
 func (d *Decoder) attribute(ctx context.Context, r *kgo.Record, field string, b []byte) (deliver, js []byte, md *esm.SchemaMetadata, err error) {
 	where := fmt.Sprintf("%s-%d offset %d %s", r.Topic, r.Partition, r.Offset, field)
 	p, err := kafkaesm.ParseWire(b)
-	if err == nil && p.Format == kafkaesm.Plain {
+	switch {
+	case err == nil && len(b) == 0:
+		err = errors.New("no schema registry header: it is empty")
+	case err == nil && p.Format == kafkaesm.Plain:
 		err = fmt.Errorf("no schema registry header: the first byte is 0x%02x, want 0 (Confluent) or 3 (Glue); produce with a schema registry serializer", b[0])
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package schemareg
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -299,4 +300,27 @@ func newGUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// SchemaByID returns the schema with that id, or an error wrapping
+// ErrNotFound: the Server is a Registry for in-process use.
+func (s *Server) SchemaByID(_ context.Context, id int) (Schema, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id < 1 || id > len(s.schemas) {
+		return Schema{}, fmt.Errorf("%w: id %d", ErrNotFound, id)
+	}
+	return s.schemas[id-1], nil
+}
+
+// SchemaByGUID returns the schema with that version UUID, or an error
+// wrapping ErrNotFound.
+func (s *Server) SchemaByGUID(_ context.Context, guid string) (Schema, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.byGUID[guid]
+	if !ok {
+		return Schema{}, fmt.Errorf("%w: schema version %s", ErrNotFound, guid)
+	}
+	return s.schemas[id-1], nil
 }
