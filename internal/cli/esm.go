@@ -14,7 +14,7 @@ import (
 	"github.com/msklink/msklink/esm"
 )
 
-const esmUsage = `--topic T (--function URL | --handler-cmd CMD) ` + connFlagsUsage + ` [--batch-size 100] [--batching-window 500ms] [--starting-position LATEST|TRIM_HORIZON] [--report-batch-item-failures] [--max-retries -1] [--max-record-age -1|D] [--bisect-on-error] [--on-failure-topic T] [--group-id UUID] [--event-source-arn ARN] [--function-arn ARN] [--function-timeout 14m] [--json] [-v]
+const esmUsage = `--topic T (--function URL | --handler-cmd CMD) ` + connFlagsUsage + ` [--batch-size 100] [--batching-window 500ms] [--starting-position LATEST|TRIM_HORIZON] [--report-batch-item-failures] [--max-retries -1] [--max-record-age -1|D] [--bisect-on-error] [--on-failure-topic T] [--group-id UUID] [--event-source-arn ARN] [--function-arn ARN] [--function-timeout 14m] [--schema-registry URL [--schema-registry-auth U:P] [--event-record-format JSON|SOURCE] [--schema-validation KEY,VALUE]] [--json] [-v]
 
 Runs a local event source mapping: polls the topic as Lambda's
 provisioned-mode MSK trigger does (a consumer group named after the
@@ -39,7 +39,7 @@ nothing more: run again with the same --group-id to get the rest.
 
 On a terminal, a status line shows batches, records delivered and given
 up, and the lag; with --json, one JSON line per invocation and per record
-given up goes to stdout.`
+given up goes to stdout.` + esmSchemaUsage
 
 // esmFlags maps esm.OptionError's option names to the flags that set them.
 var esmFlags = map[string]string{
@@ -92,6 +92,7 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	timeout := fs.Duration("function-timeout", esm.DefaultFunctionTimeout, "bound on one invocation (Lambda allows a Kafka trigger 14m)")
 	asJSON := fs.Bool("json", false, "print each invocation and each record given up as a JSON line on stdout")
 	verbose := fs.Bool("v", false, "log every invocation and the Kafka client's events on stderr")
+	schema := registerESMSchemaFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -143,6 +144,11 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	if *functionARN != "" {
 		opts = append(opts, esm.WithFunctionARN(*functionARN))
 	}
+	schemaOpts, err := schema.opts()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, schemaOpts...)
 	m, err := esm.New(cfg, opts...)
 	var oe *esm.OptionError
 	if errors.As(err, &oe) {

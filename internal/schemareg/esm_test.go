@@ -449,4 +449,3 @@ func TestRegistryDown(t *testing.T) {
 		t.Errorf("first value %s", got[0].Value)
 	}
 }
-
