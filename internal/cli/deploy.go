@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/msklink/msklink/internal/deploytmpl"
 	"github.com/msklink/msklink/kafkaconn"
 )
 
 const deployTemplateUsage = `--cluster-arn ARN --bootstrap HOST:PORT,... --topic T ... [--auth iam|scram|tls] [--idempotent=false] [--format sam|cloudformation] [-o FILE]
---esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] [--format ...] [-o FILE]
+--esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] [--schema-registry URI [--schema-registry-secret ARN] [--event-record-format JSON|SOURCE] [--schema-validation KEY,VALUE]] [--format ...] [-o FILE]
 
 Writes the AWS SAM template (or, with --format cloudformation, the
 plain CloudFormation it transforms to) that deploys the msklink Lambda
@@ -60,6 +61,12 @@ func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 	fs.StringVar(&mapping.FunctionName, "function-name", "", "with --esm: the function's name (default msklink-GROUP)")
 	fs.StringVar(&mapping.StartingPosition, "starting-position", "TRIM_HORIZON", "with --esm: TRIM_HORIZON or LATEST, the StartingPosition parameter's default")
 	fs.IntVar(&mapping.BatchSize, "batch-size", 100, "with --esm: records per invocation, the BatchSize parameter's default")
+	var registry deploytmpl.SchemaRegistry
+	var validate string
+	fs.StringVar(&registry.URI, "schema-registry", "", "with --esm: SchemaRegistryConfig's registry, a Glue registry ARN or a Confluent URL")
+	fs.StringVar(&registry.AuthSecretARN, "schema-registry-secret", "", "with --schema-registry URL: the Secrets Manager secret ARN of its basic auth")
+	fs.StringVar(&registry.EventRecordFormat, "event-record-format", "JSON", "with --schema-registry: JSON or SOURCE")
+	fs.StringVar(&validate, "schema-validation", "VALUE", "with --schema-registry: KEY, VALUE or KEY,VALUE")
 	pos, err := parseFlags(fs, rest)
 	if err != nil {
 		return err
@@ -69,8 +76,16 @@ func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 	}
 	p.Bootstrap, p.Topics = bootstrap, topics
 	p.Auth, p.Format, p.DisableIdempotence, p.Path = kafkaconn.Auth(auth), deploytmpl.Format(format), !idempotent, out
+	if registry.URI != "" {
+		registry.Validate = strings.Split(validate, ",")
+		mapping.SchemaRegistry = &registry
+	} else if registry.AuthSecretARN != "" {
+		return usagef("deploy template: --schema-registry-secret goes with --schema-registry")
+	}
 	if esm {
 		p.ESM = &mapping
+	} else if mapping.SchemaRegistry != nil {
+		return usagef("deploy template: --schema-registry goes with --esm")
 	} else if mapping.Group != "" || mapping.OnFailureTopic != "" || mapping.FunctionName != "" {
 		return usagef("deploy template: --group, --on-failure-topic and --function-name go with --esm")
 	}

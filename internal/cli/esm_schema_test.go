@@ -146,3 +146,29 @@ func TestESMSchemaRegistryUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaRegistryPolicyAndTemplate: policy generate --esm and deploy
+// template --esm carry the schema registry's permissions and config.
+func TestSchemaRegistryPolicyAndTemplate(t *testing.T) {
+	cleanAWSEnv(t)
+	esmArgs := []string{"--esm", "--cluster-arn", "arn:aws:kafka:us-east-1:123456789012:cluster/shop/abcd-1234", "--topic", "orders", "--group", "billing"}
+	glue := "arn:aws:glue:us-east-1:123456789012:registry/shop"
+	out, errOut, code := runCLI(t, "", append([]string{"policy", "generate", "--schema-registry", glue}, esmArgs...)...)
+	if code != 0 || !strings.Contains(out, `"glue:GetSchemaVersion"`) || !strings.Contains(out, `"arn:aws:glue:us-east-1:123456789012:schema/shop/*"`) {
+		t.Errorf("policy generate: exit %d %s\n%s", code, errOut, out)
+	}
+	secret := "arn:aws:secretsmanager:us-east-1:123456789012:secret:sr-1"
+	out, errOut, code = runCLI(t, "", append([]string{"deploy", "template", "--schema-registry", "https://sr.example.com", "--schema-registry-secret", secret}, esmArgs...)...)
+	if code != 0 || !strings.Contains(out, "SchemaRegistryConfig:") || !strings.Contains(out, "secretsmanager:GetSecretValue") {
+		t.Errorf("deploy template: exit %d %s\n%s", code, errOut, out)
+	}
+	for _, args := range [][]string{
+		{"policy", "generate", "--cluster-arn", "arn:aws:kafka:us-east-1:123456789012:cluster/shop/abcd-1234", "--consume", "orders", "--group", "g", "--schema-registry", glue},
+		{"deploy", "template", "--cluster-arn", "arn:aws:kafka:us-east-1:123456789012:cluster/shop/abcd-1234", "--topic", "orders", "--bootstrap", "b-1.shop.abcd.c3.kafka.us-east-1.amazonaws.com:9098", "--schema-registry", glue},
+		append([]string{"policy", "generate", "--schema-registry", glue, "--schema-registry-secret", secret}, esmArgs...),
+	} {
+		if _, errOut, code := runCLI(t, "", args...); code != 2 || !strings.Contains(errOut, "schema") {
+			t.Errorf("%v: exit %d, stderr %s", args, code, errOut)
+		}
+	}
+}
