@@ -62,7 +62,9 @@ type jsonOrder struct {
 func TestValueAsJSON(t *testing.T) {
 	framed := append([]byte{0, 0, 0, 0, 7}, `{"id":"b","qty":2}`...)
 	got, out := runCodec(t, codecEvent(`{"dataFormat":"AVRO","schemaId":"7"}`, []byte(`{"id":"a","qty":1}`), []byte(`{"id":`), []byte(`{"id":"c","qty":3}`)),
-		func(ctx context.Context, r kafkaesm.Record) (any, error) { return kafkaesm.ValueAs[jsonOrder](ctx, r, kafkaesm.JSON{}) })
+		func(ctx context.Context, r kafkaesm.Record) (any, error) {
+			return kafkaesm.ValueAs[jsonOrder](ctx, r, kafkaesm.JSON{})
+		})
 	if strings.Join(got, " ") != "{a 1}" || out != `{"batchItemFailures":[{"itemIdentifier":{"partition":"orders-0","offset":1}}]}` {
 		t.Errorf("got %v, answer %s", got, out)
 	}
