@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/bufbuild/protocompile"
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/hamba/avro/v2"
 	"github.com/msklink/msklink/lambdafn/kafkaesm"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -67,19 +67,15 @@ func compile(s Schema) (codec, error) {
 	case Protobuf:
 		return compileProto(s.Text)
 	case JSON:
-		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(s.Text))
+		var js jsonschema.Schema
+		if err := json.Unmarshal([]byte(s.Text), &js); err != nil {
+			return nil, fmt.Errorf("invalid JSON Schema: %w", err)
+		}
+		rs, err := js.Resolve(nil)
 		if err != nil {
 			return nil, fmt.Errorf("invalid JSON Schema: %w", err)
 		}
-		c := jsonschema.NewCompiler()
-		if err := c.AddResource("urn:msklink:schema", doc); err != nil {
-			return nil, fmt.Errorf("invalid JSON Schema: %w", err)
-		}
-		sch, err := c.Compile("urn:msklink:schema")
-		if err != nil {
-			return nil, fmt.Errorf("invalid JSON Schema: %w", err)
-		}
-		return jsonCodec{sch}, nil
+		return jsonCodec{rs}, nil
 	}
 	return nil, fmt.Errorf("schema type %q: use AVRO, PROTOBUF or JSON", s.Type)
 }
@@ -105,11 +101,11 @@ func (c avroCodec) toJSON(data []byte, _ bool) ([]byte, []byte, error) {
 	return js, data, nil
 }
 
-type jsonCodec struct{ s *jsonschema.Schema }
+type jsonCodec struct{ s *jsonschema.Resolved }
 
 func (c jsonCodec) toJSON(data []byte, _ bool) ([]byte, []byte, error) {
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
 		return nil, nil, fmt.Errorf("not JSON: %w", err)
 	}
 	if err := c.s.Validate(v); err != nil {
