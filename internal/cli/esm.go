@@ -144,7 +144,7 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	if *functionARN != "" {
 		opts = append(opts, esm.WithFunctionARN(*functionARN))
 	}
-	schemaOpts, err := schema.opts()
+	schemaOpts, err := schema.opts(e.getenv)
 	if err != nil {
 		return err
 	}

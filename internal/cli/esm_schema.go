@@ -16,7 +16,9 @@ Schema registry (SchemaRegistryConfig, provisioned mode):
                                 framing are validated against it before delivery (Glue
                                 schema version ids resolve through the local registry:
                                 AWS Glue cannot be reached from here)
-  --schema-registry-auth U:P    basic auth for the registry (BASIC_AUTH); default none
+  --schema-registry-auth U:P    basic auth for the registry (BASIC_AUTH); default
+                                $MSK_SCHEMA_REGISTRY_AUTH, else none (the variable keeps
+                                the password out of the process list)
   --event-record-format F       JSON (Avro, Protobuf, JSON Schema decoded to JSON) or
                                 SOURCE (the producer's bytes, the header removed); default JSON
   --schema-validation A         KEY, VALUE or KEY,VALUE: what is validated; default VALUE
@@ -39,10 +41,16 @@ func registerESMSchemaFlags(fs *flag.FlagSet) esmSchemaFlags {
 	}
 }
 
+// envSchemaRegistryAuth is read when --schema-registry-auth is not given.
+const envSchemaRegistryAuth = "MSK_SCHEMA_REGISTRY_AUTH"
+
 // opts returns the esm option of the flags, none without --schema-registry.
-func (f esmSchemaFlags) opts() ([]esm.Opt, error) {
+func (f esmSchemaFlags) opts(getenv func(string) string) ([]esm.Opt, error) {
 	if *f.url == "" {
 		return nil, nil
+	}
+	if *f.auth == "" && getenv != nil {
+		*f.auth = getenv(envSchemaRegistryAuth)
 	}
 	if strings.HasPrefix(*f.url, "arn:") {
 		return nil, usagef("esm: --schema-registry %s: AWS Glue cannot be reached from here: give the local registry's URL ($MSK_SCHEMA_REGISTRY_URL from msklink local), which resolves Glue-framed records' schema version ids", *f.url)
@@ -51,7 +59,7 @@ func (f esmSchemaFlags) opts() ([]esm.Opt, error) {
 	if *f.auth != "" {
 		user, pass, ok := strings.Cut(*f.auth, ":")
 		if !ok {
-			return nil, usagef("esm: --schema-registry-auth: give USER:PASSWORD")
+			return nil, usagef("esm: --schema-registry-auth (or $%s): give USER:PASSWORD", envSchemaRegistryAuth)
 		}
 		copts = append(copts, schemareg.WithBasicAuth(user, pass))
 	}

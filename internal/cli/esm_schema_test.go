@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hamba/avro/v2"
+	"github.com/msklink/msklink/internal/schemareg"
 	"github.com/msklink/msklink/kafkaconn"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -23,8 +25,17 @@ const cliOrderAvro = `{"type":"record","name":"Order","fields":[{"name":"id","ty
 // does, and returns its id.
 func registerSchema(t *testing.T, url, subject, typ, schema string) uint32 {
 	t.Helper()
+	return registerSchemaAuth(t, url, subject, typ, schema)
+}
+
+// registerSchemaAuth is registerSchema as alice:s3cret.
+func registerSchemaAuth(t *testing.T, url, subject, typ, schema string) uint32 {
+	t.Helper()
 	body, _ := json.Marshal(map[string]string{"schema": schema, "schemaType": typ})
-	resp, err := http.Post(url+"/subjects/"+subject+"/versions", "application/vnd.schemaregistry.v1+json", strings.NewReader(string(body)))
+	req, _ := http.NewRequest("POST", url+"/subjects/"+subject+"/versions", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+	req.SetBasicAuth("alice", "s3cret")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,17 +85,18 @@ func TestLocalSchemaRegistry(t *testing.T) {
 	}
 }
 
-// TestESMSchemaRegistryCommand: msklink esm --schema-registry delivers an
-// Avro record (hamba/avro's encoding, Confluent framing) as JSON, and gives
+// TestESMSchemaRegistryCommand: msklink esm --schema-registry (basic auth
+// from MSK_SCHEMA_REGISTRY_AUTH) delivers an Avro record (hamba/avro's encoding, Confluent framing) as JSON, and gives
 // up one whose schema id the registry lacks with SCHEMA_NOT_FOUND (--json).
 func TestESMSchemaRegistryCommand(t *testing.T) {
 	useEmulator(t, "orders")
-	url, stopRegistry, err := startLocalRegistry("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopRegistry()
-	id := registerSchema(t, url, "orders-value", "AVRO", cliOrderAvro)
+	srv := schemareg.NewServer(schemareg.WithServerBasicAuth("alice", "s3cret"))
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	url := hs.URL
+	id := registerSchemaAuth(t, url, "orders-value", "AVRO", cliOrderAvro)
+	// The mapping authenticates from the environment: MSK_SCHEMA_REGISTRY_AUTH.
+	t.Setenv("MSK_SCHEMA_REGISTRY_AUTH", "alice:s3cret")
 	data, err := avro.Marshal(avro.MustParse(cliOrderAvro), map[string]any{"id": "o-1", "qty": 2})
 	if err != nil {
 		t.Fatal(err)
