@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -63,6 +66,45 @@ func TestConsumerSchemaRegistry(t *testing.T) {
 		var pe *ParamError
 		if !errors.As(err, &pe) || pe.Flag != tc.flag {
 			t.Errorf("%+v: %v, want a ParamError for --%s", tc.reg, err, tc.flag)
+		}
+	}
+}
+
+// TestConsumerSchemaRegistryValidates: the consumer templates with a Glue
+// and a Confluent registry pass AWS's CloudFormation validator (and
+// cfn-lint, where installed): SchemaRegistryConfig sits where the
+// resource's schema has it, in AmazonManagedKafkaEventSourceConfig.
+func TestConsumerSchemaRegistryValidates(t *testing.T) {
+	validator(t)
+	dir := t.TempDir()
+	var files []string
+	for i, reg := range []SchemaRegistry{
+		{URI: "arn:aws:glue:us-east-1:123456789012:registry/shop", Validate: []string{"KEY", "VALUE"}},
+		{URI: "https://sr.example.com", AuthSecretARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:sr-1", EventRecordFormat: "SOURCE"},
+	} {
+		for _, f := range []Format{FormatSAM, FormatCloudFormation} {
+			p := consumerParams(f, "orders-dlt")
+			p.ESM.SchemaRegistry = &reg
+			_, b := render(t, p)
+			name := filepath.Join(dir, fmt.Sprintf("%s-%d.yaml", f, i))
+			if err := os.WriteFile(name, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, name)
+		}
+	}
+	for f, r := range validate(t, files...) {
+		if r.Status != "OK" {
+			t.Errorf("%s: analysis %s", f, r.Status)
+		}
+		for _, d := range r.problems() {
+			t.Errorf("%s:%d: %s %s %s: %s", f, d.Line, d.Severity, d.RuleID, d.Path, d.Message)
+		}
+	}
+	if bin, err := exec.LookPath("cfn-lint"); err == nil {
+		out, err := exec.Command(bin, append([]string{"--format", "parseable", "--"}, files...)...).CombinedOutput()
+		if err != nil {
+			t.Errorf("cfn-lint: %v\n%s", err, out)
 		}
 	}
 }
