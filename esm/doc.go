@@ -167,6 +167,22 @@
 //     "Records will also go unprocessed if they are dropped due to their
 //     size").
 //
+// # Schema registry
+//
+// With WithSchemaRegistry (SchemaRegistryConfig, provisioned mode only:
+// services-consume-kafka-events.html) each record runs through the
+// schema registry stage (RecordDecoder; package internal/schemareg is the
+// Confluent-compatible one) when it is gathered into a batch, before
+// filtering, as Lambda validates and deserializes before it filters: the
+// event carries what the stage returns, with "keySchemaMetadata" and
+// "valueSchemaMetadata" ({"dataFormat", "schemaId"}), and the stage's JSON
+// of the value is what the filter stage matches (record.matchValue). A
+// record whose schema the registry lacks is given up as SCHEMA_NOT_FOUND,
+// one that does not deserialize as DESERIALIZATION_ERROR, before any
+// invocation: to the on-failure topic, else dropped ("How Lambda performs
+// schema validation"). A registry that cannot be reached holds the record,
+// retried with backoff: nothing after it is delivered or committed.
+//
 // # What is committed
 //
 // After each invocation the mapping commits, per partition, the offset

@@ -370,6 +370,15 @@ func (r *runner) gather(ctx context.Context) (*batch, error) {
 			r.mu.Unlock()
 			continue
 		}
+		if err := r.decode(ctx, rec); err != nil {
+			r.unpopCarry(rec)
+			return b, err
+		}
+		if rec.decoded && rec.discard == "" && !e.c.filters.Match(rec.matchValue()) {
+			// Filters match what the registry stage decoded (newRecord
+			// filters the others at once).
+			rec.done, rec.filtered = true, true
+		}
 		if rec.filtered {
 			b.all = append(b.all, rec)
 			b.filtered++
@@ -384,6 +393,7 @@ func (r *runner) gather(ctx context.Context) (*batch, error) {
 			deadline = time.Now().Add(e.c.window)
 		}
 		switch cost := sz.cost(rec); {
+		case rec.discard != "":
 		case e.tooOld(rec):
 			rec.discard = ConditionRecordAgeExceeded
 		case sz.size+cost > e.c.maxPayload && len(b.send) == 0:
@@ -478,9 +488,9 @@ type Filtered struct {
 // filters is settled at once (done, filtered) and not encoded: it is
 // never delivered, only committed. Lambda filters the value it would
 // deliver, after any schema-registry decoding ("filters applied after
-// decoding"): a decoding step goes before the Match here.
+// decoding"): with a registry stage, gather filters once it has decoded.
 func (e *ESM) newRecord(kr *kgo.Record) *record {
-	if !e.c.filters.Match(kr.Value) {
+	if e.c.decoder == nil && !e.c.filters.Match(kr.Value) {
 		return &record{r: kr, tp: tp{kr.Topic, kr.Partition}, done: true, filtered: true}
 	}
 	return newRecord(kr)

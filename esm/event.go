@@ -172,6 +172,9 @@ type record struct {
 	// filtered: it matched none of the filters; never delivered, done
 	filtered bool
 
+	decoded     bool   // the schema registry stage ran (schema.go)
+	filterValue []byte // the stage's JSON of the value, for the filter stage
+
 	// the last invocation that held it, for its on-failure record
 	lastRequestID, lastFunctionError, lastError string
 	lastStatus                                  int
@@ -195,7 +198,13 @@ func timestampType(r *kgo.Record) string {
 	return "NO_TIMESTAMP_TYPE"
 }
 
-func encodeRecord(r *kgo.Record) []byte {
+func encodeRecord(r *kgo.Record) []byte { return encodeRecordWith(r, nil, nil) }
+
+// encodeRecordWith encodes r with a mapping's schema metadata, when it
+// has a schema registry: "keySchemaMetadata" and "valueSchemaMetadata",
+// each {"dataFormat", "schemaId"} (services-consume-kafka-events.html,
+// "Payload formats and deserialization behavior").
+func encodeRecordWith(r *kgo.Record, keySchema, valueSchema *SchemaMetadata) []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"topic":`)
 	writeJSONString(&b, r.Topic)
@@ -234,7 +243,21 @@ func encodeRecord(r *kgo.Record) []byte {
 		}
 		b.WriteString("]}")
 	}
-	b.WriteString("]}")
+	b.WriteByte(']')
+	for _, m := range []struct {
+		name string
+		md   *SchemaMetadata
+	}{{"keySchemaMetadata", keySchema}, {"valueSchemaMetadata", valueSchema}} {
+		if m.md == nil {
+			continue
+		}
+		b.WriteString(`,"` + m.name + `":{"dataFormat":`)
+		writeJSONString(&b, m.md.DataFormat)
+		b.WriteString(`,"schemaId":`)
+		writeJSONString(&b, m.md.SchemaID)
+		b.WriteByte('}')
+	}
+	b.WriteByte('}')
 	return b.Bytes()
 }
 

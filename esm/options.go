@@ -107,6 +107,7 @@ type config struct {
 	onAssign        func([]PartitionStart)
 	onFilter        func(Filtered)
 	maxPayload      int // MaxPayloadBytes; lowered by tests only
+	decoder         RecordDecoder
 }
 
 // WithFunction sets the function to invoke (required): an *HTTPFunction

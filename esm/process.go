@@ -67,7 +67,7 @@ func (r *runner) process(ctx context.Context, b *batch) error {
 	e := r.e
 	for _, rec := range b.all {
 		if rec.discard != "" {
-			if err := r.giveUp(ctx, rec, rec.discard, ""); err != nil {
+			if err := r.giveUp(ctx, rec, rec.discard, rec.lastError); err != nil {
 				return err
 			}
 		}

@@ -34,6 +34,9 @@ type ESMWorkload struct {
 	// FunctionName, if set, narrows the CloudWatch Logs statement to the
 	// function's log group /aws/lambda/FunctionName; else /aws/lambda/*.
 	FunctionName string
+	// SchemaRegistry, if set, is the mapping's SchemaRegistryConfig: its
+	// permissions are added (see SchemaRegistryAccess).
+	SchemaRegistry *SchemaRegistryAccess
 }
 
 // ErrInvalidESMWorkload is wrapped by ESMWorkload.Validate's errors.
@@ -62,6 +65,9 @@ func (w ESMWorkload) Validate() error {
 	}
 	if strings.ContainsAny(w.FunctionName, "*?:/") {
 		return bad("function name %q: give the plain function name (no ARN, no wildcard)", w.FunctionName)
+	}
+	if w.SchemaRegistry != nil {
+		return w.SchemaRegistry.Validate()
 	}
 	return nil
 }
@@ -119,7 +125,10 @@ const (
 //   - "VpcDescribe": the ec2:Describe* calls on "*" (they support no
 //     resource-level permissions);
 //   - "Logs": logs:CreateLogGroup, CreateLogStream and PutLogEvents on the
-//     function's log group (/aws/lambda/FunctionName, or /aws/lambda/*).
+//     function's log group (/aws/lambda/FunctionName, or /aws/lambda/*);
+//   - with w.SchemaRegistry, "SchemaRegistry" (Glue: glue:GetRegistry and
+//     glue:GetSchemaVersion) or "SchemaRegistrySecret" (a Confluent
+//     registry's Secrets Manager secret).
 //
 // CheckESM evaluates such a policy whole, Check(policies, cluster,
 // w.Workload()) its kafka-cluster part. GenerateESM does not validate w
@@ -145,6 +154,9 @@ func GenerateESM(cluster ClusterARN, w ESMWorkload) *Policy {
 			Action:   []string{logsCreateLogGroup, logsCreateLogStream, logsPutLogEvents},
 			Resource: []string{"arn:" + part + ":logs:" + region + ":" + account + ":log-group:" + logGroup + ":*"}},
 	)
+	if w.SchemaRegistry != nil {
+		p.Statements = append(p.Statements, w.SchemaRegistry.statements()...)
+	}
 	return p
 }
 

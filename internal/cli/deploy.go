@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/msklink/msklink/internal/deploytmpl"
 	"github.com/msklink/msklink/kafkaconn"
 )
 
 const deployTemplateUsage = `--cluster-arn ARN --bootstrap HOST:PORT,... --topic T ... [--auth iam|scram|tls] [--idempotent=false] [--format sam|cloudformation] [-o FILE]
---esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] ` + filterFlagsUsage + ` [--format ...] [-o FILE]
+--esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] ` + filterFlagsUsage + ` [--schema-registry URI [--schema-registry-secret ARN] [--event-record-format JSON|SOURCE] [--schema-validation KEY,VALUE]] [--format ...] [-o FILE]
 --extension --runtime python3.13|nodejs22.x --cluster-arn ARN --bootstrap HOST:9098,... --topic T ... [--format ...] [-o FILE]
 
 Writes the AWS SAM template (or, with --format cloudformation, the
@@ -66,6 +67,12 @@ func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 	var filters filterFlags
 	filters.register(fs)
 	ext := addExtensionFlags(fs)
+	var registry deploytmpl.SchemaRegistry
+	var validate string
+	fs.StringVar(&registry.URI, "schema-registry", "", "with --esm: SchemaRegistryConfig's registry, a Glue registry ARN or a Confluent URL")
+	fs.StringVar(&registry.AuthSecretARN, "schema-registry-secret", "", "with --schema-registry URL: the Secrets Manager secret ARN of its basic auth")
+	fs.StringVar(&registry.EventRecordFormat, "event-record-format", "JSON", "with --schema-registry: JSON or SOURCE")
+	fs.StringVar(&validate, "schema-validation", "VALUE", "with --schema-registry: KEY, VALUE or KEY,VALUE")
 	pos, err := parseFlags(fs, rest)
 	if err != nil {
 		return err
@@ -78,17 +85,25 @@ func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 	if mapping.Filters, err = filters.criteria("deploy template"); err != nil {
 		return err
 	}
+	if registry.URI != "" {
+		registry.Validate = strings.Split(validate, ",")
+		mapping.SchemaRegistry = &registry
+	} else if registry.AuthSecretARN != "" {
+		return usagef("deploy template: --schema-registry-secret goes with --schema-registry")
+	}
 	if ext.on {
 		if esm {
 			return usagef("deploy template: --extension and --esm are different templates: choose one")
 		}
-		if mapping.Filters != nil {
-			return usagef("deploy template: --filter and --filter-criteria go with --esm (the mapping's FilterCriteria)")
+		if mapping.Filters != nil || mapping.SchemaRegistry != nil {
+			return usagef("deploy template: --filter, --filter-criteria and --schema-registry go with --esm (the mapping's FilterCriteria and SchemaRegistryConfig)")
 		}
 		return ext.render(e, p, out)
 	}
 	if esm {
 		p.ESM = &mapping
+	} else if mapping.SchemaRegistry != nil {
+		return usagef("deploy template: --schema-registry goes with --esm")
 	} else if mapping.Group != "" || mapping.OnFailureTopic != "" || mapping.FunctionName != "" {
 		return usagef("deploy template: --group, --on-failure-topic and --function-name go with --esm")
 	} else if mapping.Filters != nil {

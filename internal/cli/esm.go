@@ -17,7 +17,7 @@ import (
 	"github.com/msklink/msklink/esm/eventfilter"
 )
 
-const esmUsage = `--topic T (--function URL | --handler-cmd CMD) ` + connFlagsUsage + ` [--batch-size 100] [--batching-window 500ms] [--starting-position LATEST|TRIM_HORIZON] [--report-batch-item-failures] [--max-retries -1] [--max-record-age -1|D] [--bisect-on-error] [--on-failure-topic T] [--group-id UUID] [--event-source-arn ARN] [--function-arn ARN] [--function-timeout 14m] ` + filterFlagsUsage + ` [--json] ` + logLevelUsage + ` [-v]
+const esmUsage = `--topic T (--function URL | --handler-cmd CMD) ` + connFlagsUsage + ` [--batch-size 100] [--batching-window 500ms] [--starting-position LATEST|TRIM_HORIZON] [--report-batch-item-failures] [--max-retries -1] [--max-record-age -1|D] [--bisect-on-error] [--on-failure-topic T] [--group-id UUID] [--event-source-arn ARN] [--function-arn ARN] [--function-timeout 14m] ` + filterFlagsUsage + ` [--schema-registry URL [--schema-registry-auth U:P] [--event-record-format JSON|SOURCE] [--schema-validation KEY,VALUE]] [--json] ` + logLevelUsage + ` [-v]
 
 Runs a local event source mapping: polls the topic as Lambda's
 provisioned-mode MSK trigger does (a consumer group named after the
@@ -54,7 +54,7 @@ the part of it at fault.
 On a terminal, a status line shows batches, records delivered and given
 up (and filtered out, with filters), and the lag; with --json, one JSON
 line per invocation, per record given up and per record filtered out goes
-to stdout.`
+to stdout.` + esmSchemaUsage
 
 // esmFlags maps esm.OptionError's option names to the flags that set them.
 var esmFlags = map[string]string{
@@ -110,6 +110,7 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	asJSON := fs.Bool("json", false, "print each invocation and each record given up as a JSON line on stdout")
 	logLevel := logLevelFlag(fs)
 	verbose := fs.Bool("v", false, "log every invocation and the Kafka client's events on stderr (--log-level debug)")
+	schema := registerESMSchemaFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -176,6 +177,11 @@ func runESM(ctx context.Context, e *env, args []string) error {
 		out.filters = true
 		opts = append(opts, esm.WithFilters(filters), esm.WithOnFilter(out.filtered))
 	}
+	schemaOpts, err := schema.opts(e.getenv)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, schemaOpts...)
 	m, err := esm.New(cfg, opts...)
 	var oe *esm.OptionError
 	if errors.As(err, &oe) {

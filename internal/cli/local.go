@@ -17,7 +17,7 @@ import (
 	"github.com/msklink/msklink/kafkaconn"
 )
 
-const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--env-file PATH] [--log-format json|text] ` + logLevelUsage + ` [--admin-addr 127.0.0.1:PORT] [--verbose-auth-errors]`
+const localUsage = `[--config FILE] [--brokers N] [--ephemeral] [--topic NAME[:PARTITIONS]]... [--auto-create-topics] [--data-dir DIR] [--ready-file PATH] [--env-file PATH] [--log-format json|text] ` + logLevelUsage + ` [--admin-addr 127.0.0.1:PORT] [--schema-registry-addr 127.0.0.1:PORT] [--verbose-auth-errors]`
 
 // topicFlags collects repeated --topic NAME[:PARTITIONS] flags.
 type topicFlags []emulator.Topic
@@ -53,6 +53,9 @@ type localReady struct {
 	AdminURL   string            `json:"admin_url,omitempty"`
 	Identities []localIdentity   `json:"identities"`
 	SCRAMUsers []localSCRAMUser  `json:"scram_users"`
+
+	// SchemaRegistryURL is the local Confluent-compatible registry's.
+	SchemaRegistryURL string `json:"schema_registry_url,omitempty"`
 }
 
 type localIdentity struct {
@@ -82,6 +85,7 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
 	logLevel := logLevelFlag(fs)
 	adminAddr := fs.String("admin-addr", "127.0.0.1:0", "loopback address of the HTTP admin endpoint for faults (GET /v1/status); empty: none")
+	registryAddr := fs.String("schema-registry-addr", "127.0.0.1:0", "loopback address of the Confluent-compatible schema registry (printed as MSK_SCHEMA_REGISTRY_URL); empty: none")
 	verboseAuth := fs.Bool("verbose-auth-errors", false, "append the emulator's reason to authentication failures (MSK never does: it says only \"[<id>]: Access denied\"; the reason is always in the log and GET /v1/auth-failures)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -160,6 +164,12 @@ func runLocal(ctx context.Context, e *env, args []string) error {
 		defer srv.Close()
 		ready.AdminURL = "http://" + adminLn.Addr().String()
 	}
+	registryURL, stopRegistry, err := startLocalRegistry(*registryAddr)
+	if err != nil {
+		return err
+	}
+	defer stopRegistry()
+	ready.SchemaRegistryURL = registryURL
 	printLocalExports(e, &ready)
 	if *envFile != "" {
 		var b strings.Builder
@@ -198,6 +208,7 @@ func printLocalExports(e *env, r *localReady) {
 		export("MSK_AUTH", "iam")
 	}
 	export("MSK_LOCAL_ADMIN_URL", r.AdminURL)
+	export("MSK_SCHEMA_REGISTRY_URL", r.SchemaRegistryURL)
 	export("MSK_REGION", r.Region)
 	export("MSK_TLS_CA_FILE", r.CAFile)
 	export("AWS_REGION", r.Region)

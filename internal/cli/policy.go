@@ -12,7 +12,7 @@ import (
 )
 
 const policyGenerateUsage = `--cluster-arn ARN [--produce T ...] [--consume T ... --group G] [--idempotent] [--describe-topic-config] [--transactional-id X] [--json]
---esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--json]
+--esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--schema-registry URI [--schema-registry-secret ARN]] [--json]
 
 Prints the least-privilege IAM policy for the workload (MSK's action
 dependencies included: WriteData needs Connect and DescribeTopic, ReadData
@@ -65,6 +65,8 @@ type workloadFlags struct {
 	esm                      bool
 	topics                   listFlag
 	onFailureTopic, function string
+	// --schema-registry URI, --schema-registry-secret ARN (with --esm).
+	registry, registrySecret string
 }
 
 func (w *workloadFlags) register(fs *flag.FlagSet) {
@@ -79,6 +81,8 @@ func (w *workloadFlags) register(fs *flag.FlagSet) {
 	fs.Var(&w.topics, "topic", "with --esm: the topic the mapping consumes")
 	fs.StringVar(&w.onFailureTopic, "on-failure-topic", "", "with --esm: the Kafka on-failure destination topic (kafka://TOPIC)")
 	fs.StringVar(&w.function, "function-name", "", "with --esm: the function's name, to narrow the logs statement to /aws/lambda/NAME")
+	fs.StringVar(&w.registry, "schema-registry", "", "with --esm: the mapping's SchemaRegistryURI, a Glue registry ARN (adds glue:GetRegistry, glue:GetSchemaVersion) or a Confluent URL")
+	fs.StringVar(&w.registrySecret, "schema-registry-secret", "", "with --esm --schema-registry URL: the Secrets Manager secret ARN of its access config (adds secretsmanager:GetSecretValue)")
 }
 
 // parseESM reads the --esm flags.
@@ -101,6 +105,9 @@ func (w *workloadFlags) parseESM(cmd string) (iampolicy.ClusterARN, iampolicy.ES
 	if len(w.groups) == 1 {
 		esm.Group = w.groups[0]
 	}
+	if w.registry != "" || w.registrySecret != "" {
+		esm.SchemaRegistry = &iampolicy.SchemaRegistryAccess{URI: w.registry, SecretARN: w.registrySecret}
+	}
 	if err := esm.Validate(); err != nil {
 		return arn, esm, usagef("%s --esm: %v", cmd, strings.TrimPrefix(err.Error(), iampolicy.ErrInvalidESMWorkload.Error()+": "))
 	}
@@ -119,8 +126,8 @@ func (w *workloadFlags) parse(cmd string) (iampolicy.ClusterARN, iampolicy.Workl
 	if len(w.produce)+len(w.consume)+len(w.groups)+len(w.txns) == 0 && !w.idempotent {
 		return arn, wl, usagef("%s: describe the workload: --produce T, --consume T --group G, --idempotent, --transactional-id X", cmd)
 	}
-	if len(w.topics) > 0 || w.onFailureTopic != "" || w.function != "" {
-		return arn, wl, usagef("%s: --topic, --on-failure-topic and --function-name go with --esm (for another consumer use --consume T --group G)", cmd)
+	if len(w.topics) > 0 || w.onFailureTopic != "" || w.function != "" || w.registry != "" || w.registrySecret != "" {
+		return arn, wl, usagef("%s: --topic, --on-failure-topic, --function-name and --schema-registry go with --esm (for another consumer use --consume T --group G)", cmd)
 	}
 	if len(w.consume) > 0 && len(w.groups) == 0 {
 		return arn, wl, usagef("%s: --consume needs --group (consumers read as a group; MSK checks AlterGroup)", cmd)

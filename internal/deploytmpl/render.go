@@ -102,6 +102,24 @@ type ESM struct {
 	// (the value only, Lambda's operators and limits). They need no
 	// permission of the execution role.
 	Filters *eventfilter.Criteria
+	// SchemaRegistry, if set (--schema-registry), is the mapping's
+	// SchemaRegistryConfig (see SchemaRegistry); its permissions join the
+	// role's policy.
+	SchemaRegistry *SchemaRegistry
+}
+
+// SchemaRegistry is an event source mapping's SchemaRegistryConfig
+// (https://docs.aws.amazon.com/lambda/latest/dg/services-consume-kafka-events.html).
+type SchemaRegistry struct {
+	// URI is a Glue registry's ARN or a Confluent registry's URL.
+	URI string
+	// AuthSecretARN is a Confluent registry's BASIC_AUTH secret, if any.
+	AuthSecretARN string
+	// EventRecordFormat is JSON (default) or SOURCE.
+	EventRecordFormat string
+	// Validate lists KEY and/or VALUE (SchemaValidationConfigs). Default
+	// VALUE.
+	Validate []string
 }
 
 // ParamError is a parameter that cannot make a working template: the flag
@@ -278,6 +296,13 @@ func (c *checked) checkESM() error {
 	case e.BatchSize < 1 || e.BatchSize > 10000:
 		return &ParamError{"batch-size", strconv.Itoa(e.BatchSize), "an MSK mapping takes 1 to 10000 records per batch"}
 	}
+	if r := e.SchemaRegistry; r != nil {
+		rc := *r
+		e.SchemaRegistry = &rc
+		if err := rc.check(); err != nil {
+			return err
+		}
+	}
 	w := c.esmWorkload()
 	if err := w.Validate(); err != nil {
 		return &ParamError{"esm", "", err.Error()}
@@ -310,7 +335,11 @@ func (c checked) role() string {
 // esmWorkload is the consumer template's event source mapping, for
 // iampolicy.GenerateESM.
 func (c checked) esmWorkload() iampolicy.ESMWorkload {
-	return iampolicy.ESMWorkload{Topics: c.topics, Group: c.ESM.Group, OnFailureTopic: c.ESM.OnFailureTopic, FunctionName: c.ESM.FunctionName}
+	w := iampolicy.ESMWorkload{Topics: c.topics, Group: c.ESM.Group, OnFailureTopic: c.ESM.OnFailureTopic, FunctionName: c.ESM.FunctionName}
+	if r := c.ESM.SchemaRegistry; r != nil {
+		w.SchemaRegistry = &iampolicy.SchemaRegistryAccess{URI: r.URI, SecretARN: r.AuthSecretARN}
+	}
+	return w
 }
 
 // checkBroker checks one bootstrap broker against the auth mode: the

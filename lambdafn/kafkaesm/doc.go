@@ -32,7 +32,12 @@
 // 0, 4-byte schema id) or AWS Glue (version byte 3, compression byte,
 // 16-byte schema version UUID; zlib inflated) schema registry header.
 // ParseWire exposes the header and the schema id; Avro, Protobuf or any
-// other format plug in as a Decoder (Record.DecodeValue). Decoding errors
+// other format plug in as a Decoder (Record.DecodeValue). ValueAs and
+// KeyAs return a typed value, as Powertools' Kafka consumer does: with
+// JSON (also for a mapping's EventRecordFormat JSON, whatever the
+// registry's format), package kafkaesm/avro (a writer's schema, hamba/avro)
+// or kafkaesm/protobuf (a generated message type); those are packages of
+// their own, so a function reading JSON links neither. Decoding errors
 // are *DecodeError values: returned from the function they fail the record,
 // like any error. A panic in the function is recovered and fails its record
 // with a *PanicError.
