@@ -39,7 +39,7 @@ type command struct {
 // commands is the command table. Keep it sorted by name.
 func commands() []*command {
 	cmds := []*command{
-		{name: "deploy", summary: "write the SAM / CloudFormation template that deploys the Lambda function next to MSK with least privilege", usage: deployUsage, run: runDeploy},
+		{name: "deploy", summary: "write the SAM / CloudFormation template that deploys the Lambda function next to MSK with least privilege, or check one for what MSK needs", usage: deployUsage, run: runDeploy},
 		{name: "demo", summary: "run the Lambda handler against a local emulated MSK and check every record round-trips", usage: demoUsage, run: runDemo},
 		{name: "invoke", summary: "run the Lambda handler in-process on an event file against the configured cluster", usage: invokeUsage, run: runInvoke},
 		{name: "local", summary: "run a local MSK emulator (IAM, SCRAM, TLS listeners) until interrupted", usage: localUsage, run: runLocal},
