@@ -90,7 +90,7 @@ func runDeploy(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&esm, "esm", false, "the consumer side: a function triggered by an MSK event source mapping on --topic")
 	fs.StringVar(&mapping.Group, "group", "", "with --esm: the consumer group the mapping joins (ConsumerGroupId)")
 	fs.StringVar(&mapping.OnFailureTopic, "on-failure-topic", "", "with --esm: a topic of the cluster for the records the mapping gives up on (kafka://TOPIC)")
-	fs.StringVar(&mapping.FunctionName, "function-name", "", "with --esm: the function's name (default msklink-GROUP)")
+	fs.StringVar(&mapping.FunctionName, "function-name", "", "with --esm: the function's name (default: CloudFormation names it after the stack)")
 	fs.StringVar(&mapping.StartingPosition, "starting-position", "TRIM_HORIZON", "with --esm: TRIM_HORIZON or LATEST, the StartingPosition parameter's default")
 	fs.IntVar(&mapping.BatchSize, "batch-size", 100, "with --esm: records per invocation, the BatchSize parameter's default")
 	pos, err := parseFlags(fs, rest)

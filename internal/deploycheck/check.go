@@ -123,7 +123,7 @@ func CheckParsed(t *Template, opts ...Opt) []Finding {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	c := &checker{t: t, cfg: cfg, r: &resolver{t: t, params: cfg.params, pseudo: map[string]string{"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "STACK"}}}
+	c := newChecker(t, cfg)
 	c.run()
 	sort.SliceStable(c.findings, func(i, j int) bool {
 		a, b := c.findings[i], c.findings[j]
@@ -136,6 +136,12 @@ func CheckParsed(t *Template, opts ...Opt) []Finding {
 		return a.Path < b.Path
 	})
 	return c.findings
+}
+
+// newChecker returns a checker of t. AWS::StackName is "STACK" (it only
+// names things).
+func newChecker(t *Template, cfg config) *checker {
+	return &checker{t: t, cfg: cfg, r: &resolver{t: t, params: cfg.params, pseudo: map[string]string{"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "STACK"}}}
 }
 
 // checker holds one run of Check.
@@ -284,4 +290,21 @@ func (c *checker) findCluster() {
 			}
 		}
 	}
+}
+
+// Evaluate returns v, a value of t such as a resource's property, with its
+// intrinsic functions evaluated as Check evaluates them: parameters take
+// the WithParameters value or their Default, AWS::Region and
+// AWS::AccountId come from the template's MSK cluster, AWS::NoValue
+// removes what it stands in. A reference to a resource stays a reference
+// (it prints, and marshals, as "!Ref ID" or "!GetAtt ID.Attribute"); a
+// value it cannot compute is an error naming why.
+func Evaluate(t *Template, v any, opts ...Opt) (any, error) {
+	cfg := config{goarch: DefaultGOARCH}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c := newChecker(t, cfg)
+	c.findCluster()
+	return c.r.eval(v)
 }

@@ -15,6 +15,8 @@ var managedPolicies = map[string][]string{
 	"AWSLambdaVPCAccessExecutionRole": {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
 		"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:DeleteNetworkInterface",
 		"ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"},
+	"AWSXRayDaemonWriteAccess": {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+		"xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries"},
 	"AWSLambdaMSKExecutionRole": {"kafka:DescribeCluster", "kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers",
 		"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DeleteNetworkInterface",
 		"ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
@@ -265,8 +267,10 @@ func (c *checker) addDocument(r *role, id, path string, doc map[string]any) {
 			for _, e := range l {
 				s, ok := e.(string)
 				if !ok {
-					bad = true
-					continue
+					if s, ok = c.otherARN(e); !ok {
+						bad = true
+						continue
+					}
 				}
 				*f.dst = append(*f.dst, s)
 			}
@@ -278,6 +282,28 @@ func (c *checker) addDocument(r *role, id, path string, doc map[string]any) {
 		p.Statements = append(p.Statements, st)
 	}
 	r.policies = append(r.policies, p)
+}
+
+// otherARN stands for the ARN of a resource of the template deploycheck
+// cannot name (an SQS queue's GetAtt Arn, say) when that resource cannot be
+// one the checks need (an MSK cluster, a log group, a network interface,
+// a secret or a key): an ARN of its own that matches none of them.
+func (c *checker) otherARN(v any) (string, bool) {
+	s, ok := v.(symbol)
+	if !ok || (s.kind != "resource" && s.kind != "getatt") {
+		return "", false
+	}
+	id, _, _ := strings.Cut(s.name, ".")
+	typ := c.t.Resources[id].Type
+	if !strings.HasPrefix(typ, "AWS::") {
+		return "", false // custom resources return anything
+	}
+	for _, p := range []string{"AWS::MSK::", "AWS::Logs::", "AWS::EC2::", "AWS::SecretsManager::", "AWS::KMS::", "AWS::CloudFormation::"} {
+		if strings.HasPrefix(typ, p) {
+			return "", false
+		}
+	}
+	return "arn:aws:cloudformation:::" + typ + "/" + s.name, true
 }
 
 // need is one permission the workload needs.
@@ -338,12 +364,7 @@ func (c *checker) logNeeds(f *function, sev Severity) []need {
 			group = v
 		case symbol:
 			if res, ok := c.t.Resources[v.name]; ok && v.kind == "resource" && res.Type == "AWS::Logs::LogGroup" {
-				if n, _, err := c.lookup(res.Properties, "LogGroupName"); err == nil {
-					group, _ = n.(string)
-				}
-				if group == "" {
-					group = "STACK-" + v.name + "-GENERATED" // CloudFormation names it
-				}
+				group = c.r.logGroupName(v.name)
 			}
 		}
 	}

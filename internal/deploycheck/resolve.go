@@ -23,6 +23,9 @@ func (s symbol) String() string {
 	return "!Ref " + s.name
 }
 
+// MarshalText writes the reference, e.g. "!Ref FunctionRole".
+func (s symbol) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // noValue is AWS::NoValue: the property is removed.
 type noValue struct{}
 
@@ -131,8 +134,14 @@ func (r *resolver) intrinsic(fn string, arg any, depth int) (any, error) {
 		if len(parts) != 2 {
 			return nil, unresolvedf("Fn::GetAtt wants [LogicalId, Attribute]")
 		}
-		if _, ok := r.t.Resources[parts[0]]; !ok {
+		res, ok := r.t.Resources[parts[0]]
+		if !ok {
 			return nil, unresolvedf("Fn::GetAtt of %s, which is not a resource of the template", parts[0])
+		}
+		if res.Type == "AWS::Logs::LogGroup" && parts[1] == "Arn" {
+			if arn, ok := r.logGroupARN(parts[0]); ok {
+				return arn, nil
+			}
 		}
 		return symbol{"getatt", parts[0] + "." + parts[1]}, nil
 	case "Fn::Sub":
@@ -256,6 +265,29 @@ func (r *resolver) intrinsic(fn string, arg any, depth int) (any, error) {
 		return r.evalDepth(arg, depth)
 	}
 	return nil, unresolvedf("%s (its value is known only when the stack is deployed)", fn)
+}
+
+// logGroupName returns the name of log group resource id: its
+// LogGroupName, or the name CloudFormation makes up, which deploycheck
+// writes STACK-<id>-GENERATED.
+func (r *resolver) logGroupName(id string) string {
+	if v, err := r.eval(r.t.Resources[id].Properties["LogGroupName"]); err == nil {
+		if s, ok := v.(string); ok && s != "" {
+			return s
+		}
+	}
+	return "STACK-" + id + "-GENERATED"
+}
+
+// logGroupARN is what GetAtt LogGroup.Arn returns:
+// arn:PARTITION:logs:REGION:ACCOUNT:log-group:NAME:* (the
+// AWS::Logs::LogGroup reference), when the region and account are known.
+func (r *resolver) logGroupARN(id string) (string, bool) {
+	region, account := r.pseudo["AWS::Region"], r.pseudo["AWS::AccountId"]
+	if region == "" || account == "" {
+		return "", false
+	}
+	return fmt.Sprintf("arn:%s:logs:%s:%s:log-group:%s:*", r.pseudo["AWS::Partition"], region, account, r.logGroupName(id)), true
 }
 
 // ref resolves Ref name.
