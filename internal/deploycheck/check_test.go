@@ -171,6 +171,9 @@ func breakages() []breakage {
 		{"unknown starting position", consumer, [][2]string{{"      StartingPosition: !Ref StartingPosition", "      StartingPosition: EARLIEST"}}, CheckESM, "ConsumerTrigger", "EARLIEST"},
 		{"no starting position", consumer, [][2]string{{"      StartingPosition: !Ref StartingPosition\n", ""}}, CheckESM, "ConsumerTrigger", "no StartingPosition"},
 		{"two topics", consumer, [][2]string{{"      Topics:\n        - !Ref Topics\n", "      Topics:\n        - !Ref Topics\n        - payments\n"}}, CheckESM, "ConsumerTrigger", "exactly one topic"},
+		{"SCRAM role without GetSecretValue", publisherParams(kafkaconn.AuthSCRAM, deploytmpl.FormatSAM), [][2]string{{"                Action: secretsmanager:GetSecretValue\n", "                Action: secretsmanager:DescribeSecret\n"}}, CheckIAM, "FunctionRole", "secretsmanager:GetSecretValue on !Ref ScramCredentialsArn"},
+		{"SCRAM function without egress to Secrets Manager", publisherParams(kafkaconn.AuthSCRAM, deploytmpl.FormatCloudFormation), [][2]string{{"          FromPort: 443\n          ToPort: 443\n", "          FromPort: 9096\n          ToPort: 9096\n"}}, CheckEgress, deploytmpl.FunctionID, "not TCP 443, which Secrets Manager"},
+		{"SCRAM function without credentials", publisherParams(kafkaconn.AuthSCRAM, deploytmpl.FormatCloudFormation), [][2]string{{"          MSK_SCRAM_SECRET_ARN: !Ref ScramCredentialsArn", "          MSK_SCRAM_SECRETARN: !Ref ScramCredentialsArn"}}, CheckSecretEnv, deploytmpl.FunctionID, "no SCRAM credentials"},
 		{"SCRAM password in the environment", publisherParams(kafkaconn.AuthTLS, deploytmpl.FormatSAM), [][2]string{{`          MSK_SCRAM_PASSWORD: ""`, `          MSK_SCRAM_PASSWORD: "{{resolve:secretsmanager:AmazonMSK_orders:SecretString:password}}"`}}, CheckSecretEnv, deploytmpl.FunctionID, "plain text"},
 		{"SCRAM password literal", publisherParams(kafkaconn.AuthTLS, deploytmpl.FormatCloudFormation), [][2]string{{`          MSK_SCRAM_PASSWORD: ""`, `          MSK_SCRAM_PASSWORD: hunter2`}}, CheckSecretEnv, deploytmpl.FunctionID, "plain text"},
 	}
@@ -238,6 +241,8 @@ func TestBadInput(t *testing.T) {
 			sev: SeverityWarning, check: CheckEgress, resource: deploytmpl.FunctionID, why: "not a resource of this template"},
 		{name: "role outside the template", text: strings.Replace(publisher, "      Role: !GetAtt FunctionRole.Arn", "      Role: !ImportValue shared-role", 1),
 			sev: SeverityWarning, check: CheckUnresolved, resource: deploytmpl.FunctionID, why: "the execution role's permissions not checked"},
+		{name: "cluster ARN without default", text: strings.Replace(publisher, "    Default: \""+exampleARN+"\"\n", "", 1),
+			sev: SeverityWarning, check: CheckIAM, resource: deploytmpl.FunctionID, why: "kafka-cluster actions were not checked"},
 		{name: "bootstrap without default", text: strings.Replace(publisher, "          MSK_BOOTSTRAP_SERVERS: !Ref BootstrapServers", "          MSK_BOOTSTRAP_SERVERS: !GetAZs ''", 1),
 			sev: SeverityWarning, check: CheckUnresolved, resource: deploytmpl.FunctionID, why: "MSK_BOOTSTRAP_SERVERS"},
 	} {

@@ -47,7 +47,16 @@ type role struct {
 	// statement, a customer managed policy outside the template), each
 	// with why: a permission not found could be in them.
 	unknown []string
+	// partial are statements whose resources are known only in part (a
+	// parameter without a default, a resource's attribute): they may
+	// allow their actions on what they name.
+	partial []partialStatement
 	outside string // the role is not in the template: why nothing was checked
+}
+
+type partialStatement struct {
+	st    iampolicy.Statement
+	where string
 }
 
 // role collects the statements of the function's execution role.
@@ -251,7 +260,7 @@ func (c *checker) addDocument(r *role, id, path string, doc map[string]any) {
 		if _, cond := m["Condition"]; cond && st.Effect == iampolicy.Deny {
 			continue
 		}
-		var bad bool
+		var bad, param bool
 		for _, f := range []struct {
 			key string
 			dst *[]string
@@ -267,19 +276,29 @@ func (c *checker) addDocument(r *role, id, path string, doc map[string]any) {
 			for _, e := range l {
 				s, ok := e.(string)
 				if !ok {
-					if s, ok = c.otherARN(e); !ok {
-						bad = true
-						continue
+					s, ok = c.otherARN(e)
+				}
+				if !ok {
+					// A parameter without a default matches a need
+					// that names the same parameter (its written form).
+					if sym, isSym := e.(symbol); isSym && sym.kind == "param" {
+						s, ok, param = sym.String(), true, true
 					}
+				}
+				if !ok {
+					bad = true
+					continue
 				}
 				*f.dst = append(*f.dst, s)
 			}
 		}
-		if bad {
-			r.unknown = append(r.unknown, fmt.Sprintf("%s %s.Statement[%d]", id, path, i))
-			continue
+		where := fmt.Sprintf("%s %s.Statement[%d]", id, path, i)
+		if bad || param {
+			r.partial = append(r.partial, partialStatement{st, where})
 		}
-		p.Statements = append(p.Statements, st)
+		if len(st.Action)+len(st.NotAction) > 0 && len(st.Resource)+len(st.NotResource) > 0 {
+			p.Statements = append(p.Statements, st)
+		}
 	}
 	r.policies = append(r.policies, p)
 }
@@ -338,9 +357,17 @@ func (c *checker) checkNeeds(f *function, r *role, who string, needs []need) {
 	for _, n := range missing {
 		sev, fix := n.sev, fmt.Sprintf("allow %s on %s in the role (msklink policy generate prints the statements)", n.action, n.resource)
 		why := fmt.Sprintf("the role does not allow %s on %s, which the %s needs to %s", n.action, n.resource, who, n.why)
-		if len(r.unknown) > 0 {
+		maybe := append([]string(nil), r.unknown...)
+		for _, p := range r.partial {
+			st := p.st
+			st.Resource, st.NotResource = []string{"*"}, nil
+			if st.Effect == iampolicy.Allow && st.Matches(n.action, n.resource) {
+				maybe = append(maybe, p.where)
+			}
+		}
+		if len(maybe) > 0 {
 			sev = SeverityWarning
-			why += fmt.Sprintf(" (unless %s, which deploy check could not read, allows it)", strings.Join(r.unknown, ", "))
+			why += fmt.Sprintf(" (unless %s, which deploy check could not resolve, allows it)", strings.Join(maybe, ", "))
 		}
 		c.add(sev, CheckIAM, r.id, "Properties", why, fix)
 	}

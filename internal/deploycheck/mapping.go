@@ -50,7 +50,45 @@ func (c *checker) checkPublisher(f *function, env map[string]string) {
 			})...)
 		}
 	}
+	if auth == kafkaconn.AuthSCRAM {
+		needs = append(needs, c.scramNeeds(f, env)...)
+	}
 	c.checkNeeds(f, r, "function", needs)
+}
+
+// scramNeeds checks where a SCRAM function's credentials come from: the
+// secret of MSK_SCRAM_SECRET_ARN, read at Init (lambdafn), which the role
+// must be allowed to read and the function's security groups to reach on
+// TCP 443; or MSK_SCRAM_USERNAME and MSK_SCRAM_PASSWORD (reported by the
+// secret-env check).
+func (c *checker) scramNeeds(f *function, env map[string]string) []need {
+	raw, _, _ := c.lookupRaw(f.props, "Environment.Variables")
+	vars, _ := raw.(map[string]any)
+	sv, has := vars["MSK_SCRAM_SECRET_ARN"]
+	secret := ""
+	if has {
+		v, err := c.r.eval(sv)
+		switch v := v.(type) {
+		case string:
+			secret = v
+		case symbol:
+			secret = v.String()
+		default:
+			_ = err // reported by env
+		}
+	}
+	if secret == "" {
+		if env["MSK_SCRAM_PASSWORD"] == "" && !has {
+			c.add(SeverityError, CheckSecretEnv, f.id, "Properties.Environment.Variables",
+				"MSK_AUTH is scram but the function has no SCRAM credentials (MSK_SCRAM_SECRET_ARN): it fails at Init",
+				"set MSK_SCRAM_SECRET_ARN to the cluster's AmazonMSK_ secret and allow secretsmanager:GetSecretValue on it")
+		}
+		return nil
+	}
+	if _, inVPC, _ := c.lookup(f.props, "VpcConfig"); inVPC {
+		c.checkEgress(f, 443, "Secrets Manager (MSK_SCRAM_SECRET_ARN is read at Init)")
+	}
+	return []need{{"secretsmanager:GetSecretValue", secret, "read its SCRAM credentials at Init (MSK_SCRAM_SECRET_ARN)", SeverityError}}
 }
 
 // The provisioned-only features of a Kafka event source mapping: Lambda

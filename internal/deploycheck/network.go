@@ -212,46 +212,9 @@ func (c *checker) checkPublisherNetwork(f *function, auth kafkaconn.Auth, port i
 			fmt.Sprintf("add a security group with egress TCP %d to the cluster's group", port))
 		return
 	}
-	egress := c.rules("egress")
 	ingress := c.rules("ingress")
-	anyOut := false
-	var outside []string
-	var seenRules []string
-	for _, g := range list {
-		s, ok := g.(symbol)
-		res, inTemplate := c.t.Resources[strings.TrimSuffix(s.name, ".GroupId")]
-		if !ok || (s.kind != "resource" && s.kind != "getatt") || !inTemplate || res.Type != "AWS::EC2::SecurityGroup" {
-			outside = append(outside, describe(g))
-			continue
-		}
-		group := symbol{"resource", strings.TrimSuffix(s.name, ".GroupId")}
-		_, hasInline, _ := c.lookup(res.Properties, "SecurityGroupEgress")
-		mine := 0
-		for _, r := range egress {
-			if !sameGroup(r.group, group) {
-				continue
-			}
-			mine++
-			seenRules = append(seenRules, r.describe())
-			if r.covers(port) {
-				anyOut = true
-			}
-		}
-		if !hasInline && mine == 0 {
-			anyOut = true // a new group allows all egress
-		}
-	}
-	switch {
-	case anyOut:
-	case len(outside) > 0:
-		c.add(SeverityWarning, CheckEgress, f.id, "Properties.VpcConfig.SecurityGroupIds",
-			fmt.Sprintf("egress on TCP %d not checked: security group %s is not a resource of this template", port, strings.Join(outside, ", ")),
-			fmt.Sprintf("make sure that group allows egress TCP %d to the cluster's security group", port))
-	default:
-		c.add(SeverityError, CheckEgress, f.id, "Properties.VpcConfig.SecurityGroupIds",
-			fmt.Sprintf("the function's security groups allow %s out, not TCP %d, the port of %s auth: the connection to the brokers times out (the doctor's cause tcp_timeout)", strings.Join(seenRules, ", "), port, auth),
-			fmt.Sprintf("allow egress TCP %d to the cluster's security group (FromPort and ToPort %d)", port, port))
-	}
+	c.reportEgress(f, list, port, fmt.Sprintf("the port of %s auth: the connection to the brokers times out (the doctor's cause tcp_timeout)", auth),
+		fmt.Sprintf("allow egress TCP %d to the cluster's security group (FromPort and ToPort %d)", port, port))
 	// The cluster's ingress rules that this template adds for the function.
 	var forFn []sgRule
 	for _, r := range ingress {
@@ -273,6 +236,70 @@ func (c *checker) checkPublisherNetwork(f *function, auth kafkaconn.Auth, port i
 	c.add(SeverityError, CheckIngress, r.resource, r.path,
 		fmt.Sprintf("the rule admits the function's security group on %s, not TCP %d, the port of %s auth: the brokers never see the connection", r.describe(), port, auth),
 		fmt.Sprintf("set FromPort and ToPort to %d", port))
+}
+
+// egressAllows reports whether the function's security groups (list, the
+// evaluated SecurityGroupIds) let TCP port out: some group of the
+// template has a rule for it, or declares no egress rule at all (a new
+// group allows all egress). outside are the groups not in the template,
+// seen the rules that do not cover the port.
+func (c *checker) egressAllows(list []any, port int) (ok bool, outside, seen []string) {
+	egress := c.rules("egress")
+	for _, g := range list {
+		s, isSym := g.(symbol)
+		id := strings.TrimSuffix(s.name, ".GroupId")
+		res, inTemplate := c.t.Resources[id]
+		if !isSym || (s.kind != "resource" && s.kind != "getatt") || !inTemplate || res.Type != "AWS::EC2::SecurityGroup" {
+			outside = append(outside, describe(g))
+			continue
+		}
+		group := symbol{"resource", id}
+		_, hasInline, _ := c.lookup(res.Properties, "SecurityGroupEgress")
+		mine := 0
+		for _, r := range egress {
+			if !sameGroup(r.group, group) {
+				continue
+			}
+			mine++
+			seen = append(seen, r.describe())
+			if r.covers(port) {
+				ok = true
+			}
+		}
+		if !hasInline && mine == 0 {
+			ok = true // a new group allows all egress
+		}
+	}
+	return ok, outside, seen
+}
+
+// reportEgress reports the function's security groups (list) when they do
+// not let TCP port out: an error, or a warning when a group is not in the
+// template. why says what the port is for.
+func (c *checker) reportEgress(f *function, list []any, port int, why, fix string) {
+	ok, outside, seen := c.egressAllows(list, port)
+	switch {
+	case ok:
+	case len(outside) > 0:
+		c.add(SeverityWarning, CheckEgress, f.id, "Properties.VpcConfig.SecurityGroupIds",
+			fmt.Sprintf("egress on TCP %d not checked: security group %s is not a resource of this template", port, strings.Join(outside, ", ")),
+			fmt.Sprintf("make sure that group allows egress TCP %d", port))
+	default:
+		c.add(SeverityError, CheckEgress, f.id, "Properties.VpcConfig.SecurityGroupIds",
+			fmt.Sprintf("the function's security groups allow %s out, not TCP %d, %s", strings.Join(seen, ", "), port, why), fix)
+	}
+}
+
+// checkEgress checks that the function's security groups let TCP port out
+// for what.
+func (c *checker) checkEgress(f *function, port int, what string) {
+	sgs, _, err := c.lookup(f.props, "VpcConfig.SecurityGroupIds")
+	if err != nil {
+		return // reported with the MSK port
+	}
+	list, _ := sgs.([]any)
+	c.reportEgress(f, list, port, "which "+what+" needs: the function fails at Init",
+		fmt.Sprintf("allow egress TCP %d to the service (an interface VPC endpoint's security group, or 0.0.0.0/0 through a NAT gateway)", port))
 }
 
 // checkMappingNetwork checks the cluster security group's rules that the
