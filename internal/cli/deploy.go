@@ -18,6 +18,7 @@ import (
 
 const deployUsage = `template --cluster-arn ARN --bootstrap HOST:PORT,... --topic T ... [--auth iam|scram|tls] [--idempotent=false] [--format sam|cloudformation] [-o FILE]
        deploy template --esm --cluster-arn ARN --topic T --group G [--on-failure-topic T2] [--function-name F] [--starting-position TRIM_HORIZON|LATEST] [--batch-size N] [--format ...] [-o FILE]
+       deploy check [--json] [--param NAME=VALUE ...] [--cluster-arn ARN] [--goarch arm64|amd64] TEMPLATE...
 
 template writes the AWS SAM template (or, with --format cloudformation, the
 plain CloudFormation it transforms to) that deploys the msklink Lambda
@@ -38,8 +39,6 @@ ReportBatchItemFailures, the consumer group, and with --on-failure-topic a
 Kafka on-failure destination), its role the policy of 'msklink policy generate --esm',
 and the cluster security group's self-referencing rule the mapping needs.
 
-       deploy check [--json] [--param NAME=VALUE ...] [--cluster-arn ARN] [--goarch arm64|amd64] TEMPLATE...
-
 check reads SAM or CloudFormation templates (YAML or JSON, these or a
 user's) and checks what MSK needs, which CloudFormation linters cannot
 know: security-group egress (and the cluster's ingress rules the template
@@ -59,7 +58,7 @@ func runDeploy(ctx context.Context, e *env, args []string) error {
 		return usagef("deploy: want a subcommand: template or check")
 	}
 	sub, rest := args[0], args[1:]
-	fs := newFlagSet(e, "deploy "+sub, deployUsage)
+	fs := newFlagSet(e, "deploy", deployUsage) // the usage names both subcommands
 	switch sub {
 	case "template":
 	case "check":
