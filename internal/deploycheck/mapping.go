@@ -95,7 +95,9 @@ func (c *checker) scramNeeds(f *function, env map[string]string) []need {
 // honours them only with ProvisionedPollerConfig (the Lambda developer
 // guide, kafka-retry-configurations and kafka-on-failure; schema registry:
 // services-consume-kafka-events with a schema registry).
-var provisionedOnly = []struct{ path, what string }{
+type provisionedFeature struct{ path, what string }
+
+var provisionedOnly = []provisionedFeature{
 	{"FunctionResponseTypes", "partial batch responses (ReportBatchItemFailures)"},
 	{"BisectBatchOnFunctionError", "splitting a failed batch"},
 	{"MaximumRetryAttempts", "a retry limit"},
@@ -132,9 +134,13 @@ func (c *checker) checkMapping(f *function, m mapping) {
 			c.add(SeverityError, CheckESM, m.id, at(p), fmt.Sprintf("%s is %s; %s", p, describe(v), what), fix)
 		}
 	}
-	clusterKey, topicsKey := "EventSourceArn", "Topics"
+	// A SAM MSK event names some properties differently (SAM's
+	// EventSource MSK: Stream, ConsumerGroupId, SchemaRegistryConfig).
+	clusterKey, topicsKey, groupKey := "EventSourceArn", "Topics", "AmazonManagedKafkaEventSourceConfig.ConsumerGroupId"
+	modeOnly := provisionedOnly
 	if m.sam {
-		clusterKey = "Stream"
+		clusterKey, groupKey = "Stream", "ConsumerGroupId"
+		modeOnly = append(provisionedOnly[:len(provisionedOnly)-1:len(provisionedOnly)-1], provisionedFeature{"SchemaRegistryConfig", "a schema registry"})
 	}
 	var topic string
 	if v, found := get(topicsKey, "the topic the mapping consumes"); found && v != nil {
@@ -183,7 +189,7 @@ func (c *checker) checkMapping(f *function, m mapping) {
 	if err != nil {
 		c.notChecked(m.id, at("ProvisionedPollerConfig"), "whether the mapping is in provisioned mode (which its error handling needs)", err)
 	} else if !provisioned {
-		for _, p := range provisionedOnly {
+		for _, p := range modeOnly {
 			v, found, err := c.lookup(m.props, p.path)
 			if err != nil || !found || v == nil || v == false || v == -1 {
 				continue
@@ -255,7 +261,7 @@ func (c *checker) checkMapping(f *function, m mapping) {
 	}
 	if auth == "iam" && topic != "" {
 		group := "" // without ConsumerGroupId the group is the mapping's UUID
-		if v, found := get("AmazonManagedKafkaEventSourceConfig.ConsumerGroupId", "the consumer group (and the role's group actions)"); found {
+		if v, found := get(groupKey, "the consumer group (and the role's group actions)"); found {
 			group, _ = v.(string)
 		}
 		if group == "" {
