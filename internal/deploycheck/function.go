@@ -68,7 +68,10 @@ func (c *checker) functions() []*function {
 			c.notChecked(id, "Properties.EventSourceArn", "whether this mapping reads from MSK (and so its role, network and settings)", err)
 			continue
 		}
-		if s, ok := arn.(string); !ok || !strings.Contains(s, ":kafka:") {
+		if !c.isMSK(arn) {
+			if sym, ok := arn.(symbol); ok && (sym.kind == "param" || sym.kind == "pseudo") {
+				c.notChecked(id, "Properties.EventSourceArn", "whether this mapping reads from MSK (and so its role, network and settings)", unresolvedf("EventSourceArn is %s", describe(arn)))
+			}
 			continue // SQS, Kinesis, self-managed Kafka...
 		}
 		fnv, _, err := c.lookup(res.Properties, "FunctionName")
@@ -94,6 +97,20 @@ func (c *checker) functions() []*function {
 		out[i] = byID[id]
 	}
 	return out
+}
+
+// isMSK reports whether an event source ARN is an MSK cluster's: an ARN
+// of the kafka service, or a cluster resource of the template.
+func (c *checker) isMSK(arn any) bool {
+	switch v := arn.(type) {
+	case string:
+		return strings.Contains(v, ":kafka:")
+	case symbol:
+		id, _, _ := strings.Cut(v.name, ".")
+		t := c.t.Resources[id].Type
+		return (v.kind == "resource" || v.kind == "getatt") && (t == "AWS::MSK::Cluster" || t == "AWS::MSK::ServerlessCluster")
+	}
+	return false
 }
 
 // withGlobals returns a SAM function's properties with Globals.Function

@@ -238,10 +238,18 @@ func (c *checker) checkMapping(f *function, m mapping) {
 	// The role.
 	arnv, found := get(clusterKey, "the cluster the mapping reads from (and the role's permissions on it)")
 	arn, _ := arnv.(string)
-	if !found || arn == "" {
-		if !found {
-			c.add(SeverityError, CheckESM, m.id, at(clusterKey), "no cluster ARN", "set "+clusterKey+" to the MSK cluster's ARN")
-		}
+	switch {
+	case !found:
+		c.add(SeverityError, CheckESM, m.id, at(clusterKey), "no cluster ARN", "set "+clusterKey+" to the MSK cluster's ARN")
+		return
+	case arnv == nil:
+		return // reported as unresolved
+	case arn == "" && c.cfg.cluster != "":
+		arn = c.cfg.cluster
+	case arn == "":
+		c.add(SeverityWarning, CheckUnresolved, m.id, at(clusterKey),
+			fmt.Sprintf("the role's permissions on the cluster were not checked: the cluster is %s", describe(arnv)),
+			"pass its ARN: msklink deploy check --cluster-arn ARN")
 		return
 	}
 	cluster, err := iampolicy.ParseClusterARN(arn)

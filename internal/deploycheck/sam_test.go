@@ -109,3 +109,110 @@ func TestUserSAMTemplate(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterInTemplate checks a template that creates the cluster too:
+// its self rule is checked, the role's permissions on a cluster known
+// only once deployed are a warning (never a silent pass), and with
+// --cluster-arn they are checked.
+func TestClusterInTemplate(t *testing.T) {
+	const tpl = `Resources:
+  Cluster:
+    Type: AWS::MSK::Cluster
+    Properties:
+      ClusterName: payments
+      KafkaVersion: "3.6.0"
+      NumberOfBrokerNodes: 3
+      BrokerNodeGroupInfo: {InstanceType: kafka.m7g.large, ClientSubnets: [subnet-1, subnet-2, subnet-3], SecurityGroups: [!Ref Group]}
+  Group:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: brokers
+      SecurityGroupIngress:
+        - {IpProtocol: tcp, FromPort: 9092, ToPort: 9092, SourceSecurityGroupId: !Ref Group}
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument: {}
+      ManagedPolicyArns: [arn:aws:iam::aws:policy/service-role/AWSLambdaMSKExecutionRole]
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties: {Runtime: provided.al2023, Handler: bootstrap, Architectures: [arm64], Role: !GetAtt Role.Arn, Code: {ZipFile: x}}
+  Mapping:
+    Type: AWS::Lambda::EventSourceMapping
+    Properties: {FunctionName: !Ref Fn, EventSourceArn: !Ref Cluster, Topics: [payments], StartingPosition: LATEST}
+`
+	fs, err := Check([]byte(tpl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ingress, unchecked bool
+	for _, f := range fs {
+		t.Logf("%s", f)
+		ingress = ingress || f.Severity == SeverityError && f.Check == CheckIngress && f.Resource == "Group"
+		unchecked = unchecked || f.Severity == SeverityWarning && f.Check == CheckUnresolved && f.Resource == "Mapping" && strings.Contains(f.Why, "permissions on the cluster were not checked")
+	}
+	if !ingress || !unchecked {
+		t.Errorf("want the self rule on 9092 as an error and the role as not checked: %v", fs)
+	}
+	fs, err = Check([]byte(tpl), WithClusterARN("arn:aws:kafka:us-east-1:123456789012:cluster/payments/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range errorsOf(fs) {
+		if f.Check == CheckIAM && strings.Contains(f.Why, "kafka-cluster:Connect on arn:aws:kafka:us-east-1:123456789012:cluster/payments/") {
+			return
+		}
+	}
+	t.Errorf("with --cluster-arn, want the missing kafka-cluster:Connect: %v", fs)
+}
+
+// TestPublicAccessPorts checks a publisher on MSK's public IAM listener
+// (9198): it needs no VPC, and in a VPC its egress must open 9198, not 9098.
+func TestPublicAccessPorts(t *testing.T) {
+	const tpl = `Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument: {}
+      ManagedPolicyArns: [arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]
+      Policies:
+        - PolicyName: k
+          PolicyDocument:
+            Statement: [{Effect: Allow, Action: "kafka-cluster:*", Resource: "arn:aws:kafka:us-east-1:123456789012:*"}]
+  Group:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: fn
+      SecurityGroupEgress: [{IpProtocol: tcp, FromPort: 9098, ToPort: 9098, CidrIp: 0.0.0.0/0}]
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: provided.al2023
+      Handler: bootstrap
+      Architectures: [arm64]
+      Role: !GetAtt Role.Arn
+      Code: {ZipFile: x}
+      Environment:
+        Variables:
+          MSK_BOOTSTRAP_SERVERS: b-1-public.demo.abc.c3.kafka.us-east-1.amazonaws.com:9198
+          MSK_TOPIC: orders
+`
+	fs, err := Check([]byte(tpl), WithClusterARN("arn:aws:kafka:us-east-1:123456789012:cluster/demo/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		t.Errorf("outside the VPC on 9198: %s", f)
+	}
+	inVPC := strings.Replace(tpl, "      Environment:", "      VpcConfig: {SubnetIds: [subnet-1], SecurityGroupIds: [!Ref Group]}\n      Environment:", 1)
+	fs, err = Check([]byte(inVPC), WithClusterARN("arn:aws:kafka:us-east-1:123456789012:cluster/demo/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range errorsOf(fs) {
+		if f.Check == CheckEgress && strings.Contains(f.Why, "allow TCP 9098 out, not TCP 9198") {
+			return
+		}
+	}
+	t.Errorf("in the VPC with egress 9098 for a 9198 broker: %v", fs)
+}
