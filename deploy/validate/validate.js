@@ -75,4 +75,6 @@ if (asJSON) {
 } else {
   console.log(`${files.length} template(s) checked with @aws/cloudformation-validate ${version()}: ${bad ? "problems found" : "OK"}`);
 }
-process.exit(bad ? 1 : 0);
+// exitCode, not exit(): stdout to a pipe is written asynchronously, and
+// exit() would cut a --json report longer than the pipe's buffer (64 KiB).
+process.exitCode = bad ? 1 : 0;
