@@ -214,12 +214,14 @@ func (c *checker) lookup(props map[string]any, path string) (v any, found bool, 
 }
 
 // get is lookup that reports an unresolvable value as a finding naming
-// what it left unchecked.
+// what it left unchecked. found is false when the property is absent; an
+// unresolvable one is found with a nil value (reported), so that callers
+// neither take it for absent nor check it.
 func (c *checker) get(id string, props map[string]any, path, what string) (any, bool) {
 	v, found, err := c.lookup(props, path)
 	if err != nil {
 		c.notChecked(id, "Properties."+path, what, err)
-		return nil, false
+		return nil, true
 	}
 	return v, found
 }

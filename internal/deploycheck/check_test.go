@@ -241,6 +241,8 @@ func TestBadInput(t *testing.T) {
 			sev: SeverityWarning, check: CheckEgress, resource: deploytmpl.FunctionID, why: "not a resource of this template"},
 		{name: "role outside the template", text: strings.Replace(publisher, "      Role: !GetAtt FunctionRole.Arn", "      Role: !ImportValue shared-role", 1),
 			sev: SeverityWarning, check: CheckUnresolved, resource: deploytmpl.FunctionID, why: "the execution role's permissions not checked"},
+		{name: "runtime from another stack", text: `{"Resources": {"F": {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": {"Fn::ImportValue": "runtime"}, "Handler": {"Fn::ImportValue": "handler"}, "Architectures": {"Fn::ImportValue": "arch"}}}}}`,
+			sev: SeverityWarning, check: CheckUnresolved, resource: "F", why: "the function's runtime not checked: Fn::ImportValue"},
 		{name: "cluster ARN without default", text: strings.Replace(publisher, "    Default: \""+exampleARN+"\"\n", "", 1),
 			sev: SeverityWarning, check: CheckIAM, resource: deploytmpl.FunctionID, why: "kafka-cluster actions were not checked"},
 		{name: "bootstrap without default", text: strings.Replace(publisher, "          MSK_BOOTSTRAP_SERVERS: !Ref BootstrapServers", "          MSK_BOOTSTRAP_SERVERS: !GetAZs ''", 1),
@@ -258,6 +260,12 @@ func TestBadInput(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.sev == SeverityWarning {
+				// What could not be checked is not taken for wrong.
+				for _, f := range errorsOf(fs) {
+					t.Errorf("an error where a value is unresolved: %s", f)
+				}
 			}
 			for _, f := range fs {
 				if f.Severity == tc.sev && f.Check == tc.check && f.Resource == tc.resource && strings.Contains(f.Why, tc.why) {

@@ -97,9 +97,10 @@ func (c *checker) samRole(f *function) *role {
 	}
 	pv, found := c.get(f.id, f.props, "Policies", "the function's Policies")
 	if !found {
-		if pv == nil && c.hasUnresolved(f.id, "Properties.Policies") {
-			r.unknown = append(r.unknown, "Policies (unresolved)")
-		}
+		return r
+	}
+	if pv == nil {
+		r.unknown = append(r.unknown, "Policies (unresolved)")
 		return r
 	}
 	list, ok := pv.([]any)
@@ -128,15 +129,6 @@ func (c *checker) samRole(f *function) *role {
 	return r
 }
 
-func (c *checker) hasUnresolved(id, path string) bool {
-	for _, f := range c.findings {
-		if f.Resource == id && f.Path == path && f.Check == CheckUnresolved {
-			return true
-		}
-	}
-	return false
-}
-
 // iamRole collects an AWS::IAM::Role's inline policies, managed policies
 // and the AWS::IAM::Policy, RolePolicy and ManagedPolicy resources
 // attached to it.
@@ -161,13 +153,13 @@ func (c *checker) iamRole(id string) *role {
 			c.addDocument(r, id, path, d)
 		}
 	}
-	if v, found := c.get(id, props, "ManagedPolicyArns", "the role's managed policies"); found {
+	if v, found := c.get(id, props, "ManagedPolicyArns", "the role's managed policies"); found && v == nil {
+		r.unknown = append(r.unknown, "ManagedPolicyArns (unresolved)")
+	} else if found {
 		l, _ := v.([]any)
 		for _, x := range l {
 			c.addManaged(r, id, x)
 		}
-	} else if v == nil && c.hasUnresolved(id, "Properties.ManagedPolicyArns") {
-		r.unknown = append(r.unknown, "ManagedPolicyArns (unresolved)")
 	}
 	// Policies attached from outside the role.
 	for _, pid := range sortedKeys(c.t.Resources) {

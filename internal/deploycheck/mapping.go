@@ -111,11 +111,13 @@ var provisionedOnly = []provisionedFeature{
 // its function's role.
 func (c *checker) checkMapping(f *function, m mapping) {
 	at := func(p string) string { return m.path + "." + p }
+	// get returns a property of the mapping; an unresolvable one is
+	// reported and found with a nil value (neither absent nor checked).
 	get := func(p, what string) (any, bool) {
 		v, found, err := c.lookup(m.props, p)
 		if err != nil {
 			c.notChecked(m.id, at(p), what, err)
-			return nil, false
+			return nil, true
 		}
 		return v, found
 	}
@@ -268,12 +270,15 @@ func (c *checker) checkMapping(f *function, m mapping) {
 		needs = append(needs, need{"secretsmanager:GetSecretValue", secret, "read the " + auth + " secret (the trigger)", SeverityError})
 	}
 	if auth == "iam" && topic != "" {
-		group := "" // without ConsumerGroupId the group is the mapping's UUID
+		group := "MAPPING-UUID" // without ConsumerGroupId the group is the mapping's UUID
 		if v, found := get(groupKey, "the consumer group (and the role's group actions)"); found {
-			group, _ = v.(string)
-		}
-		if group == "" {
-			group = "MAPPING-UUID"
+			s, ok := v.(string)
+			if !ok {
+				// Unresolved (reported): check what does not depend on it.
+				c.checkNeeds(f, r, "MSK trigger "+m.id, needs)
+				return
+			}
+			group = s
 		}
 		w := iampolicy.ESMWorkload{Topics: []string{topic}, Group: group, OnFailureTopic: onFailure}
 		if onFailure == topic {

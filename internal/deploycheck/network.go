@@ -254,7 +254,11 @@ func (c *checker) egressAllows(list []any, port int) (ok bool, outside, seen []s
 			continue
 		}
 		group := symbol{"resource", id}
-		_, hasInline, _ := c.lookup(res.Properties, "SecurityGroupEgress")
+		_, hasInline, err := c.lookup(res.Properties, "SecurityGroupEgress")
+		if err != nil {
+			outside = append(outside, id+" (its egress rules could not be resolved)")
+			continue
+		}
 		mine := 0
 		for _, r := range egress {
 			if !sameGroup(r.group, group) {

@@ -30,7 +30,7 @@ func (c *checker) checkRuntime(f *function) {
 		return
 	}
 	switch {
-	case !hasRuntime && runtime == nil:
+	case !hasRuntime:
 		c.add(SeverityError, CheckRuntime, f.id, "Properties.Runtime", "a .zip function needs a Runtime, and a Go bootstrap runs only on an OS-only runtime",
 			"set Runtime: provided.al2023")
 	case rt == "provided.al2023":
