@@ -241,7 +241,7 @@ func TestBadInput(t *testing.T) {
 			sev: SeverityWarning, check: CheckEgress, resource: deploytmpl.FunctionID, why: "not a resource of this template"},
 		{name: "role outside the template", text: strings.Replace(publisher, "      Role: !GetAtt FunctionRole.Arn", "      Role: !ImportValue shared-role", 1),
 			sev: SeverityWarning, check: CheckUnresolved, resource: deploytmpl.FunctionID, why: "the execution role's permissions not checked"},
-		{name: "runtime from another stack", text: `{"Resources": {"F": {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": {"Fn::ImportValue": "runtime"}, "Handler": {"Fn::ImportValue": "handler"}, "Architectures": {"Fn::ImportValue": "arch"}}}}}`,
+		{name: "runtime from another stack", text: `{"Resources": {"F": {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": {"Fn::ImportValue": "runtime"}, "Handler": "bootstrap", "Architectures": {"Fn::ImportValue": "arch"}}}}}`,
 			sev: SeverityWarning, check: CheckUnresolved, resource: "F", why: "the function's runtime not checked: Fn::ImportValue"},
 		{name: "cluster ARN without default", text: strings.Replace(publisher, "    Default: \""+exampleARN+"\"\n", "", 1),
 			sev: SeverityWarning, check: CheckIAM, resource: deploytmpl.FunctionID, why: "kafka-cluster actions were not checked"},
