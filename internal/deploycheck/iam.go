@@ -339,7 +339,7 @@ func (c *checker) checkNeeds(f *function, r *role, who string, needs []need) {
 			continue
 		}
 		if d.Outcome == iampolicy.ExplicitDeny {
-			c.add(SeverityError, CheckIAM, r.id, "Properties",
+			c.add(SeverityError, CheckIAM, r.id, "Properties.Policies",
 				fmt.Sprintf("%s on %s, which the %s needs to %s, is denied by %s", n.action, n.resource, who, n.why, d.StatementRef()),
 				"remove or narrow that Deny statement")
 			continue
@@ -361,7 +361,7 @@ func (c *checker) checkNeeds(f *function, r *role, who string, needs []need) {
 			sev = SeverityWarning
 			why += fmt.Sprintf(" (unless %s, which deploy check could not resolve, allows it)", strings.Join(maybe, ", "))
 		}
-		c.add(sev, CheckIAM, r.id, "Properties", why, fix)
+		c.add(sev, CheckIAM, r.id, "Properties.Policies", why, fix)
 	}
 }
 

@@ -522,5 +522,8 @@ func describe(v any) string {
 		return "a mapping {" + strings.Join(keys, ", ") + "}"
 	}
 	s, _ := scalar(v)
+	if _, text := v.(string); !text {
+		return s // a number or a bool
+	}
 	return strconv.Quote(s)
 }
