@@ -93,6 +93,16 @@
 // the records' errors then name the last failed connection ("the last
 // connection failed: broker ...: i/o timeout"), not only the deadline.
 //
+// # SCRAM credentials
+//
+// With MSK_AUTH=scram and MSK_SCRAM_SECRET_ARN set (and MSK_SCRAM_PASSWORD
+// not), New reads the username and password from that Secrets Manager
+// secret (the AmazonMSK_ secret associated with the cluster) at Init, with
+// GetSecretValue signed by the role's credentials from the environment, so
+// the credentials never sit in the function's configuration. The role
+// needs secretsmanager:GetSecretValue on the secret and kms:Decrypt on its
+// key; the function's subnets a route to Secrets Manager.
+//
 // # Logs and metrics
 //
 // Logs are JSON through log/slog, one line per invocation and per problem,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -236,9 +237,15 @@ func New(ctx context.Context, opts ...Opt) (*Handler, error) {
 	case o.cfg != nil:
 		cfg = *o.cfg
 	default:
+		secret := o.getenv(EnvSCRAMSecretARN)
 		c, err := kafkaconn.FromEnv(o.getenv)
 		if err != nil {
 			return nil, fmt.Errorf("lambdafn: reading the MSK_* environment: %w", err)
+		}
+		if secret != "" && c.SCRAMPassword == "" {
+			if c.SCRAMUsername, c.SCRAMPassword, err = scramFromSecret(ctx, o.getenv, http.DefaultClient, secret); err != nil {
+				return nil, err
+			}
 		}
 		cfg = c
 	}

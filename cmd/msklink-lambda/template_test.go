@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/internal/deploycheck"
 	"github.com/msklink/msklink/internal/deploytmpl"
 	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
@@ -50,6 +51,20 @@ func TestRIETemplateFunction(t *testing.T) {
 		t.Fatal(err)
 	}
 	tpl := testutil.ParseTemplate(t, b)
+	// Values as CloudFormation computes them for the parameters' defaults
+	// (the policy's resources and MSK_TOPIC are expressions of them).
+	parsed, err := deploycheck.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evaluate := func(v any) any {
+		t.Helper()
+		e, err := deploycheck.Evaluate(parsed, v)
+		if err != nil {
+			t.Fatalf("%v: %v", v, err)
+		}
+		return e
+	}
 
 	// The function resource and what it says about the binary.
 	var fnID string
@@ -71,7 +86,7 @@ func TestRIETemplateFunction(t *testing.T) {
 	pols, _ := tpl.Properties("FunctionRole")["Policies"].([]any)
 	for _, p := range pols {
 		if m := p.(map[string]any); m["PolicyName"] == "kafka-cluster" {
-			if policy, err = json.Marshal(m["PolicyDocument"]); err != nil {
+			if policy, err = json.Marshal(evaluate(m["PolicyDocument"])); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -94,9 +109,9 @@ func TestRIETemplateFunction(t *testing.T) {
 	deployment := map[string]string{"MSK_BOOTSTRAP_SERVERS": c.Bootstrap(emulator.IAM), "MSK_TLS_CA_FILE": c.CAFile()}
 	var extra []string
 	for k, v := range vars {
-		s, ok := tpl.ResolveString(v)
+		s, ok := evaluate(v).(string)
 		if !ok {
-			t.Fatalf("%s = %v: not a literal or a parameter", k, v)
+			t.Fatalf("%s = %v: not a string", k, v)
 		}
 		if d, ok := deployment[k]; ok {
 			s = d
@@ -208,6 +223,20 @@ func TestRIEConsumerTemplateFunction(t *testing.T) {
 		t.Fatal(err)
 	}
 	tpl := testutil.ParseTemplate(t, b)
+	// Values as CloudFormation computes them for the parameters' defaults
+	// (the policy's resources and MSK_TOPIC are expressions of them).
+	parsed, err := deploycheck.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evaluate := func(v any) any {
+		t.Helper()
+		e, err := deploycheck.Evaluate(parsed, v)
+		if err != nil {
+			t.Fatalf("%v: %v", v, err)
+		}
+		return e
+	}
 	mapping := tpl.Properties("ConsumerTrigger")
 	if fmt.Sprint(mapping["FunctionResponseTypes"]) != "[ReportBatchItemFailures]" {
 		t.Fatalf("mapping %v", mapping)
@@ -218,9 +247,9 @@ func TestRIEConsumerTemplateFunction(t *testing.T) {
 	vars, _ := env["Variables"].(map[string]any)
 	var extra []string
 	for k, v := range vars {
-		s, ok := tpl.ResolveString(v)
+		s, ok := evaluate(v).(string)
 		if !ok {
-			t.Fatalf("%s = %v: not a literal or a parameter", k, v)
+			t.Fatalf("%s = %v: not a string", k, v)
 		}
 		extra = append(extra, k+"="+s)
 	}

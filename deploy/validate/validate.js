@@ -23,7 +23,7 @@ const failing = new Set(["WARN", "ERROR", "FATAL"]);
 const ignored = [
   {
     ruleId: "W9002", resource: "ConsumerTrigger", path: "Properties.EventSourceArn",
-    why: "the ARN is !Ref ClusterArn, a parameter pinned to the cluster the policy was generated for; the linter resolves its default and reads it as hard-coded",
+    why: "the ARN is !Ref ClusterArn, a parameter whose default is the cluster the template was generated for; the linter resolves the default and reads it as hard-coded",
   },
 ];
 const isIgnored = (d) => ignored.some((i) => i.ruleId === d.ruleId && i.resource === d.resource && i.path === d.path);
@@ -75,4 +75,6 @@ if (asJSON) {
 } else {
   console.log(`${files.length} template(s) checked with @aws/cloudformation-validate ${version()}: ${bad ? "problems found" : "OK"}`);
 }
-process.exit(bad ? 1 : 0);
+// exitCode, not exit(): stdout to a pipe is written asynchronously, and
+// exit() would cut a --json report longer than the pipe's buffer (64 KiB).
+process.exitCode = bad ? 1 : 0;

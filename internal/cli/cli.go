@@ -42,7 +42,8 @@ type command struct {
 // commands is the command table. Keep it sorted by name.
 func commands() []*command {
 	cmds := []*command{
-		{name: "deploy", summary: "write the SAM / CloudFormation template that deploys the Lambda function next to MSK with least privilege", subs: []*command{
+		{name: "deploy", summary: "write the SAM / CloudFormation template that deploys the Lambda function next to MSK with least privilege, or check one for what MSK needs", subs: []*command{
+			{name: "check", summary: "check SAM / CloudFormation templates for what MSK needs: ports, the role's actions, runtime, mapping rules, secrets", usage: deployCheckUsage, run: runDeployCheckCmd},
 			{name: "template", summary: "write the SAM / CloudFormation template of the publisher function (--esm: the MSK-triggered consumer)", usage: deployTemplateUsage, run: runDeployTemplate},
 		}},
 		{name: "demo", summary: "run the Lambda handler against a local emulated MSK and check every record round-trips", usage: demoUsage, run: runDemo},

@@ -3,12 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/msklink/msklink/internal/deploycheck"
 	"github.com/msklink/msklink/internal/deploytmpl"
 	"github.com/msklink/msklink/kafkaconn"
 )
@@ -38,6 +41,26 @@ FilterCriteria, checked as Lambda checks them), its role the policy of
 'msklink policy generate --esm' (filters need no permission), and the
 cluster security group's self-referencing rule the mapping needs.` + deployExtensionUsage
 
+const deployCheckUsage = `[--json] [--param NAME=VALUE ...] [--cluster-arn ARN] [--goarch arm64|amd64] TEMPLATE...
+
+Reads SAM or CloudFormation templates (YAML or JSON, msklink's or a
+user's) and checks what MSK needs, which CloudFormation linters cannot
+know: security-group egress (and the cluster's ingress rules the template
+holds) on the port of the auth in use; the execution role's statements
+evaluated against what the function or its MSK trigger does (Connect,
+WriteData, ReadData, the group actions, kafka:DescribeClusterV2,
+kafka:GetBootstrapBrokers, the ENI and logs actions); runtime, handler and
+architecture of the Go bootstrap deploy/Makefile builds; the event source
+mapping's ranges and provisioned-only features, and its on-failure topic;
+SCRAM credentials kept out of the environment. Parameters take their
+Default unless --param gives them; what it cannot resolve is a warning
+that names what was not checked. Exit 1 on an error finding or a file
+that is not a template; docs/DEPLOYMENT.md lists every check.`
+
+func runDeployCheckCmd(ctx context.Context, e *env, args []string) error {
+	return runDeployCheck(e, newFlagSet(e, "deploy check", deployCheckUsage), args)
+}
+
 func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 	fs := newFlagSet(e, "deploy template", deployTemplateUsage)
 	var (
@@ -61,7 +84,7 @@ func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 	fs.BoolVar(&esm, "esm", false, "the consumer side: a function triggered by an MSK event source mapping on --topic")
 	fs.StringVar(&mapping.Group, "group", "", "with --esm: the consumer group the mapping joins (ConsumerGroupId)")
 	fs.StringVar(&mapping.OnFailureTopic, "on-failure-topic", "", "with --esm: a topic of the cluster for the records the mapping gives up on (kafka://TOPIC)")
-	fs.StringVar(&mapping.FunctionName, "function-name", "", "with --esm: the function's name (default msklink-GROUP)")
+	fs.StringVar(&mapping.FunctionName, "function-name", "", "with --esm: the function's name (default: CloudFormation names it after the stack)")
 	fs.StringVar(&mapping.StartingPosition, "starting-position", "TRIM_HORIZON", "with --esm: TRIM_HORIZON or LATEST, the StartingPosition parameter's default")
 	fs.IntVar(&mapping.BatchSize, "batch-size", 100, "with --esm: records per invocation, the BatchSize parameter's default")
 	var filters filterFlags
@@ -154,4 +177,109 @@ func checkSAMPlace(out string, consumer bool) error {
 		}
 	}
 	return usagef("deploy template: -o %q: a SAM template is built from where it is (its CodeUri .. and ContextPath . are relative to it), and %s has no Makefile with %s under a go.mod: write it into msklink's deploy/ directory (-o deploy/NAME.yaml), or use --format cloudformation", out, dir, target)
+}
+
+// checkReport is one template's result, as --json prints it.
+type checkReport struct {
+	File     string                `json:"file"`
+	Error    string                `json:"error,omitempty"` // not a template
+	Errors   int                   `json:"errors"`
+	Warnings int                   `json:"warnings"`
+	Findings []deploycheck.Finding `json:"findings"`
+}
+
+// runDeployCheck is msklink deploy check: exit 1 when a template has an
+// error finding or is not a template.
+func runDeployCheck(e *env, fs *flag.FlagSet, args []string) error {
+	var (
+		asJSON  bool
+		params  = paramFlag{}
+		cluster string
+		goarch  = deploycheck.DefaultGOARCH
+	)
+	fs.BoolVar(&asJSON, "json", false, "print the findings as JSON: [{file, error, errors, warnings, findings: [{severity, check, resource, path, line, why, fix}]}]")
+	fs.Var(params, "param", "a parameter's value, NAME=VALUE (repeatable; others take their Default), as sam deploy --parameter-overrides")
+	fs.StringVar(&cluster, "cluster-arn", "", "the MSK cluster a publisher writes to (default: the one cluster ARN the template names)")
+	fs.StringVar(&goarch, "goarch", goarch, "the GOARCH the bootstrap is built for (deploy/Makefile: arm64; make GOARCH=amd64 for x86_64)")
+	files, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return usagef("deploy check: want at least one TEMPLATE")
+	}
+	switch goarch {
+	case "arm64", "amd64":
+	default:
+		return usagef("deploy check: --goarch %q: use arm64 or amd64 (Lambda's two architectures)", goarch)
+	}
+	opts := []deploycheck.Opt{deploycheck.WithParameters(params), deploycheck.WithGOARCH(goarch)}
+	if cluster != "" {
+		opts = append(opts, deploycheck.WithClusterARN(cluster))
+	}
+	var reports []checkReport
+	bad := false
+	for _, f := range files {
+		r := checkReport{File: f, Findings: []deploycheck.Finding{}}
+		b, err := os.ReadFile(f)
+		if err == nil {
+			var fs []deploycheck.Finding
+			if fs, err = deploycheck.Check(b, opts...); err == nil {
+				r.Findings = append(r.Findings, fs...)
+			}
+		}
+		if err != nil {
+			r.Error = err.Error()
+			bad = true
+		}
+		for _, x := range r.Findings {
+			if x.Severity == deploycheck.SeverityError {
+				r.Errors++
+				bad = true
+			} else {
+				r.Warnings++
+			}
+		}
+		reports = append(reports, r)
+	}
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reports); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range reports {
+			if r.Error != "" {
+				fmt.Fprintf(e.stdout, "%s: not a template deploy check can read: %s\n", r.File, r.Error)
+				continue
+			}
+			for _, x := range r.Findings {
+				fmt.Fprintf(e.stdout, "%s:%d: %s\n", r.File, x.Line, x)
+			}
+			verdict := "OK"
+			if r.Errors > 0 {
+				verdict = "problems found"
+			}
+			fmt.Fprintf(e.stdout, "%s: %d error(s), %d warning(s): %s\n", r.File, r.Errors, r.Warnings, verdict)
+		}
+	}
+	if bad {
+		return errProblem
+	}
+	return nil
+}
+
+// paramFlag collects --param NAME=VALUE.
+type paramFlag map[string]string
+
+func (p paramFlag) String() string { return "" }
+
+func (p paramFlag) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", s)
+	}
+	p[name] = value
+	return nil
 }

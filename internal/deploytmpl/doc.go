@@ -12,6 +12,18 @@
 // policy of iampolicy.GenerateESM, and the cluster security group's
 // self-referencing rule the mapping needs.
 //
+// The templates are meant for production: the cluster, topics, group and
+// subnets are parameters (their defaults the values generated for), the
+// policy's resources expressions of them (policyyaml.go), no fixed
+// function or log-group name; log retention, alarms (errors, throttles,
+// the trigger's OffsetLag, the publisher's RecordsUnconfirmed and
+// RecordsFailed) on an SNS topic, an SQS on-failure destination for
+// asynchronous invocations, the trigger's retry settings with Lambda's
+// defaults, reserved concurrency and tracing as options, and SCRAM
+// credentials read from the AmazonMSK_ secret at Init, never put in the
+// environment. `msklink deploy check` (package deploycheck) passes every
+// rendering; docs/DEPLOYMENT.md lists the parameters.
+//
 // The template is text (template.yaml.tmpl, delimiters [[ ]]) so that it
 // stays readable YAML with comments; Render fills it from [Params] after
 // validating them (one-line errors naming the value and the fix). The IAM

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,8 +87,9 @@ type ESM struct {
 	// mapping's partial batch responses, retry limits and on-failure
 	// destinations in that mode only.
 	OnFailureTopic string
-	// FunctionName is the function's name (--function-name), which the
-	// policy's logs statement names. Default "msklink-" + Group.
+	// FunctionName, if set (--function-name), is the function's name.
+	// Default none: CloudFormation names the function after the stack, so
+	// that the template deploys more than once in an account.
 	FunctionName string
 	// StartingPosition is the default of the StartingPosition parameter
 	// (--starting-position): TRIM_HORIZON (default) or LATEST.
@@ -274,13 +274,7 @@ func (c *checked) checkESM() error {
 			return &ParamError{"on-failure-topic", e.OnFailureTopic, "it is the topic the mapping consumes, which Lambda rejects (failed records would loop): use another topic on the cluster"}
 		}
 	}
-	if e.FunctionName == "" {
-		e.FunctionName = "msklink-" + e.Group
-		if !validName(e.FunctionName, 64, "-_") {
-			return &ParamError{"function-name", "", fmt.Sprintf("the default, msklink-%s, is not a Lambda function name: give --function-name (up to 64 letters, digits, - and _)", e.Group)}
-		}
-	}
-	if !validName(e.FunctionName, 64, "-_") {
+	if e.FunctionName != "" && !validName(e.FunctionName, 64, "-_") {
 		return &ParamError{"function-name", e.FunctionName, "not a Lambda function name: up to 64 letters, digits, - and _"}
 	}
 	switch e.StartingPosition {
@@ -401,14 +395,12 @@ type model struct {
 	BootstrapField      string
 	Bootstrap           string
 	BootstrapPattern    string
-	ClusterARNPattern   string // the ARN exactly: pinned, as a pattern (a one-value AllowedValues reads as a hard-coded ARN to linters)
 	TopicList           string
 	TopicsDescription   string
 	PolicyName          string
-	PolicyJSON          string
+	PolicyYAML          string // the PolicyDocument, its resources expressions of the parameters
 	PolicyCommand       string
 	Env                 []envVar
-	LogGroupName        string // the consumer's: /aws/lambda/<function name>
 }
 
 //go:embed template.yaml.tmpl
@@ -441,17 +433,15 @@ func Render(p Params) ([]byte, error) {
 		TopicList:      strings.Join(c.topics, ","),
 		Command:        c.command(),
 	}
-	m.ClusterARNPattern = "^" + regexp.QuoteMeta(c.ClusterARN) + "$"
 	m.BootstrapPattern = fmt.Sprintf(`^[^,:\s]+:%d(,[^,:\s]+:%d)*$`, c.port, c.port)
 	if m.Consumer {
 		m.FunctionID = ConsumerFunctionID
-		m.LogGroupName = "/aws/lambda/" + c.ESM.FunctionName
 		m.Title = fmt.Sprintf("msklink consumer: an MSK event source mapping on topic %s of cluster %s (IAM, port %d) invoking examples/kafka-consumer", c.topics[0], c.cluster.Name, c.port)
 		m.Description = fit(maxTemplateDescription, fmt.Sprintf("msklink consumer: records of topic %s on MSK cluster %s, group %s, to Lambda", c.topics[0], c.cluster.Name, c.ESM.Group))
 		m.FunctionDescription = fit(maxFunctionDescription,
 			fmt.Sprintf("msklink consumer: records of topic %s on MSK cluster %s, group %s", c.topics[0], c.cluster.Name, c.ESM.Group),
 			fmt.Sprintf("msklink consumer: records of topic %s on MSK cluster %s", c.topics[0], c.cluster.Name))
-		m.TopicsDescription = "The topic the event source mapping consumes. The IAM policy was generated for it."
+		m.TopicsDescription = "The topic the event source mapping consumes; the role's policy follows it."
 	} else {
 		m.Title = fmt.Sprintf("msklink publisher: Lambda events to MSK cluster %s (%s auth, port %d)", c.cluster.Name, c.Auth, c.port)
 		// Every topic if they fit, else their number and the default one.
@@ -461,15 +451,11 @@ func Render(p Params) ([]byte, error) {
 		}
 		m.Description = fit(maxTemplateDescription, texts...)
 		m.FunctionDescription = fit(maxFunctionDescription, texts...)
-		m.TopicsDescription = fmt.Sprintf("The topics the function may write to, comma-separated; the first (%s) is its default topic (MSK_TOPIC). The IAM policy was generated for them.", c.topics[0])
+		m.TopicsDescription = fmt.Sprintf("The %d topic(s) the function may write to, comma-separated; the first is its default topic (MSK_TOPIC). The role's policy grants each; for another number of topics, generate the template again.", len(c.topics))
 	}
 	if c.Auth == kafkaconn.AuthIAM {
-		pol, cmd := c.policy()
-		b, err := json.MarshalIndent(pol, "            ", "  ")
-		if err != nil {
-			return nil, fmt.Errorf("deploytmpl: the generated policy does not encode: %w", err)
-		}
-		m.PolicyJSON, m.PolicyCommand = string(b), cmd
+		pol, exprs, cmd := c.policy()
+		m.PolicyYAML, m.PolicyCommand = exprs.policyYAML(pol, 12), cmd
 		m.PolicyName = "kafka-cluster"
 		if m.Consumer {
 			m.PolicyName = "msk-event-source-mapping"
@@ -483,24 +469,36 @@ func Render(p Params) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// policy returns the function's policy (IAM auth) and the `msklink policy
-// generate` command that prints the same: the publisher's kafka-cluster
-// actions, or the consumer's event source mapping role (--esm).
-func (c checked) policy() (*iampolicy.Policy, string) {
+// policy returns the function's policy (IAM auth) for placeholder names,
+// how to write its resources as expressions of the parameters, and the
+// `msklink policy generate` command that prints it for the parameters'
+// defaults: the publisher's kafka-cluster actions, or the consumer's event
+// source mapping role (--esm).
+func (c checked) policy() (*iampolicy.Policy, policyExprs, string) {
 	if c.ESM != nil {
 		w := c.esmWorkload()
 		cmd := fmt.Sprintf("msklink policy generate --esm --cluster-arn %s --topic %s --group %s", c.ClusterARN, c.topics[0], w.Group)
 		if w.OnFailureTopic != "" {
 			cmd += " --on-failure-topic " + w.OnFailureTopic
 		}
-		return iampolicy.GenerateESM(c.cluster, w), cmd + " --function-name " + w.FunctionName
+		ph := iampolicy.ESMWorkload{Topics: []string{phTopic + "0"}, Group: phGroup}
+		if w.OnFailureTopic != "" {
+			ph.OnFailureTopic = phOnFailure
+		}
+		exprs := policyExprs{topic: func(int) string { return "Topics" }}
+		return iampolicy.GenerateESM(placeholderCluster, ph), exprs, cmd
 	}
 	w := publisherWorkload(c.topics, !c.DisableIdempotence)
 	cmd := fmt.Sprintf("msklink policy generate --cluster-arn %s --produce %s", c.ClusterARN, strings.Join(c.topics, ","))
 	if w.Idempotent {
 		cmd += " --idempotent"
 	}
-	return iampolicy.Generate(c.cluster, w), cmd + " --describe-topic-config"
+	ph := make([]string, len(c.topics))
+	for i := range ph {
+		ph[i] = fmt.Sprintf("%s%d", phTopic, i)
+	}
+	exprs := policyExprs{topic: func(i int) string { return fmt.Sprintf("!Select [%d, !Ref Topics]", i) }}
+	return iampolicy.Generate(placeholderCluster, publisherWorkload(ph, w.Idempotent)), exprs, cmd + " --describe-topic-config"
 }
 
 // publisherWorkload is what the msklink Lambda function does on the
@@ -529,7 +527,9 @@ func (c checked) command() string {
 		if e.OnFailureTopic != "" {
 			cmd += " --on-failure-topic " + e.OnFailureTopic
 		}
-		cmd += " --function-name " + e.FunctionName
+		if e.FunctionName != "" {
+			cmd += " --function-name " + e.FunctionName
+		}
 		if e.StartingPosition != "TRIM_HORIZON" {
 			cmd += " --starting-position " + e.StartingPosition
 		}
@@ -555,11 +555,11 @@ func (c checked) env() []envVar {
 	if c.Auth == kafkaconn.AuthIAM {
 		mech = quote(kafkaconn.MechanismOAuthBearer)
 	}
+	scramSecret := quote("")
 	if c.Auth == kafkaconn.AuthSCRAM {
-		// Resolved by CloudFormation from the AmazonMSK_ secret at deploy
-		// time (a dynamic reference).
-		scramUser = `!Sub "{{resolve:secretsmanager:${ScramCredentialsArn}:SecretString:username}}"`
-		scramPass = `!Sub "{{resolve:secretsmanager:${ScramCredentialsArn}:SecretString:password}}"`
+		// The function reads the AmazonMSK_ secret at Init: the
+		// credentials never reach its configuration.
+		scramSecret = "!Ref ScramCredentialsArn"
 	}
 	dur := func(d interface{ String() string }) string { return quote(d.String()) }
 	if c.ESM != nil {
@@ -575,10 +575,11 @@ func (c checked) env() []envVar {
 		{"MSK_BOOTSTRAP_SERVERS", "!Ref BootstrapServers", ""},
 		{"MSK_AUTH", "!Ref AuthMode", ""},
 		{"MSK_REGION", quote(c.cluster.Region), "the cluster's region: IAM tokens are signed for it"},
-		{"MSK_TOPIC", quote(c.topics[0]), "the default topic (SQS messages without a topic attribute, EventBridge)"},
+		{"MSK_TOPIC", "!Select [0, !Ref Topics]", "the default topic (SQS messages without a topic attribute, EventBridge)"},
 		{"MSK_IAM_MECHANISM", mech, "OAUTHBEARER or AWS_MSK_IAM (iam)"},
-		{"MSK_SCRAM_USERNAME", scramUser, "scram"},
-		{"MSK_SCRAM_PASSWORD", scramPass, "scram"},
+		{"MSK_SCRAM_USERNAME", scramUser, "empty: read from MSK_SCRAM_SECRET_ARN at Init"},
+		{"MSK_SCRAM_PASSWORD", scramPass, "empty: never in the environment"},
+		{"MSK_SCRAM_SECRET_ARN", scramSecret, "scram: the AmazonMSK_ secret, read at Init"},
 		{"MSK_TLS_CA_FILE", quote(""), "empty: the system pool, which trusts MSK's certificates"},
 		{"MSK_TLS_CERT_FILE", quote(""), "mtls only"},
 		{"MSK_TLS_KEY_FILE", quote(""), "mtls only"},

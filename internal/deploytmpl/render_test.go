@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/msklink/msklink/esm/eventfilter"
 	"github.com/msklink/msklink/iampolicy"
+	"github.com/msklink/msklink/internal/deploycheck"
 	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
 	"github.com/msklink/msklink/lambdafn"
@@ -216,6 +218,10 @@ func TestSecurityGroupRules(t *testing.T) {
 				{Direction: "egress", Group: "FunctionSecurityGroup", Peer: "ClusterSecurityGroupId", Protocol: "tcp", From: port, To: port},
 				{Direction: "ingress", Group: "ClusterSecurityGroupId", Peer: "FunctionSecurityGroup", Protocol: "tcp", From: port, To: port},
 			}
+			if p.Auth == kafkaconn.AuthSCRAM {
+				// Secrets Manager, for the SCRAM secret at Init.
+				want = slices.Insert(want, 1, sgRule{Direction: "egress", Group: "FunctionSecurityGroup", Peer: "CidrIp 0.0.0.0/0", Protocol: "tcp", From: 443, To: 443})
+			}
 			if p.ESM != nil {
 				want = []sgRule{{Direction: "ingress", Group: "ClusterSecurityGroupId", Peer: "ClusterSecurityGroupId", Protocol: "tcp", From: port, To: port}}
 			}
@@ -239,9 +245,28 @@ func TestSecurityGroupRules(t *testing.T) {
 	}
 }
 
+// evaluate returns v, a value of the template b, with its intrinsic
+// functions evaluated against the parameters' defaults, as msklink deploy
+// check evaluates them (the policy's resources are expressions of the
+// parameters).
+func evaluate(t *testing.T, b []byte, v any) any {
+	t.Helper()
+	tpl, err := deploycheck.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := deploycheck.Evaluate(tpl, v)
+	if err != nil {
+		t.Fatalf("evaluating %v: %v", v, err)
+	}
+	return e
+}
+
 // policies returns every IAM policy document the template gives the
-// function's role (inline and AWS::IAM::RolePolicy / Policy resources).
-func policies(tpl testutil.Template) map[string]map[string]any {
+// function's role (inline and AWS::IAM::RolePolicy / Policy resources),
+// evaluated against the parameters' defaults.
+func policies(t *testing.T, tpl testutil.Template, b []byte) map[string]map[string]any {
+	t.Helper()
 	out := map[string]map[string]any{}
 	for id, r := range tpl.Resources() {
 		p, _ := r["Properties"].(map[string]any)
@@ -250,10 +275,10 @@ func policies(tpl testutil.Template) map[string]map[string]any {
 			list, _ := p["Policies"].([]any)
 			for _, x := range list {
 				m := x.(map[string]any)
-				out[id+"/"+fmt.Sprint(m["PolicyName"])], _ = m["PolicyDocument"].(map[string]any)
+				out[id+"/"+fmt.Sprint(m["PolicyName"])], _ = evaluate(t, b, m["PolicyDocument"]).(map[string]any)
 			}
 		case "AWS::IAM::RolePolicy", "AWS::IAM::Policy":
-			out[id], _ = p["PolicyDocument"].(map[string]any)
+			out[id], _ = evaluate(t, b, p["PolicyDocument"]).(map[string]any)
 		}
 	}
 	return out
@@ -282,8 +307,8 @@ func strs(v any) []string {
 func TestRolePolicy(t *testing.T) {
 	for name, p := range variants() {
 		t.Run(name, func(t *testing.T) {
-			tpl, _ := render(t, p)
-			pols := policies(tpl)
+			tpl, b := render(t, p)
+			pols := policies(t, tpl, b)
 			for id, doc := range pols {
 				sts, _ := doc["Statement"].([]any)
 				for i, s := range sts {
@@ -301,7 +326,7 @@ func TestRolePolicy(t *testing.T) {
 					}
 				}
 			}
-			role := tpl.Properties("FunctionRole")
+			role := evaluate(t, b, tpl.Properties("FunctionRole")).(map[string]any)
 			arn, err := iampolicy.ParseClusterARN(p.ClusterARN)
 			if err != nil {
 				t.Fatal(err)
@@ -314,17 +339,37 @@ func TestRolePolicy(t *testing.T) {
 				if !ok || len(pols) != 1 {
 					t.Fatalf("policies %v, want msk-event-source-mapping only", pols)
 				}
-				w := iampolicy.ESMWorkload{Topics: p.Topics, Group: p.ESM.Group, OnFailureTopic: p.ESM.OnFailureTopic, FunctionName: "msklink-" + p.ESM.Group}
-				if got, want := jsonOf(t, doc), jsonOf(t, iampolicy.GenerateESM(arn, w)); got != want {
+				// GenerateESM's, but for the logs statement, which names the
+				// template's own log group (no fixed function name).
+				w := iampolicy.ESMWorkload{Topics: p.Topics, Group: p.ESM.Group, OnFailureTopic: p.ESM.OnFailureTopic}
+				want := iampolicy.GenerateESM(arn, w)
+				logGroup := evaluate(t, b, map[string]any{"Fn::GetAtt": []any{"LogGroup", "Arn"}}).(string)
+				for i := range want.Statements {
+					if want.Statements[i].Sid == "Logs" {
+						want.Statements[i].Resource = []string{logGroup}
+					}
+				}
+				if got, want := jsonOf(t, doc), jsonOf(t, want); got != want {
 					t.Errorf("event source mapping policy:\n got %s\nwant %s", got, want)
 				}
-				if name := tpl.Properties(ConsumerFunctionID)["FunctionName"]; name != w.FunctionName {
-					t.Errorf("function name %v, the policy's logs statement names %s", name, w.FunctionName)
+				if name, ok := tpl.Properties(ConsumerFunctionID)["FunctionName"]; ok {
+					t.Errorf("function name %v: a fixed name deploys once per account", name)
 				}
 				return
 			}
-			if got := fmt.Sprint(role["ManagedPolicyArns"]); got != "[map[Fn::Sub:arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]]" {
+			if got := fmt.Sprint(role["ManagedPolicyArns"]); got != "[arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]" {
 				t.Errorf("managed policies %s", got)
+			}
+			names := []string{"FunctionRole/async-on-failure"}
+			if p.Auth == kafkaconn.AuthIAM {
+				names = append(names, "FunctionRole/kafka-cluster")
+			}
+			if p.Auth == kafkaconn.AuthSCRAM {
+				names = append(names, "FunctionRole/scram-secret")
+			}
+			names = append(names, "SqsPolicy") // the optional SQS trigger's
+			if got := slices.Sorted(maps.Keys(pols)); !slices.Equal(got, names) {
+				t.Errorf("policies %v, want %v", got, names)
 			}
 			doc, ok := pols["FunctionRole/kafka-cluster"]
 			if p.Auth != kafkaconn.AuthIAM {
@@ -427,7 +472,7 @@ func TestEnvironmentMatchesFromEnv(t *testing.T) {
 	publisher, consumer := functionEnvNames(t), consumerEnvNames(t)
 	for name, p := range variants() {
 		t.Run(name, func(t *testing.T) {
-			tpl, _ := render(t, p)
+			tpl, b := render(t, p)
 			id, want := FunctionID, publisher
 			if p.ESM != nil {
 				id, want = ConsumerFunctionID, consumer
@@ -438,13 +483,14 @@ func TestEnvironmentMatchesFromEnv(t *testing.T) {
 			values := map[string]string{}
 			for k, v := range vars {
 				got = append(got, k)
-				s, ok := tpl.ResolveString(v)
+				if k == "MSK_SCRAM_SECRET_ARN" && p.Auth == kafkaconn.AuthSCRAM {
+					values[k] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_orders-AbCdEf" // a parameter without a default
+					continue
+				}
+				e := evaluate(t, b, v)
+				s, ok := e.(string)
 				if !ok {
-					if p.Auth == kafkaconn.AuthSCRAM && strings.HasPrefix(k, "MSK_SCRAM_") {
-						s = "from-the-secret" // a dynamic reference, resolved by CloudFormation
-					} else {
-						t.Errorf("%s = %v: not a literal or a parameter", k, v)
-					}
+					s = fmt.Sprint(e)
 				}
 				values[k] = s
 			}
@@ -464,6 +510,12 @@ func TestEnvironmentMatchesFromEnv(t *testing.T) {
 			cfg, err := kafkaconn.FromEnv(func(k string) string { return values[k] })
 			if err != nil {
 				t.Fatalf("FromEnv: %v", err)
+			}
+			if p.Auth == kafkaconn.AuthSCRAM {
+				if cfg.SCRAMUsername != "" || cfg.SCRAMPassword != "" || values["MSK_SCRAM_SECRET_ARN"] == "" {
+					t.Errorf("SCRAM credentials in the environment, or no secret to read them from at Init: %v", values)
+				}
+				cfg.SCRAMUsername, cfg.SCRAMPassword = "from-the-secret", "at-init" // what lambdafn.New reads
 			}
 			if _, err := cfg.Validate(); err != nil {
 				t.Errorf("Validate: %v", err)
@@ -584,8 +636,12 @@ func TestConsumerMappingErrorHandling(t *testing.T) {
 			if hasDest != (p.ESM.OnFailureTopic != "") {
 				t.Errorf("DestinationConfig present %v, on-failure topic %q", hasDest, p.ESM.OnFailureTopic)
 			}
-			if _, ok := m["MaximumRetryAttempts"]; ok && !hasDest {
-				t.Error("MaximumRetryAttempts without a destination: records past their retries would be dropped")
+			// The retry settings are parameters with Lambda's defaults: no
+			// record is dropped unless the deployer says so.
+			for k, want := range map[string]string{"MaximumRetryAttempts": "-1", "MaximumRecordAgeInSeconds": "-1", "BisectBatchOnFunctionError": "false"} {
+				if v, ok := tpl.ResolveString(m[k]); !ok || v != want {
+					t.Errorf("%s = %v (%q), want a parameter with Lambda's default %s", k, m[k], v, want)
+				}
 			}
 		})
 	}

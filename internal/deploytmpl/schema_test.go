@@ -34,13 +34,13 @@ func TestConsumerSchemaRegistry(t *testing.T) {
 				p := consumerParams(f, "orders-dlt")
 				reg := tc.reg
 				p.ESM.SchemaRegistry = &reg
-				tpl, _ := render(t, p)
+				tpl, b := render(t, p)
 				kc, _ := tpl.Properties("ConsumerTrigger")["AmazonManagedKafkaEventSourceConfig"].(map[string]any)
 				got, _ := json.Marshal(kc["SchemaRegistryConfig"])
 				if string(got) != tc.want {
 					t.Errorf("SchemaRegistryConfig %s, want %s", got, tc.want)
 				}
-				all, _ := json.Marshal(policies(tpl))
+				all, _ := json.Marshal(policies(t, tpl, b))
 				if !strings.Contains(string(all), tc.statement) {
 					t.Errorf("the role's policies lack %s:\n%s", tc.statement, all)
 				}

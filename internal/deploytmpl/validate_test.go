@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -214,7 +216,7 @@ func TestValidatorRejectsBrokenCopies(t *testing.T) {
 }
 
 // TestTemplatesCfnLint runs AWS's Python cfn-lint, which expands the SAM
-// transform with aws-sam-translator, on a SAM and a plain rendering, and
+// transform with aws-sam-translator, on every rendered variant, and
 // on a SAM copy with a misspelt function property (which only the
 // transform catches). No registry CI reaches has it, so it is skipped
 // where it is not installed.
@@ -236,7 +238,8 @@ func TestTemplatesCfnLint(t *testing.T) {
 		out, err := exec.CommandContext(ctx, bin, append([]string{"--format", "parseable", "--"}, files...)...).CombinedOutput()
 		return string(out), err
 	}
-	if out, err := run(files["sam-iam"], files["sam-scram"], files["cloudformation-iam"], files["sam-consumer-on-failure-topic"]); err != nil {
+	all := slices.Sorted(maps.Values(files)) // every variant, as deploy check and the validator see them
+	if out, err := run(all...); err != nil {
 		t.Errorf("cfn-lint: %v\n%s", err, out)
 	}
 	out, err := run(broken)
