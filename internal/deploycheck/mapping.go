@@ -40,7 +40,11 @@ func (c *checker) checkPublisher(f *function, env map[string]string) {
 			if topic != "" {
 				topics = []string{topic}
 			}
-			w := iampolicy.Workload{Produce: topics, Idempotent: env["MSK_IDEMPOTENT"] != "false", DescribeTopicConfig: true}
+			// msklink's publisher reads the topic's max.message.bytes; a
+			// function behind the msklink extension (MSK_PROXY_LISTEN:
+			// any language's client through 127.0.0.1) does not.
+			behindExtension := env["MSK_PROXY_LISTEN"] != ""
+			w := iampolicy.Workload{Produce: topics, Idempotent: env["MSK_IDEMPOTENT"] != "false", DescribeTopicConfig: !behindExtension}
 			needs = append(needs, kafkaNeeds(*c.cluster, w, func(a iampolicy.Action) Severity {
 				if a == iampolicy.DescribeTopicDynamicConfiguration {
 					// lambdafn checks record sizes with it, and goes on without.
