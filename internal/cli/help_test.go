@@ -14,7 +14,7 @@ import (
 // it after "msklink". TestHelpPathsAreTheCommandTable keeps it equal to
 // the command table.
 var helpPaths = []string{
-	"consume", "demo", "deploy", "deploy template", "doctor", "esm", "explain", "invoke", "local",
+	"consume", "demo", "deploy", "deploy check", "deploy template", "doctor", "esm", "explain", "invoke", "local",
 	"policy", "policy check", "policy generate", "produce", "proxy", "token", "token inspect", "version",
 }
 

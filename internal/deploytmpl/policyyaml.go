@@ -48,6 +48,9 @@ func (e policyExprs) resource(r string) string {
 		return "!GetAtt LogGroup.Arn"
 	}
 	prefix := "arn:aws:kafka:" + phRegion + ":" + phAccount + ":"
+	if !strings.HasPrefix(r, prefix) && !strings.Contains(r, ":"+phRegion+":"+phAccount+":") {
+		return quote(r) // the user's own ARN (a schema registry, its secret)
+	}
 	rest, ok := strings.CutPrefix(r, prefix)
 	if !ok {
 		panic("deploytmpl: unexpected resource in a generated policy: " + r)

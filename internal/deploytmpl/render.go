@@ -481,7 +481,15 @@ func (c checked) policy() (*iampolicy.Policy, policyExprs, string) {
 		if w.OnFailureTopic != "" {
 			cmd += " --on-failure-topic " + w.OnFailureTopic
 		}
-		ph := iampolicy.ESMWorkload{Topics: []string{phTopic + "0"}, Group: phGroup}
+		if r := w.SchemaRegistry; r != nil {
+			cmd += " --schema-registry " + r.URI
+			if r.SecretARN != "" {
+				cmd += " --schema-registry-secret " + r.SecretARN
+			}
+		}
+		// The registry's resources (a Glue registry, a secret) are the
+		// user's own ARNs, written as they are.
+		ph := iampolicy.ESMWorkload{Topics: []string{phTopic + "0"}, Group: phGroup, SchemaRegistry: w.SchemaRegistry}
 		if w.OnFailureTopic != "" {
 			ph.OnFailureTopic = phOnFailure
 		}
