@@ -35,7 +35,7 @@ var filterCases = []struct {
 	{"prefix", `{"value": {"device_ID": [{"prefix": "AB"}]}}`, []string{`{"device_ID":"AB1234"}`}, []string{`{"device_ID":"XY1234"}`}},
 	{"prefix ignore case", `{"value": {"device_ID": [{"prefix": {"equals-ignore-case": "ab"}}]}}`, []string{`{"device_ID":"Ab1"}`}, []string{`{"device_ID":"b1"}`}},
 	{"suffix", `{"value": {"FileName": [{"suffix": ".png"}]}}`, []string{`{"FileName":"a.png"}`}, []string{`{"FileName":"a.jpg"}`}},
-	{"cidr", `{"value": {"ip": [{"cidr": "10.0.0.0/24"}]}}`, []string{`{"ip":"10.0.0.9"}`}, []string{`{"ip":"10.0.1.9"}`}},
+	{"suffix ignore case", `{"value": {"FileName": [{"suffix": {"equals-ignore-case": ".PNG"}}]}}`, []string{`{"FileName":"a.png"}`}, []string{`{"FileName":"a.png.txt"}`}},
 	{"array", `{"value": {"tags": ["red"]}}`, []string{`{"tags":["blue","red"]}`}, []string{`{"tags":["blue"]}`}},
 	{"nested", `{"value": {"session": {"duration": [{"numeric": [">", 100]}]}}}`, []string{`{"session":{"duration":162}}`}, []string{`{"session":{"duration":50}}`}},
 	{"plain string", `{"value": [{"anything-but": ["error"]}]}`, []string{"all good", "Error"}, []string{"error"}},

@@ -29,7 +29,7 @@ func BenchmarkMatch(b *testing.B) {
 		patterns []string
 	}{
 		{"json/1-filter", jsonValues, []string{`{"value": {"type": ["order"]}}`}},
-		{"json/1-filter-4-rules", jsonValues, []string{`{"value": {"type": ["order"], "device_ID": [{"prefix": "AB"}], "total": [{"numeric": [">=", 0, "<", 1000]}], "ip": [{"cidr": "10.0.0.0/16"}]}}`}},
+		{"json/1-filter-4-rules", jsonValues, []string{`{"value": {"type": ["order"], "device_ID": [{"prefix": "AB"}], "total": [{"numeric": [">=", 0, "<", 1000]}], "ip": [{"anything-but": ["192.168.0.1"]}]}}`}},
 		{"json/5-filters", jsonValues, []string{
 			`{"value": {"type": ["refund"]}}`, `{"value": {"type": ["cancel"]}}`, `{"value": {"tags": ["z"]}}`,
 			`{"value": {"total": [{"numeric": ["<", 0]}]}}`, `{"value": {"type": ["order"]}}`}},

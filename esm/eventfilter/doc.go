@@ -43,36 +43,46 @@
 //
 // # Rule syntax
 //
-// "Lambda supports the same set of syntax and rules as Amazon
-// EventBridge" (invocation-eventfiltering.html, "Filter rule syntax";
-// operators in eb-create-pattern-operators.html, where Lambda's set is
-// the "Pipe support" column):
+// "For filter rules, Lambda supports the same set of syntax and rules as
+// Amazon EventBridge" (invocation-eventfiltering.html, "Filter rule
+// syntax"), whose list of "all the comparison operators available for
+// Lambda event filtering" is Null, Empty, Equals, Equals (ignore case),
+// And, Or, Not (anything-but), Numeric (equals), Numeric (range),
+// Exists, Does not exist, Begins with and Ends with. EventBridge's table
+// (eb-create-pattern-operators.html) says per operator whether Pipes
+// have it ("Pipe support"), and Pipes filter "in the same way as
+// filtering on an EventBridge event bus or Lambda event source mapping"
+// (eb-pipes-event-filtering.html). Accepted, each "Pipe support: Yes":
 //
 //   - A pattern object's fields must all match (And); a field's list of
 //     rules matches when one rule does (Or). A nested object matches the
 //     value's object at that field. "$or": [{...}, {...}] matches when
-//     one of its pattern objects does (Or across fields).
+//     one of its pattern objects does (Or across fields: "Location is
+//     "New York", or Day is "Monday"").
 //   - Null ([null]), Empty ([""]), Equals (["Alice"], [100], [true]):
 //     strings match character by character; numbers by their text: "300,
 //     300.0, and 3.0e2 are not considered equal" (invocation-
 //     eventfiltering.html).
 //   - {"equals-ignore-case": "alice"}; {"prefix": "us-"} and
 //     {"suffix": ".png"}, each also as {"prefix": {"equals-ignore-case":
-//     "..."}}.
+//     "..."}} (Begins with / Ends with (ignore case)).
 //   - {"anything-but": "x"}, {"anything-but": 5}, {"anything-but":
 //     ["a", "b"]} (strings or numbers): a present value other than those.
 //   - {"numeric": ["=", 100]}, {"numeric": [">", 10, "<=", 20]}: one
 //     lower and/or one upper bound, operands within ±5.0e9; numbers only.
 //   - {"exists": true} / {"exists": false}: the field is (not) present as
 //     a leaf ("Exists matching only works on leaf nodes").
-//   - {"cidr": "10.0.0.0/24"}: an IPv4 or IPv6 address string in the range.
 //   - Arrays in the value: a rule matches when it matches one element
 //     (eb-event-patterns.html: "the event pattern matches if the
 //     intersection of the event pattern array and the event array is
 //     non-empty"); a nested object matches when one element does.
 //
-// Refused with ErrUnsupported, being event-bus only ("Pipe support: No"):
-// wildcard, and anything-but with prefix, suffix, equals-ignore-case or
-// wildcard. Validation errors (*PatternError) name the filter, the JSON
+// Refused with ErrUnsupported: the operators EventBridge event buses have
+// and Pipes do not ("Event bus support: Yes", "Pipe support: No"), none
+// of them in Lambda's list: Wildcard ({"wildcard": "dir/*.png"}) and
+// Anything-but with begins with, ends with, ignore case or a wildcard
+// ({"anything-but": {"prefix": "us-"}}, ...); and IP address matching
+// ({"cidr": "10.0.0.0/24"}), which neither Lambda's list nor EventBridge's
+// table has. Validation errors (*PatternError) name the filter, the JSON
 // path in its pattern (value.device_ID[0]) and the operator.
 package eventfilter

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,9 +34,11 @@ const (
 // Sentinel conditions of a PatternError (errors.Is).
 var (
 	// ErrUnsupported: an operator EventBridge event buses have but
-	// Lambda's event filtering does not (wildcard, anything-but with
-	// prefix, suffix, equals-ignore-case or wildcard: "Pipe support: No"
-	// in eb-create-pattern-operators.html).
+	// Lambda's event filtering does not: wildcard and anything-but with
+	// prefix, suffix, equals-ignore-case or wildcard ("Pipe support: No"
+	// in eb-create-pattern-operators.html, absent from Lambda's list of
+	// operators in invocation-eventfiltering.html), and cidr (IP address
+	// matching: in neither list).
 	ErrUnsupported = errors.New("eventfilter: not supported by Lambda's event filtering")
 	// ErrNotValue: a key other than "value" at the top of a Kafka pattern.
 	ErrNotValue = errors.New(`eventfilter: Kafka event source mappings filter on "value" only`)
@@ -112,7 +113,6 @@ const (
 	ruleAnythingBut
 	ruleNumeric
 	ruleExists
-	ruleCIDR
 )
 
 // rule is one element of a rule list.
@@ -125,7 +125,6 @@ type rule struct {
 	butNumbers []string // anything-but, numbers by their text
 	lo, hi     float64  // numeric bounds
 	loOp, hiOp string   // ">", ">=", "=", or "" (none); "<", "<=" or ""
-	prefix     netip.Prefix
 }
 
 // compile parses one pattern.
@@ -273,7 +272,7 @@ func compileRules(list []any, path string) ([]rule, error) {
 }
 
 // operators lists what Lambda's event filtering supports, for errors.
-const operators = `prefix, suffix, equals-ignore-case, anything-but, numeric, exists, cidr`
+const operators = `prefix, suffix, equals-ignore-case, anything-but, numeric, exists`
 
 func compileOperator(m map[string]any, path string) (rule, error) {
 	if len(m) != 1 {
@@ -315,7 +314,7 @@ func compileOperator(m map[string]any, path string) (rule, error) {
 		}
 		return rule{kind: ruleEqualsIgnoreCase, s: s}, nil
 	case "anything-but":
-		return compileAnythingBut(v, bad)
+		return compileAnythingBut(v, path, bad)
 	case "numeric":
 		return compileNumeric(v, bad)
 	case "exists":
@@ -324,24 +323,20 @@ func compileOperator(m map[string]any, path string) (rule, error) {
 			return rule{}, bad("give true or false; got " + jsonText(v))
 		}
 		return rule{kind: ruleExists, b: b}, nil
-	case "cidr":
-		s, ok := v.(string)
-		if !ok {
-			return rule{}, bad(`give an IPv4 or IPv6 range in CIDR notation, e.g. "10.0.0.0/24"; got ` + jsonText(v))
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return rule{}, bad(fmt.Sprintf(`%q is not a range in CIDR notation, e.g. "10.0.0.0/24" or "2001:db8::/32"`, s))
-		}
-		return rule{kind: ruleCIDR, prefix: p.Masked()}, nil
 	case "wildcard":
-		return rule{}, &PatternError{Path: path, Operator: op, Err: ErrUnsupported,
-			Reason: "Lambda's event filtering has no wildcard operator (EventBridge event buses do; Pipes and Lambda do not); use prefix or suffix"}
+		return rule{}, unsupported(path, op, `Lambda's event filtering has no wildcard operator: EventBridge event buses have it, Pipes and Lambda do not ("Pipe support: No", eb-create-pattern-operators.html); use prefix or suffix`)
+	case "cidr":
+		return rule{}, unsupported(path, op, `Lambda's event filtering has no IP address (cidr) operator: it is in neither Lambda's list of operators (invocation-eventfiltering.html) nor EventBridge's with "Pipe support" (eb-create-pattern-operators.html); list the addresses, or use prefix (e.g. "10.0.0.")`)
 	}
 	return rule{}, bad(fmt.Sprintf("unknown operator; Lambda's are %s (and $or, as a field)", operators))
 }
 
-func compileAnythingBut(v any, bad func(string) error) (rule, error) {
+// unsupported is the error for an operator Lambda refuses.
+func unsupported(path, op, reason string) error {
+	return &PatternError{Path: path, Operator: op, Reason: reason, Err: ErrUnsupported}
+}
+
+func compileAnythingBut(v any, path string, bad func(string) error) (rule, error) {
 	r := rule{kind: ruleAnythingBut}
 	switch v := v.(type) {
 	case string:
@@ -372,9 +367,7 @@ func compileAnythingBut(v any, bad func(string) error) (rule, error) {
 		for k := range v {
 			switch k {
 			case "prefix", "suffix", "equals-ignore-case", "wildcard":
-				pe := bad(fmt.Sprintf(`Lambda's event filtering has no anything-but %q (EventBridge event buses do; Pipes and Lambda do not); give a list of values instead`, k)).(*PatternError)
-				pe.Err = ErrUnsupported
-				return rule{}, pe
+				return rule{}, unsupported(path, "anything-but", fmt.Sprintf(`Lambda's event filtering has no anything-but with %q: EventBridge event buses have it, Pipes and Lambda do not ("Pipe support: No", eb-create-pattern-operators.html); give a list of values instead`, k))
 			}
 		}
 	}
@@ -575,13 +568,6 @@ func matchLeaf(r *rule, leaf any) bool {
 			return false
 		}
 		return compare(f, r.loOp, r.lo) && compare(f, r.hiOp, r.hi)
-	case ruleCIDR:
-		s, ok := leaf.(string)
-		if !ok {
-			return false
-		}
-		a, err := netip.ParseAddr(s)
-		return err == nil && r.prefix.Contains(a.Unmap())
 	}
 	return false
 }

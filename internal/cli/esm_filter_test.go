@@ -38,6 +38,8 @@ func TestESMFilterUsageErrors(t *testing.T) {
 		{[]string{"--filter", `{"value": ["ok"]}`, "--filter", `{"key": ["k"]}`},
 			`esm: --filter 2: key: Amazon MSK and self-managed Kafka event source mappings filter on the record's "value" only`},
 		{[]string{"--filter", `{"value": {"f": [{"wildcard": "*.png"}]}}`}, `value.f[0] ("wildcard"): Lambda's event filtering has no wildcard operator`},
+		{[]string{"--filter", `{"value": {"ip": [{"cidr": "10.0.0.0/24"}]}}`}, `esm: --filter 1: value.ip[0] ("cidr"): Lambda's event filtering has no IP address (cidr) operator`},
+		{[]string{"--filter", `{"value": {"f": [{"anything-but": {"prefix": "us-"}}]}}`}, `value.f[0] ("anything-but"): Lambda's event filtering has no anything-but with "prefix"`},
 		{[]string{"--filter", `{"value": `}, "esm: --filter 1: not JSON"},
 		{[]string{"--filter-criteria", bad}, `esm: --filter-criteria ` + bad + `: filter 2: value.ip[0] ("cidr")`},
 		{[]string{"--filter-criteria", notCriteria}, "not a FilterCriteria document"},
