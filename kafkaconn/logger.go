@@ -7,9 +7,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Logger adapts an *slog.Logger to franz-go's kgo.Logger. franz-go's
-// debug level is very chatty; the adapter reports what the slog handler
-// enables, capped at info unless debug is enabled.
+// Logger adapts an *slog.Logger to franz-go's kgo.Logger. franz-go's info
+// level is the client's own life (group joins and assignments, metadata
+// moves, a heartbeat ended by leaving the group) and its debug level is
+// very chatty: both are logged at slog's debug level, so an application
+// logging at info sees franz-go's warnings and errors only.
 type Logger struct{ l *slog.Logger }
 
 // NewLogger returns a kgo.Logger writing to l.
@@ -21,8 +23,6 @@ func (l *Logger) Level() kgo.LogLevel {
 	switch {
 	case l.l.Enabled(ctx, slog.LevelDebug):
 		return kgo.LogLevelDebug
-	case l.l.Enabled(ctx, slog.LevelInfo):
-		return kgo.LogLevelInfo
 	case l.l.Enabled(ctx, slog.LevelWarn):
 		return kgo.LogLevelWarn
 	case l.l.Enabled(ctx, slog.LevelError):
@@ -39,9 +39,7 @@ func (l *Logger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		sl = slog.LevelError
 	case kgo.LogLevelWarn:
 		sl = slog.LevelWarn
-	case kgo.LogLevelInfo:
-		sl = slog.LevelInfo
-	default:
+	default: // info and debug
 		sl = slog.LevelDebug
 	}
 	l.l.Log(context.Background(), sl, msg, keyvals...)
