@@ -346,6 +346,19 @@ func (f *function) logLine(msg string) map[string]any {
 }
 
 // count returns how many of the extension's lines have msg.
+// waitCount waits up to 30 s until the extension has logged msg at least
+// n times.
+func (f *function) waitCount(msg string, n int) {
+	f.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for f.count(msg) < n {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("the extension logged %q %d times, want %d:\n%s", msg, f.count(msg), n, f.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (f *function) count(msg string) int {
 	return strings.Count(f.out.String(), `"msg":"`+msg+`"`)
 }
