@@ -138,6 +138,12 @@ func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 		}
 	}
 	b, err := deploytmpl.Render(p)
+	return writeTemplate(e, out, b, err)
+}
+
+// writeTemplate writes b, a template deploytmpl rendered with err, to
+// out, or to stdout when out is empty; a ParamError is a usage error.
+func writeTemplate(e *env, out string, b []byte, err error) error {
 	if err != nil {
 		var pe *deploytmpl.ParamError
 		if errors.As(err, &pe) {

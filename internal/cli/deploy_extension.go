@@ -2,9 +2,7 @@ package cli
 
 import (
 	"bytes"
-	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 
@@ -44,22 +42,7 @@ func (x *extensionFlags) render(e *env, p deploytmpl.Params, out string) error {
 		}
 	}
 	b, err := deploytmpl.RenderExtension(p, x.runtime)
-	if err != nil {
-		var pe *deploytmpl.ParamError
-		if errors.As(err, &pe) {
-			return usagef("deploy template: %v", err)
-		}
-		return err
-	}
-	if out == "" {
-		_, err = e.stdout.Write(b)
-		return err
-	}
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		return fmt.Errorf("deploy template: %w", err)
-	}
-	fmt.Fprintf(e.stderr, "wrote %s\n", out)
-	return nil
+	return writeTemplate(e, out, b, err)
 }
 
 // checkSAMPlaceTarget is checkSAMPlace for the Makefile target target.
