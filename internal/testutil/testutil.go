@@ -273,6 +273,38 @@ func admin(t testing.TB, seeds []string, what string, do func(context.Context, *
 	}
 }
 
+// Admin returns an admin client over a client made with opts, closed at
+// the end of the test.
+func Admin(t testing.TB, opts ...kgo.Opt) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// EndOffsetSum sums the end offsets of topic's partitions: how many
+// records were ever written to it.
+func EndOffsetSum(t testing.TB, adm *kadm.Client, topic string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	offs.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			t.Fatalf("end offset of %s/%d: %v", o.Topic, o.Partition, o.Err)
+		}
+		n += o.Offset
+	})
+	return n
+}
+
 // ReportRounds reports a side-by-side benchmark's rounds: each side's
 // median rate (records/s), the median of the rounds' ratios (ours /
 // theirs), and the ratio of each side's best round. On a shared machine
