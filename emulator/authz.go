@@ -130,16 +130,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 				resp.Topics = append(resp.Topics, rt)
 			}
 		}
-		if len(kept) == 0 {
-			if req.Acks == 0 {
-				return nil, nil, nil, nil
-			}
-			resp := kmsg.NewPtrProduceResponse()
-			add(resp)
-			return nil, nil, resp, nil
-		}
-		req.Topics = kept
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		return reducedProduce(h, req, kept, add)
 
 	case *kmsg.FetchRequest:
 		// Kafka (handleFetchRequest): READ on each topic (ReadData),
@@ -1162,6 +1153,22 @@ func reduced[R kmsg.Response](h kafkawire.Header, frame []byte, req kmsg.Request
 		return nil, nil, resp, nil
 	}
 	return reencode(h, req), []func(kmsg.Response){func(r kmsg.Response) { add(r.(R)) }}, nil, nil
+}
+
+// reducedProduce is reduced for a produce request cut down to the kept
+// topics, add completing the answer with the removed ones; with none kept
+// and acks=0 nothing is forwarded and nothing answered.
+func reducedProduce(h kafkawire.Header, req *kmsg.ProduceRequest, kept []kmsg.ProduceRequestTopic, add func(kmsg.Response)) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
+	req.Topics = kept
+	if len(kept) == 0 {
+		if req.Acks == 0 {
+			return nil, nil, nil, nil
+		}
+		resp := kmsg.NewPtrProduceResponse()
+		add(resp)
+		return nil, nil, resp, nil
+	}
+	return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 }
 
 // split divides items into those allowed and those denied, each in order.
