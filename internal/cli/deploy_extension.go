@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 
 	"github.com/msklink/msklink/internal/deploytmpl"
@@ -48,14 +46,8 @@ func (x *extensionFlags) render(e *env, p deploytmpl.Params, out string) error {
 // checkSAMPlaceTarget is checkSAMPlace for the Makefile target target.
 func checkSAMPlaceTarget(out, target string) error {
 	dir := filepath.Dir(out)
-	mk, err := os.ReadFile(filepath.Join(dir, "Makefile"))
-	_, modErr := os.Stat(filepath.Join(dir, "..", "go.mod"))
-	if err == nil && modErr == nil {
-		for line := range bytes.Lines(mk) {
-			if bytes.HasPrefix(line, []byte(target+":")) {
-				return nil
-			}
-		}
+	if hasMakeTarget(dir, target) {
+		return nil
 	}
 	return usagef("deploy template: -o %q: a SAM template is built from where it is, and %s has no Makefile with %s under a go.mod: write it into msklink's deploy/ directory (-o deploy/NAME.yaml), or use --format cloudformation", out, dir, target)
 }
