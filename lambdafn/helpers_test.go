@@ -127,21 +127,5 @@ func endOffsets(t *testing.T, c *emulator.Cluster, topic string) int64 {
 // setMaxMessageBytes sets topic's max.message.bytes.
 func setMaxMessageBytes(t *testing.T, c *emulator.Cluster, topic string, n int) {
 	t.Helper()
-	adm := adminClient(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	v := strconvItoa(n)
-	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, topic)
-	if err == nil {
-		for _, r := range rs {
-			if r.Err != nil {
-				err = r.Err
-			}
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.SetMaxMessageBytes(t, adminClient(t, c), topic, n)
 }
-
-func strconvItoa(n int) string { b, _ := json.Marshal(n); return string(b) }

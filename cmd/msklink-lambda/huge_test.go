@@ -105,21 +105,7 @@ func first(b []byte, _ time.Duration) []byte { return b }
 
 func setTopicMaxBytes(t *testing.T, cfg kafkaconn.Config, topic string, n int) {
 	t.Helper()
-	adm := newAdmin(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	v := strconv.Itoa(n)
-	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, topic)
-	if err == nil {
-		for _, r := range rs {
-			if r.Err != nil {
-				err = r.Err
-			}
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.SetMaxMessageBytes(t, newAdmin(t, cfg), topic, n)
 }
 
 func endOffsetSum(t *testing.T, cfg kafkaconn.Config) int64 {

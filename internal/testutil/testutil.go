@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -303,6 +304,25 @@ func EndOffsetSum(t testing.TB, adm *kadm.Client, topic string) int64 {
 		n += o.Offset
 	})
 	return n
+}
+
+// SetMaxMessageBytes sets topic's max.message.bytes to n.
+func SetMaxMessageBytes(t testing.TB, adm *kadm.Client, topic string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v := strconv.Itoa(n)
+	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, topic)
+	if err == nil {
+		for _, r := range rs {
+			if r.Err != nil {
+				err = r.Err
+			}
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // ReportRounds reports a side-by-side benchmark's rounds: each side's
