@@ -212,20 +212,7 @@ func launch(t testing.TB, bootstrap string, env map[string]string, withExtension
 		f.dial = dialInNetns(fmt.Sprintf("/proc/%d/ns/net", f.cmd.Process.Pid))
 	}
 	f.client = &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{DialContext: f.dial}}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn, err := f.dial(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", riePort))
-		cancel()
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("aws-lambda-rie did not listen in 20s: %v\n%s", err, f.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitRIE(t, f.dial, fmt.Sprintf("127.0.0.1:%d", riePort), 20*time.Second, f.out)
 	return f
 }
 

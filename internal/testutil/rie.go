@@ -124,19 +124,28 @@ func StartRIE(t testing.TB, bootstrap string, timeoutSec int, env ...string) *RI
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Stop(t) })
-	deadline := time.Now().Add(10 * time.Second)
+	WaitRIE(t, (&net.Dialer{}).DialContext, fmt.Sprintf("127.0.0.1:%d", riePort), 10*time.Second, r.Output)
+	return r
+}
+
+// WaitRIE waits until dial connects to addr, where aws-lambda-rie listens,
+// and fails t if it has not within that time, with out (its output).
+func WaitRIE(t testing.TB, dial func(ctx context.Context, network, addr string) (net.Conn, error), addr string, within time.Duration, out *SyncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", riePort), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := dial(ctx, "tcp", addr)
+		cancel()
 		if err == nil {
 			conn.Close()
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("aws-lambda-rie did not listen in 10s: %v\n%s", err, r.Output.String())
+			t.Fatalf("aws-lambda-rie did not listen in %v: %v\n%s", within, err, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return r
 }
 
 // BootstrapPIDs returns the processes RIE started (the bootstrap).
