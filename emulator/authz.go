@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -80,33 +78,6 @@ func reencode(h kafkawire.Header, r kmsg.Request) []byte {
 	return kafkawire.EncodeRequestFrame(h, r)[4:]
 }
 
-// topicAllowed checks action on a topic named by name or, in request
-// versions that name topics by ID (byID), by id. An ID is resolved with
-// kfake's current state (topicByID). A topic ID kfake does not know is
-// allowed: nothing can be read or written through it, and kfake answers
-// UNKNOWN_TOPIC_ID, as Kafka does.
-func (c *conn) topicAllowed(api int16, action iampolicy.Action, name string, id [16]byte, byID bool) bool {
-	if byID {
-		var ok bool
-		if name, ok = c.topicByID(id); !ok {
-			return true
-		}
-	}
-	return c.allowed(api, action, c.topicARN(name))
-}
-
-// topicByID resolves a topic ID with kfake's state at the time of the
-// request; ok is false for an ID kfake does not know. Nothing is cached: a
-// topic deleted and created again has a new ID, and the old one must then
-// be unknown. Safe in both loops.
-func (c *conn) topicByID(id [16]byte) (name string, ok bool) {
-	ti := c.l.b.c.kf.TopicIDInfo(id)
-	if ti == nil {
-		return "", false
-	}
-	return ti.Topic, true
-}
-
 // authorize returns the frame to forward (possibly reduced), functions that
 // complete kfake's response, or a local response; out == nil and local ==
 // nil means nothing is forwarded and nothing answered (acks=0 produce).
@@ -159,16 +130,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 				resp.Topics = append(resp.Topics, rt)
 			}
 		}
-		if len(kept) == 0 {
-			if req.Acks == 0 {
-				return nil, nil, nil, nil
-			}
-			resp := kmsg.NewPtrProduceResponse()
-			add(resp)
-			return nil, nil, resp, nil
-		}
-		req.Topics = kept
-		return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+		return reducedProduce(h, req, kept, add)
 
 	case *kmsg.FetchRequest:
 		// Kafka (handleFetchRequest): READ on each topic (ReadData),
@@ -1170,56 +1132,11 @@ var clusterActions = map[int16]iampolicy.Action{
 	57: iampolicy.AlterCluster,    // UpdateFeatures: ALTER CLUSTER
 }
 
-func (c *conn) groupOp(h kafkawire.Header, frame []byte, group string, deny func() kmsg.Response) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
-	if c.allowed(h.Key, iampolicy.AlterGroup, c.groupARN(group)) {
-		return frame, nil, nil, nil
-	}
-	return nil, nil, deny(), nil
-}
-
 func (c *conn) txnOp(h kafkawire.Header, frame []byte, txn string, deny func() kmsg.Response) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
 	if c.allowed(h.Key, iampolicy.AlterTransactionalId, c.txnARN(txn)) {
 		return frame, nil, nil, nil
 	}
 	return nil, nil, deny(), nil
-}
-
-// describable reports whether the principal may describe a topic named
-// by name or, when name is empty, by id (an unknown id is left to kfake).
-// It may run in the write loop: it resolves ids with kfake, not the read
-// loop's cache.
-func (c *conn) describable(api int16, name string, id [16]byte) bool {
-	if name == "" {
-		ti := c.l.b.c.kf.TopicIDInfo(id)
-		if ti == nil {
-			return true
-		}
-		name = ti.Topic
-	}
-	return c.allowed(api, iampolicy.DescribeTopic, c.topicARN(name))
-}
-
-// configAllowed checks Describe/Alter*DynamicConfiguration for a config
-// resource; the code is the Kafka error for a denial (0 when allowed).
-func (c *conn) configAllowed(api int16, rt kmsg.ConfigResourceType, name string, alter bool) (bool, int16) {
-	if rt == kmsg.ConfigResourceTypeTopic {
-		a := iampolicy.DescribeTopicDynamicConfiguration
-		if alter {
-			a = iampolicy.AlterTopicDynamicConfiguration
-		}
-		if c.allowed(api, a, c.topicARN(name)) {
-			return true, 0
-		}
-		return false, errTopicAuthz
-	}
-	a := iampolicy.DescribeClusterDynamicConfiguration
-	if alter {
-		a = iampolicy.AlterClusterDynamicConfiguration
-	}
-	if c.allowed(api, a, c.clusterARN()) {
-		return true, 0
-	}
-	return false, errClusterAz
 }
 
 // reduced answers a request from which the caller removed the denied items
@@ -1238,18 +1155,20 @@ func reduced[R kmsg.Response](h kafkawire.Header, frame []byte, req kmsg.Request
 	return reencode(h, req), []func(kmsg.Response){func(r kmsg.Response) { add(r.(R)) }}, nil, nil
 }
 
-// splitAlterConfigs splits config resources by whether the principal may
-// alter them; codes holds each denied resource's error code, in order.
-func splitAlterConfigs[T any](c *conn, api int16, resources []T, id func(T) (kmsg.ConfigResourceType, string)) (kept, denied []T, codes []int16) {
-	kept, denied = split(resources, func(r T) bool {
-		rt, name := id(r)
-		ok, code := c.configAllowed(api, rt, name, true)
-		if !ok {
-			codes = append(codes, code)
+// reducedProduce is reduced for a produce request cut down to the kept
+// topics, add completing the answer with the removed ones; with none kept
+// and acks=0 nothing is forwarded and nothing answered.
+func reducedProduce(h kafkawire.Header, req *kmsg.ProduceRequest, kept []kmsg.ProduceRequestTopic, add func(kmsg.Response)) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
+	req.Topics = kept
+	if len(kept) == 0 {
+		if req.Acks == 0 {
+			return nil, nil, nil, nil
 		}
-		return ok
-	})
-	return kept, denied, codes
+		resp := kmsg.NewPtrProduceResponse()
+		add(resp)
+		return nil, nil, resp, nil
+	}
+	return reencode(h, req), []func(kmsg.Response){add}, nil, nil
 }
 
 // split divides items into those allowed and those denied, each in order.
@@ -1279,229 +1198,4 @@ func (c *conn) internalDenied(api int16) bool {
 		"decision", "deny", "reason", "a broker's request: no kafka-cluster action grants Kafka's CLUSTER_ACTION",
 		"api", kmsg.NameForKey(api), "broker", c.l.b.id)
 	return false
-}
-
-// topicSet checks DescribeTopic once per topic of one answer; a topic is
-// named by name or, when name is empty, by ID.
-type topicSet struct {
-	c    *conn
-	api  int16
-	seen map[string]bool
-}
-
-func (s *topicSet) describable(name string, id [16]byte) bool {
-	key := name
-	if key == "" {
-		key = fmt.Sprintf("id:%x", id)
-	}
-	ok, done := s.seen[key]
-	if !done {
-		if s.seen == nil {
-			s.seen = map[string]bool{}
-		}
-		ok = s.c.describable(s.api, name, id)
-		s.seen[key] = ok
-	}
-	return ok
-}
-
-// membersDescribable reports whether every topic a classic consumer
-// group's members name, in their subscriptions (ConsumerMemberMetadata)
-// and assignments (ConsumerMemberAssignment), is describable. Bytes that do
-// not parse as the consumer protocol name no topic we can check.
-func (c *conn) membersDescribable(api int16, members []kmsg.DescribeGroupsResponseGroupMember) bool {
-	ts := &topicSet{c: c, api: api}
-	for _, m := range members {
-		var meta kmsg.ConsumerMemberMetadata
-		if meta.ReadFrom(m.ProtocolMetadata) == nil {
-			for _, t := range meta.Topics {
-				if !ts.describable(t, [16]byte{}) {
-					return false
-				}
-			}
-			for _, o := range meta.OwnedPartitions {
-				if !ts.describable(o.Topic, [16]byte{}) {
-					return false
-				}
-			}
-		}
-		var as kmsg.ConsumerMemberAssignment
-		if as.ReadFrom(m.MemberAssignment) == nil {
-			for _, t := range as.Topics {
-				if !ts.describable(t.Topic, [16]byte{}) {
-					return false
-				}
-			}
-		}
-	}
-	return true
-}
-
-// hiddenGroup is the DescribeGroups answer for a group whose members name
-// a topic the principal may not describe.
-func hiddenGroup(name string) kmsg.DescribeGroupsResponseGroup {
-	g := kmsg.NewDescribeGroupsResponseGroup()
-	g.Group, g.ErrorCode = name, errTopicAuthz
-	return g
-}
-
-// consumerMembersDescribable reports whether every topic a KIP-848
-// group's members name (subscription, assignment, target assignment) is
-// describable.
-func (c *conn) consumerMembersDescribable(api int16, members []kmsg.ConsumerGroupDescribeResponseGroupMember) bool {
-	ts := &topicSet{c: c, api: api}
-	for _, m := range members {
-		for _, t := range m.SubscribedTopics {
-			if !ts.describable(t, [16]byte{}) {
-				return false
-			}
-		}
-		for _, as := range []kmsg.Assignment{m.Assignment, m.TargetAssignment} {
-			for _, tp := range as.TopicPartitions {
-				if !ts.describable(tp.Topic, tp.TopicID) {
-					return false
-				}
-			}
-		}
-	}
-	return true
-}
-
-// describeTopicPartitions authorizes DescribeTopicPartitions (KIP-966) as
-// Kafka's DescribeTopicPartitionsRequestHandler does: DESCRIBE on each
-// topic at or after the cursor; a named topic the principal may not
-// describe gets TOPIC_AUTHORIZATION_FAILED, and from every topic (an empty
-// list) such topics are left out. Kafka pages over the describable topics
-// only, so its NextCursor never names another: kfake is asked for an
-// explicit list of the describable topics, and its cursor names one of
-// them.
-func (c *conn) describeTopicPartitions(h kafkawire.Header, req *kmsg.DescribeTopicPartitionsRequest) ([]byte, []func(kmsg.Response), kmsg.Response, error) {
-	var cursor string
-	if req.Cursor != nil {
-		cursor = req.Cursor.Topic
-	}
-	all := len(req.Topics) == 0
-	var names []string
-	if all {
-		var err error
-		if names, err = c.topicNames(); err != nil {
-			return nil, nil, nil, err
-		}
-	} else {
-		listed := false
-		for _, t := range req.Topics {
-			names = append(names, t.Topic)
-			listed = listed || t.Topic == cursor
-		}
-		if req.Cursor != nil && !listed {
-			// An invalid request (Kafka: the topic list must contain
-			// the cursor's topic); kfake closes the connection.
-			return nil, nil, nil, fmt.Errorf("%w: DescribeTopicPartitions cursor not in the topic list", errClose)
-		}
-	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	var kept []kmsg.DescribeTopicPartitionsRequestTopic
-	var denied []string
-	cursorKept := false
-	for _, n := range names {
-		if n < cursor {
-			continue
-		}
-		if c.allowed(h.Key, iampolicy.DescribeTopic, c.topicARN(n)) {
-			rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
-			rt.Topic = n
-			kept = append(kept, rt)
-			cursorKept = cursorKept || n == cursor
-		} else if !all {
-			denied = append(denied, n)
-		}
-	}
-	if req.Cursor != nil && !cursorKept {
-		// The cursor's topic is denied or gone: page on from the next.
-		req.Cursor = nil
-	}
-	add := func(resp *kmsg.DescribeTopicPartitionsResponse) {
-		if all {
-			// Deleted since the list was taken: not a topic any more.
-			resp.Topics = slices.DeleteFunc(resp.Topics, func(t kmsg.DescribeTopicPartitionsResponseTopic) bool {
-				return t.ErrorCode == kerr.UnknownTopicOrPartition.Code
-			})
-		}
-		for _, n := range denied {
-			rt := kmsg.NewDescribeTopicPartitionsResponseTopic()
-			rt.Topic, rt.ErrorCode = kmsg.StringPtr(n), errTopicAuthz
-			resp.Topics = append(resp.Topics, rt)
-		}
-	}
-	if len(kept) == 0 {
-		resp := kmsg.NewPtrDescribeTopicPartitionsResponse()
-		add(resp)
-		return nil, nil, resp, nil
-	}
-	req.Topics = kept
-	return reencode(h, req), []func(kmsg.Response){func(r kmsg.Response) { add(r.(*kmsg.DescribeTopicPartitionsResponse)) }}, nil, nil
-}
-
-// topicNames lists kfake's topics with a Metadata request of its own, on a
-// connection of its own (kfake has no call that lists them). Read loop.
-func (c *conn) topicNames() ([]string, error) {
-	be, err := c.l.b.backend.dial(c.raw.RemoteAddr(), 5*time.Second)
-	if err != nil {
-		return nil, fmt.Errorf("emulator: listing topics: %w", err)
-	}
-	defer be.Close()
-	be.SetDeadline(time.Now().Add(10 * time.Second))
-	req := kmsg.NewPtrMetadataRequest() // a null topic list: every topic
-	req.Version = 12
-	h := kafkawire.Header{Key: req.Key(), Version: req.Version, Corr: 1, Flexible: req.IsFlexible()}
-	if _, err := be.Write(kafkawire.EncodeRequestFrame(h, req)); err != nil {
-		return nil, fmt.Errorf("emulator: listing topics: %w", err)
-	}
-	body, err := kafkawire.ReadFrame(be, kafkawire.MaxFrame)
-	if err != nil {
-		return nil, fmt.Errorf("emulator: listing topics: %w", err)
-	}
-	resp, err := kafkawire.DecodeResponse(h, body)
-	if err != nil {
-		return nil, fmt.Errorf("emulator: listing topics: %w", err)
-	}
-	var names []string
-	for _, t := range resp.(*kmsg.MetadataResponse).Topics {
-		if t.Topic != nil {
-			names = append(names, *t.Topic)
-		}
-	}
-	return names, nil
-}
-
-// fetchSessionSet holds the IDs of the fetch sessions kfake created for
-// one connection (see the Fetch case of authorize). Kafka keeps at most
-// max.incremental.fetch.session.cache.slots (1000) sessions per broker, and
-// a client one per connection; the set forgets the oldest beyond
-// maxFetchSessions. Safe for concurrent use: the write loop adds, the
-// read loop asks.
-type fetchSessionSet struct {
-	mu  sync.Mutex
-	ids []int32 // oldest first
-}
-
-const maxFetchSessions = 16
-
-func (s *fetchSessionSet) add(id int32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if slices.Contains(s.ids, id) {
-		return
-	}
-	if len(s.ids) == maxFetchSessions {
-		s.ids = slices.Delete(s.ids, 0, 1)
-	}
-	s.ids = append(s.ids, id)
-}
-
-func (s *fetchSessionSet) has(id int32) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Contains(s.ids, id)
 }

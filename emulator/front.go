@@ -418,41 +418,42 @@ func (c *conn) dispatch(h kafkawire.Header, frame []byte) error {
 	case 60:
 		post = append(post, c.fixDescribeCluster)
 	}
+	var (
+		done bool
+		err  error
+	)
 	if c.l.kind == IAM && h.Key != 18 {
-		out, more, local, err := c.authorize(h, frame)
-		if err != nil {
+		if frame, post, done, err = c.stage(h, frame, post, c.authorize); done {
 			return err
 		}
-		if local != nil {
-			if !c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, local)}) {
-				return net.ErrClosed
-			}
-			return nil
-		}
-		if out == nil { // denied acks=0 produce: nothing to answer
-			return nil
-		}
-		frame = out
-		post = append(more, post...)
 	}
 	if h.Key == 0 {
-		out, more, local, err := c.boundProduce(h, frame)
-		if err != nil {
+		if frame, post, done, err = c.stage(h, frame, post, c.boundProduce); done {
 			return err
 		}
-		if local != nil {
-			if !c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, local)}) {
-				return net.ErrClosed
-			}
-			return nil
-		}
-		if out == nil { // refused acks=0 produce: nothing to answer
-			return nil
-		}
-		frame = out
-		post = append(more, post...)
 	}
 	return c.forward(h, frame, post)
+}
+
+// stage runs step, which may reduce the request (authorize, boundProduce):
+// it returns the frame to forward and post with step's completions first,
+// or done when step answered locally, when nothing is to be answered
+// (a denied or refused acks=0 produce), or on err.
+func (c *conn) stage(h kafkawire.Header, frame []byte, post []func(kmsg.Response), step func(kafkawire.Header, []byte) ([]byte, []func(kmsg.Response), kmsg.Response, error)) (_ []byte, _ []func(kmsg.Response), done bool, err error) {
+	out, more, local, err := step(h, frame)
+	if err != nil {
+		return nil, nil, true, err
+	}
+	if local != nil {
+		if !c.send(slot{h: h, local: kafkawire.EncodeResponseFrame(h, local)}) {
+			return nil, nil, true, net.ErrClosed
+		}
+		return nil, nil, true, nil
+	}
+	if out == nil { // a denied or refused acks=0 produce: nothing to answer
+		return nil, nil, true, nil
+	}
+	return out, append(more, post...), false, nil
 }
 
 // forward sends frame (without size prefix) to kfake and queues the

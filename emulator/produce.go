@@ -134,16 +134,7 @@ func (c *conn) boundProduce(h kafkawire.Header, frame []byte) (out []byte, post 
 			kept = append(kept, t)
 		}
 	}
-	req.Topics = kept
-	if len(kept) == 0 {
-		if req.Acks == 0 {
-			return nil, nil, nil, nil
-		}
-		resp := kmsg.NewPtrProduceResponse()
-		add(resp)
-		return nil, nil, resp, nil
-	}
-	return reencode(h, req), []func(kmsg.Response){add}, nil, nil
+	return reducedProduce(h, req, kept, add)
 }
 
 // batchCodec returns the compression codec (1 gzip, 2 snappy, 3 lz4,

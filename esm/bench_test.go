@@ -61,6 +61,27 @@ func newBenchFunction(b *testing.B) *benchFunction {
 	return f
 }
 
+// timeRun runs m (with the benchmark's timer) until done, and returns the
+// time from f's first invocation (the group's join is not delivery) and
+// m's stats.
+func (f *benchFunction) timeRun(b *testing.B, m *ESM, done func() bool) (time.Duration, Stats) {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	b.ResetTimer()
+	go func() { errc <- m.Run(ctx) }()
+	for !done() {
+		time.Sleep(time.Millisecond)
+	}
+	el := time.Since(time.Unix(0, f.first.Load()))
+	b.StopTimer()
+	cancel()
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	return el, m.Stats()
+}
+
 func (f *benchFunction) percentile(p float64) time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -104,21 +125,7 @@ func BenchmarkESM(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			b.ResetTimer()
-			go func() { done <- m.Run(ctx) }()
-			for f.records.Load() < int64(b.N) {
-				time.Sleep(time.Millisecond)
-			}
-			// From the first invocation: the group's join is not delivery.
-			el := time.Since(time.Unix(0, f.first.Load()))
-			b.StopTimer()
-			cancel()
-			if err := <-done; err != nil {
-				b.Fatal(err)
-			}
-			s := m.Stats()
+			el, s := f.timeRun(b, m, func() bool { return f.records.Load() >= int64(b.N) })
 			b.ReportMetric(float64(b.N)/el.Seconds(), "records/s")
 			b.ReportMetric(float64(s.Invocations), "invocations")
 		})

@@ -1,10 +1,8 @@
 package esm
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/msklink/msklink/esm/eventfilter"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -54,20 +52,9 @@ func BenchmarkESMFilter(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			b.ResetTimer()
-			go func() { done <- m.Run(ctx) }()
-			for f.records.Load() < want || m.Stats().Delivered+m.Stats().Filtered < int64(b.N) {
-				time.Sleep(time.Millisecond)
-			}
-			el := time.Since(time.Unix(0, f.first.Load()))
-			b.StopTimer()
-			cancel()
-			if err := <-done; err != nil {
-				b.Fatal(err)
-			}
-			s := m.Stats()
+			el, s := f.timeRun(b, m, func() bool {
+				return f.records.Load() >= want && m.Stats().Delivered+m.Stats().Filtered >= int64(b.N)
+			})
 			b.ReportMetric(float64(b.N)/el.Seconds(), "records/s")
 			b.ReportMetric(float64(s.Filtered), "filtered")
 			b.ReportMetric(float64(s.Invocations), "invocations")

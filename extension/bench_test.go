@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/msklink/msklink/emulator"
+	"github.com/msklink/msklink/internal/testutil"
 )
 
 // BenchmarkExtensionVsDirect measures the extension side by side with
@@ -152,7 +153,7 @@ func freezes(b *testing.B, c *emulator.Cluster, ext, direct *function, blackhole
 // peakRSS returns the extension process's peak resident memory (VmHWM),
 // in MB.
 func peakRSS(f *function) float64 {
-	for _, pid := range tree(f.cmd.Process.Pid) {
+	for _, pid := range testutil.ProcessTree(f.cmd.Process.Pid) {
 		comm, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
 		if strings.TrimSpace(string(comm)) != "msklink" {
 			continue

@@ -212,57 +212,14 @@ func launch(t testing.TB, bootstrap string, env map[string]string, withExtension
 		f.dial = dialInNetns(fmt.Sprintf("/proc/%d/ns/net", f.cmd.Process.Pid))
 	}
 	f.client = &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{DialContext: f.dial}}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn, err := f.dial(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", riePort))
-		cancel()
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("aws-lambda-rie did not listen in 20s: %v\n%s", err, f.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitRIE(t, f.dial, fmt.Sprintf("127.0.0.1:%d", riePort), 20*time.Second, f.out)
 	return f
-}
-
-// tree returns the process and its descendants, parents first.
-func tree(pid int) []int {
-	children := map[int][]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		if fs := strings.Fields(s[i+1:]); len(fs) > 1 {
-			pp, _ := strconv.Atoi(fs[1])
-			children[pp] = append(children[pp], p)
-		}
-	}
-	out := []int{pid}
-	for i := 0; i < len(out) && i < 1000; i++ {
-		out = append(out, children[out[i]]...)
-	}
-	return out
 }
 
 // signal sends sig to RIE and every process it started (each in its own
 // process group).
 func (f *function) signal(sig syscall.Signal) {
-	for _, pid := range tree(f.cmd.Process.Pid) {
+	for _, pid := range testutil.ProcessTree(f.cmd.Process.Pid) {
 		syscall.Kill(pid, sig)
 	}
 }
@@ -271,20 +228,7 @@ func (f *function) signal(sig syscall.Signal) {
 // kills whatever is left.
 func (f *function) stop() {
 	f.once.Do(func() {
-		pids := tree(f.cmd.Process.Pid)
-		f.signal(syscall.SIGCONT)
-		f.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { f.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			f.cmd.Process.Kill()
-			<-done
-		}
-		for _, pid := range pids[1:] {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
+		testutil.StopProcess(f.cmd, testutil.ProcessTree(f.cmd.Process.Pid)[1:], 10*time.Second)
 		if f.t.Failed() || os.Getenv("MSKLINK_E2E_OUTPUT") != "" {
 			f.t.Logf("aws-lambda-rie, extension and function output:\n%s", f.out.String())
 		}

@@ -114,53 +114,18 @@ func adminClient(t *testing.T, c *emulator.Cluster) *kadm.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return kadm.NewClient(cl)
+	return testutil.Admin(t, opts...)
 }
 
 // endOffsets sums the end offsets of topic's partitions: how many records
 // were ever written.
 func endOffsets(t *testing.T, c *emulator.Cluster, topic string) int64 {
 	t.Helper()
-	adm := adminClient(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	offs, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	offs.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			t.Fatalf("end offset of %s/%d: %v", o.Topic, o.Partition, o.Err)
-		}
-		n += o.Offset
-	})
-	return n
+	return testutil.EndOffsetSum(t, adminClient(t, c), topic)
 }
 
 // setMaxMessageBytes sets topic's max.message.bytes.
 func setMaxMessageBytes(t *testing.T, c *emulator.Cluster, topic string, n int) {
 	t.Helper()
-	adm := adminClient(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	v := strconvItoa(n)
-	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, topic)
-	if err == nil {
-		for _, r := range rs {
-			if r.Err != nil {
-				err = r.Err
-			}
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.SetMaxMessageBytes(t, adminClient(t, c), topic, n)
 }
-
-func strconvItoa(n int) string { b, _ := json.Marshal(n); return string(b) }

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msklink/msklink/internal/testutil"
 	"github.com/msklink/msklink/kafkaconn"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestRIEHugeDirectInvoke: a direct invoke of 140,000 records, whose full
@@ -105,40 +105,12 @@ func first(b []byte, _ time.Duration) []byte { return b }
 
 func setTopicMaxBytes(t *testing.T, cfg kafkaconn.Config, topic string, n int) {
 	t.Helper()
-	adm := newAdmin(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	v := strconv.Itoa(n)
-	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, topic)
-	if err == nil {
-		for _, r := range rs {
-			if r.Err != nil {
-				err = r.Err
-			}
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.SetMaxMessageBytes(t, newAdmin(t, cfg), topic, n)
 }
 
 func endOffsetSum(t *testing.T, cfg kafkaconn.Config) int64 {
 	t.Helper()
-	adm := newAdmin(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	offs, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum int64
-	offs.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			t.Fatalf("%s/%d: %v", o.Topic, o.Partition, o.Err)
-		}
-		sum += o.Offset
-	})
-	return sum
+	return testutil.EndOffsetSum(t, newAdmin(t, cfg), topic)
 }
 
 func newAdmin(t *testing.T, cfg kafkaconn.Config) *kadm.Client {
@@ -147,10 +119,5 @@ func newAdmin(t *testing.T, cfg kafkaconn.Config) *kadm.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return kadm.NewClient(cl)
+	return testutil.Admin(t, opts...)
 }

@@ -138,6 +138,12 @@ func runDeployTemplate(ctx context.Context, e *env, rest []string) error {
 		}
 	}
 	b, err := deploytmpl.Render(p)
+	return writeTemplate(e, out, b, err)
+}
+
+// writeTemplate writes b, a template deploytmpl rendered with err, to
+// out, or to stdout when out is empty; a ParamError is a usage error.
+func writeTemplate(e *env, out string, b []byte, err error) error {
 	if err != nil {
 		var pe *deploytmpl.ParamError
 		if errors.As(err, &pe) {
@@ -167,16 +173,25 @@ func checkSAMPlace(out string, consumer bool) error {
 	if consumer {
 		target = "build-" + deploytmpl.ConsumerFunctionID
 	}
+	if hasMakeTarget(dir, target) {
+		return nil
+	}
+	return usagef("deploy template: -o %q: a SAM template is built from where it is (its CodeUri .. and ContextPath . are relative to it), and %s has no Makefile with %s under a go.mod: write it into msklink's deploy/ directory (-o deploy/NAME.yaml), or use --format cloudformation", out, dir, target)
+}
+
+// hasMakeTarget reports whether dir has a Makefile with target and a
+// go.mod above it: where sam build can build a template written to dir.
+func hasMakeTarget(dir, target string) bool {
 	mk, err := os.ReadFile(filepath.Join(dir, "Makefile"))
 	_, modErr := os.Stat(filepath.Join(dir, "..", "go.mod"))
 	if err == nil && modErr == nil {
 		for line := range bytes.Lines(mk) {
 			if bytes.HasPrefix(line, []byte(target+":")) {
-				return nil
+				return true
 			}
 		}
 	}
-	return usagef("deploy template: -o %q: a SAM template is built from where it is (its CodeUri .. and ContextPath . are relative to it), and %s has no Makefile with %s under a go.mod: write it into msklink's deploy/ directory (-o deploy/NAME.yaml), or use --format cloudformation", out, dir, target)
+	return false
 }
 
 // checkReport is one template's result, as --json prints it.

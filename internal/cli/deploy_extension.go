@@ -1,11 +1,7 @@
 package cli
 
 import (
-	"bytes"
-	"errors"
 	"flag"
-	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/msklink/msklink/internal/deploytmpl"
@@ -44,35 +40,14 @@ func (x *extensionFlags) render(e *env, p deploytmpl.Params, out string) error {
 		}
 	}
 	b, err := deploytmpl.RenderExtension(p, x.runtime)
-	if err != nil {
-		var pe *deploytmpl.ParamError
-		if errors.As(err, &pe) {
-			return usagef("deploy template: %v", err)
-		}
-		return err
-	}
-	if out == "" {
-		_, err = e.stdout.Write(b)
-		return err
-	}
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		return fmt.Errorf("deploy template: %w", err)
-	}
-	fmt.Fprintf(e.stderr, "wrote %s\n", out)
-	return nil
+	return writeTemplate(e, out, b, err)
 }
 
 // checkSAMPlaceTarget is checkSAMPlace for the Makefile target target.
 func checkSAMPlaceTarget(out, target string) error {
 	dir := filepath.Dir(out)
-	mk, err := os.ReadFile(filepath.Join(dir, "Makefile"))
-	_, modErr := os.Stat(filepath.Join(dir, "..", "go.mod"))
-	if err == nil && modErr == nil {
-		for line := range bytes.Lines(mk) {
-			if bytes.HasPrefix(line, []byte(target+":")) {
-				return nil
-			}
-		}
+	if hasMakeTarget(dir, target) {
+		return nil
 	}
 	return usagef("deploy template: -o %q: a SAM template is built from where it is, and %s has no Makefile with %s under a go.mod: write it into msklink's deploy/ directory (-o deploy/NAME.yaml), or use --format cloudformation", out, dir, target)
 }

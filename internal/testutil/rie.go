@@ -124,24 +124,49 @@ func StartRIE(t testing.TB, bootstrap string, timeoutSec int, env ...string) *RI
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Stop(t) })
-	deadline := time.Now().Add(10 * time.Second)
+	WaitRIE(t, (&net.Dialer{}).DialContext, fmt.Sprintf("127.0.0.1:%d", riePort), 10*time.Second, r.Output)
+	return r
+}
+
+// WaitRIE waits until dial connects to addr, where aws-lambda-rie listens,
+// and fails t if it has not within that time, with out (its output).
+func WaitRIE(t testing.TB, dial func(ctx context.Context, network, addr string) (net.Conn, error), addr string, within time.Duration, out *SyncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", riePort), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := dial(ctx, "tcp", addr)
+		cancel()
 		if err == nil {
 			conn.Close()
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("aws-lambda-rie did not listen in 10s: %v\n%s", err, r.Output.String())
+			t.Fatalf("aws-lambda-rie did not listen in %v: %v\n%s", within, err, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return r
 }
 
 // BootstrapPIDs returns the processes RIE started (the bootstrap).
 func (r *RIE) BootstrapPIDs() []int {
-	var pids []int
+	return childPIDs()[r.cmd.Process.Pid]
+}
+
+// ProcessTree returns pid and its descendants, parents first (at most
+// 1,000 generations), as /proc shows them now.
+func ProcessTree(pid int) []int {
+	children := childPIDs()
+	out := []int{pid}
+	for i := 0; i < len(out) && i < 1000; i++ {
+		out = append(out, children[out[i]]...)
+	}
+	return out
+}
+
+// childPIDs maps each process in /proc to the processes it started.
+func childPIDs() map[int][]int {
+	children := map[int][]int{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -158,40 +183,45 @@ func (r *RIE) BootstrapPIDs() []int {
 		if i < 0 {
 			continue
 		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 1 {
-			if ppid, _ := strconv.Atoi(f[1]); ppid == r.cmd.Process.Pid {
-				pids = append(pids, pid)
-			}
+		if f := strings.Fields(s[i+1:]); len(f) > 1 {
+			ppid, _ := strconv.Atoi(f[1])
+			children[ppid] = append(children[ppid], pid)
 		}
 	}
-	return pids
+	return children
 }
 
 // Stop stops RIE (SIGTERM, then SIGKILL after 3 s) and the bootstrap
 // processes it started, even stopped ones. Safe to call more than once.
 func (r *RIE) Stop(t testing.TB) {
 	r.stopOnce.Do(func() {
-		children := r.BootstrapPIDs()
-		for _, pid := range children {
-			syscall.Kill(pid, syscall.SIGCONT)
-		}
-		r.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { r.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			r.cmd.Process.Kill()
-			<-done
-		}
-		for _, pid := range children {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
+		StopProcess(r.cmd, r.BootstrapPIDs(), 3*time.Second)
 		if t.Failed() || os.Getenv("MSKLINK_E2E_OUTPUT") != "" {
 			t.Logf("aws-lambda-rie and bootstrap output:\n%s", r.Output.String())
 		}
 	})
+}
+
+// StopProcess stops cmd's process, started, and pids, processes it started:
+// SIGCONT to all of them (any may be stopped), SIGTERM to cmd's process,
+// which is killed if it has not exited after grace, then SIGKILL to pids.
+func StopProcess(cmd *exec.Cmd, pids []int, grace time.Duration) {
+	cmd.Process.Signal(syscall.SIGCONT)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGCONT)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		<-done
+	}
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 }
 
 // Invoke posts payload (bytes as they are, anything else as JSON) to the
