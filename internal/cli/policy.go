@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/msklink/msklink/iampolicy"
+	"github.com/msklink/msklink/kafkaconn"
 )
 
 const policyGenerateUsage = `--cluster-arn ARN [--produce T ...] [--consume T ... --group G] [--idempotent] [--describe-topic-config] [--transactional-id X] [--json]
@@ -101,6 +102,14 @@ func (w *workloadFlags) parseESM(cmd string) (iampolicy.ClusterARN, iampolicy.ES
 	if len(w.groups) > 1 {
 		return arn, esm, usagef("%s: --esm takes one --group (the mapping's UUID or its ConsumerGroupId)", cmd)
 	}
+	if err := checkPolicyTopics(cmd, "topic", w.topics); err != nil {
+		return arn, esm, err
+	}
+	if w.onFailureTopic != "" {
+		if err := checkPolicyTopics(cmd, "on-failure-topic", []string{w.onFailureTopic}); err != nil {
+			return arn, esm, err
+		}
+	}
 	esm = iampolicy.ESMWorkload{Topics: w.topics, OnFailureTopic: w.onFailureTopic, FunctionName: w.function}
 	if len(w.groups) == 1 {
 		esm.Group = w.groups[0]
@@ -132,8 +141,31 @@ func (w *workloadFlags) parse(cmd string) (iampolicy.ClusterARN, iampolicy.Workl
 	if len(w.consume) > 0 && len(w.groups) == 0 {
 		return arn, wl, usagef("%s: --consume needs --group (consumers read as a group; MSK checks AlterGroup)", cmd)
 	}
+	if err := checkPolicyTopics(cmd, "produce", w.produce); err != nil {
+		return arn, wl, err
+	}
+	if err := checkPolicyTopics(cmd, "consume", w.consume); err != nil {
+		return arn, wl, err
+	}
 	wl = iampolicy.Workload{Produce: w.produce, Consume: w.consume, Groups: w.groups, Idempotent: w.idempotent, TransactionalIDs: w.txns, DescribeTopicConfig: w.topicConfig}
 	return arn, wl, nil
+}
+
+// checkPolicyTopics applies Kafka's topic name rules to the topics of a
+// policy's workload, IAM's wildcards '*' and '?' allowed (a prefix
+// pattern such as orders-*): a policy for a name Kafka refuses grants
+// nothing any client can use.
+func checkPolicyTopics(cmd, flag string, topics []string) error {
+	for _, t := range topics {
+		bare := strings.NewReplacer("*", "", "?", "").Replace(t)
+		if bare == "" && t != "" {
+			continue // "*": every topic
+		}
+		if err := kafkaconn.CheckTopicName(bare); err != nil {
+			return usagef("%s: --%s %q: %v", cmd, flag, t, err)
+		}
+	}
+	return nil
 }
 
 func runPolicyGenerate(ctx context.Context, e *env, args []string) error {

@@ -67,3 +67,29 @@ func TestPolicyCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyTopicNames: policy generate and check refuse a topic name
+// Kafka refuses (exit 2, naming the flag and the rule), and take IAM's
+// wildcards in a name (a prefix pattern such as orders-*).
+func TestPolicyTopicNames(t *testing.T) {
+	cleanAWSEnv(t)
+	cluster := []string{"--cluster-arn", "arn:aws:kafka:us-east-1:123456789012:cluster/shop/abcd-1234"}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--produce", "bad topic!"}, 2, `--produce "bad topic!"`},
+		{[]string{"--consume", "a/b", "--group", "g"}, 2, `--consume "a/b"`},
+		{[]string{"--esm", "--topic", "..", "--group", "g"}, 2, `--topic ".."`},
+		{[]string{"--esm", "--topic", "orders", "--group", "g", "--on-failure-topic", "dlt topic"}, 2, `--on-failure-topic "dlt topic"`},
+		{[]string{"--produce", "orders-*"}, 0, `orders-*`},
+		{[]string{"--produce", "*"}, 0, `"kafka-cluster:WriteData"`},
+	} {
+		args := append(append([]string{"policy", "generate"}, cluster...), tc.args...)
+		out, errOut, code := runCLI(t, "", args...)
+		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("%v: exit %d, want %d with %q\nstdout: %s\nstderr: %s", tc.args, code, tc.code, tc.want, out, errOut)
+		}
+	}
+}
