@@ -625,13 +625,7 @@ func (c *conn) fixApiVersions(r kmsg.Response) {
 
 func (c *conn) fixMetadata(r kmsg.Response) {
 	resp := r.(*kmsg.MetadataResponse)
-	kept := resp.Brokers[:0]
-	for _, b := range resp.Brokers {
-		if c.rewrite(&b.Host, &b.Port) {
-			kept = append(kept, b)
-		}
-	}
-	resp.Brokers = kept
+	resp.Brokers = rewriteBrokers(c, resp.Brokers, func(b *kmsg.MetadataResponseBroker) (*string, *int32) { return &b.Host, &b.Port })
 	resp.ClusterID = &c.l.b.c.kafkaID
 }
 
@@ -656,13 +650,7 @@ func (c *conn) fixFindCoordinator(r kmsg.Response) {
 
 func (c *conn) fixDescribeCluster(r kmsg.Response) {
 	resp := r.(*kmsg.DescribeClusterResponse)
-	kept := resp.Brokers[:0]
-	for _, b := range resp.Brokers {
-		if c.rewrite(&b.Host, &b.Port) {
-			kept = append(kept, b)
-		}
-	}
-	resp.Brokers = kept
+	resp.Brokers = rewriteBrokers(c, resp.Brokers, func(b *kmsg.DescribeClusterResponseBroker) (*string, *int32) { return &b.Host, &b.Port })
 	resp.ClusterID = c.l.b.c.kafkaID
 }
 
@@ -670,22 +658,23 @@ func (c *conn) fixDescribeCluster(r kmsg.Response) {
 func (c *conn) fixLeaderHints(r kmsg.Response) {
 	switch resp := r.(type) {
 	case *kmsg.ProduceResponse:
-		kept := resp.Brokers[:0]
-		for _, b := range resp.Brokers {
-			if c.rewrite(&b.Host, &b.Port) {
-				kept = append(kept, b)
-			}
-		}
-		resp.Brokers = kept
+		resp.Brokers = rewriteBrokers(c, resp.Brokers, func(b *kmsg.ProduceResponseBroker) (*string, *int32) { return &b.Host, &b.Port })
 	case *kmsg.FetchResponse:
-		kept := resp.Brokers[:0]
-		for _, b := range resp.Brokers {
-			if c.rewrite(&b.Host, &b.Port) {
-				kept = append(kept, b)
-			}
-		}
-		resp.Brokers = kept
+		resp.Brokers = rewriteBrokers(c, resp.Brokers, func(b *kmsg.FetchResponseBroker) (*string, *int32) { return &b.Host, &b.Port })
 	}
+}
+
+// rewriteBrokers rewrites each broker's address, whose fields addr
+// returns, and leaves out a broker whose address maps to none (see
+// rewrite); it reuses bs.
+func rewriteBrokers[B any](c *conn, bs []B, addr func(*B) (*string, *int32)) []B {
+	kept := bs[:0]
+	for _, b := range bs {
+		if c.rewrite(addr(&b)) {
+			kept = append(kept, b)
+		}
+	}
+	return kept
 }
 
 // rewrite replaces a kfake broker address with this listener kind's
