@@ -41,18 +41,10 @@ func (c *conn) topicByID(id [16]byte) (name string, ok bool) {
 }
 
 // describable reports whether the principal may describe a topic named
-// by name or, when name is empty, by id (an unknown id is left to kfake).
-// It may run in the write loop: it resolves ids with kfake, not the read
-// loop's cache.
+// by name or, when name is empty, by id (an unknown id is left to kfake,
+// see topicAllowed). Safe in both loops.
 func (c *conn) describable(api int16, name string, id [16]byte) bool {
-	if name == "" {
-		ti := c.l.b.c.kf.TopicIDInfo(id)
-		if ti == nil {
-			return true
-		}
-		name = ti.Topic
-	}
-	return c.allowed(api, iampolicy.DescribeTopic, c.topicARN(name))
+	return c.topicAllowed(api, iampolicy.DescribeTopic, name, id, name == "")
 }
 
 // topicSet checks DescribeTopic once per topic of one answer; a topic is
