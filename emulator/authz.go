@@ -247,7 +247,7 @@ func (c *conn) authorize(h kafkawire.Header, frame []byte) (out []byte, post []f
 		kept := make([]kmsg.MetadataRequestTopic, 0, len(req.Topics)) // not nil: a null list asks for every topic
 		for _, t := range req.Topics {
 			if t.TopicID != ([16]byte{}) {
-				if name, ok := c.topicByID(t.TopicID); ok && !c.allowed(k, iampolicy.DescribeTopic, c.topicARN(name)) {
+				if !c.describable(k, "", t.TopicID) {
 					rt := kmsg.NewMetadataResponseTopic()
 					rt.TopicID, rt.ErrorCode = t.TopicID, errTopicAuthz
 					denied = append(denied, rt)
