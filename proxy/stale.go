@@ -307,15 +307,7 @@ func (c *clientConn) reconnect(old *upstream, why string) (*upstream, error) {
 		return nil, net.ErrClosed
 	}
 	addr := c.l.upstream
-	var (
-		up  *upstream
-		err error
-	)
-	if addr == "" {
-		up, err = c.p.dialSeed(c.ctx)
-	} else {
-		up, err = c.p.dial(c.ctx, addr)
-	}
+	up, err := c.p.dialListener(c.ctx, addr)
 	c.p.remember(addr, err)
 	if err != nil {
 		if c.closing() {
