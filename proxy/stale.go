@@ -141,13 +141,8 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		p.wg.Wait()
 		return nil
 	}
-	p.closed = true // accept closes what it still takes
+	p.stopAcceptingLocked()
 	p.ls.draining.Store(true)
-	p.closeWarmLocked()
-	p.boot.ln.Close()
-	for _, l := range p.byUpstream {
-		l.ln.Close()
-	}
 	conns := make([]*clientConn, 0, len(p.conns))
 	for c := range p.conns {
 		conns = append(conns, c)
