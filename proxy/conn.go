@@ -246,11 +246,7 @@ func (c *clientConn) connect() {
 		c.upErr = err // answered at once (WithFailureMemory)
 		return
 	} else {
-		if addr == "" {
-			up, err = c.p.dialSeed(c.ctx)
-		} else {
-			up, err = c.p.dial(c.ctx, addr)
-		}
+		up, err = c.p.dialListener(c.ctx, addr)
 		if !c.closing() {
 			c.p.remember(addr, err)
 		}

@@ -324,12 +324,7 @@ func (p *Proxy) Close() error {
 		p.wg.Wait()
 		return nil
 	}
-	p.closed = true
-	p.closeWarmLocked()
-	p.boot.ln.Close()
-	for _, l := range p.byUpstream {
-		l.ln.Close()
-	}
+	p.stopAcceptingLocked()
 	for c := range p.conns {
 		c.setWhy("the proxy is closing")
 		c.close()
@@ -337,6 +332,18 @@ func (p *Proxy) Close() error {
 	p.mu.Unlock()
 	p.wg.Wait()
 	return nil
+}
+
+// stopAcceptingLocked marks the proxy closed (accept closes what it still
+// takes), closes its listeners and the connections Warm kept: the first
+// steps of Close and Shutdown. p.mu is held.
+func (p *Proxy) stopAcceptingLocked() {
+	p.closed = true
+	p.closeWarmLocked()
+	p.boot.ln.Close()
+	for _, l := range p.byUpstream {
+		l.ln.Close()
+	}
 }
 
 // setVersions keeps the last good ApiVersions answer (already fixed), for

@@ -141,13 +141,8 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		p.wg.Wait()
 		return nil
 	}
-	p.closed = true // accept closes what it still takes
+	p.stopAcceptingLocked()
 	p.ls.draining.Store(true)
-	p.closeWarmLocked()
-	p.boot.ln.Close()
-	for _, l := range p.byUpstream {
-		l.ln.Close()
-	}
 	conns := make([]*clientConn, 0, len(p.conns))
 	for c := range p.conns {
 		conns = append(conns, c)
@@ -307,15 +302,7 @@ func (c *clientConn) reconnect(old *upstream, why string) (*upstream, error) {
 		return nil, net.ErrClosed
 	}
 	addr := c.l.upstream
-	var (
-		up  *upstream
-		err error
-	)
-	if addr == "" {
-		up, err = c.p.dialSeed(c.ctx)
-	} else {
-		up, err = c.p.dial(c.ctx, addr)
-	}
+	up, err := c.p.dialListener(c.ctx, addr)
 	c.p.remember(addr, err)
 	if err != nil {
 		if c.closing() {

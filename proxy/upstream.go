@@ -273,6 +273,15 @@ func (p *Proxy) discover(ctx context.Context) error {
 	return p.rewriteBrokers(resp) // opens the listeners, in node ID order
 }
 
+// dialListener connects for a listener: to its broker addr, or to a
+// bootstrap broker ("": the bootstrap listener).
+func (p *Proxy) dialListener(ctx context.Context, addr string) (*upstream, error) {
+	if addr == "" {
+		return p.dialSeed(ctx)
+	}
+	return p.dial(ctx, addr)
+}
+
 // dialSeed connects to the first bootstrap broker that answers, starting
 // at the next one in turn so that connections spread over them. A refusal
 // of the identity ends the search (see WithRefusalMemory).

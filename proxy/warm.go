@@ -27,15 +27,7 @@ func (p *Proxy) Warm(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, addr := range addrs {
 		wg.Go(func() {
-			var (
-				up  *upstream
-				err error
-			)
-			if addr == "" {
-				up, err = p.dialSeed(ctx)
-			} else {
-				up, err = p.dial(ctx, addr)
-			}
+			up, err := p.dialListener(ctx, addr)
 			p.remember(addr, err)
 			if err != nil {
 				errs[i] = err
