@@ -136,10 +136,6 @@ const (
 func GenerateESM(cluster ClusterARN, w ESMWorkload) *Policy {
 	p := Generate(cluster, w.Workload())
 	region, account, part := cluster.Region, cluster.Account, cluster.partition()
-	logGroup := "/aws/lambda/*"
-	if w.FunctionName != "" {
-		logGroup = "/aws/lambda/" + w.FunctionName
-	}
 	p.Statements = append(p.Statements,
 		Statement{Sid: esmStatementControlPlane, Effect: Allow,
 			Action:   []string{kafkaDescribeClusterV2, kafkaGetBootstrapBrokers},
@@ -152,12 +148,23 @@ func GenerateESM(cluster ClusterARN, w ESMWorkload) *Policy {
 			Resource: []string{"*"}},
 		Statement{Sid: esmStatementLogs, Effect: Allow,
 			Action:   []string{logsCreateLogGroup, logsCreateLogStream, logsPutLogEvents},
-			Resource: []string{"arn:" + part + ":logs:" + region + ":" + account + ":log-group:" + logGroup + ":*"}},
+			Resource: []string{w.logGroupARN(cluster)}},
 	)
 	if w.SchemaRegistry != nil {
 		p.Statements = append(p.Statements, w.SchemaRegistry.statements()...)
 	}
 	return p
+}
+
+// logGroupARN is the ARN of the function's log streams in the cluster's
+// account and region: /aws/lambda/FunctionName, or /aws/lambda/* without
+// one.
+func (w ESMWorkload) logGroupARN(cluster ClusterARN) string {
+	logGroup := "/aws/lambda/*"
+	if w.FunctionName != "" {
+		logGroup = "/aws/lambda/" + w.FunctionName
+	}
+	return "arn:" + cluster.partition() + ":logs:" + cluster.Region + ":" + cluster.Account + ":log-group:" + logGroup + ":*"
 }
 
 // ESMPart is one of the four parts of what an event source mapping's
@@ -238,11 +245,7 @@ func ESMRequirements(cluster ClusterARN, w ESMWorkload) []ESMRequirement {
 	for _, a := range []string{ec2DescribeNetworkInterfaces, ec2DescribeSecurityGroups, ec2DescribeSubnets, ec2DescribeVpcs} {
 		add(ESMNetworking, a, "*", "find the cluster's subnets and security groups and the mapping's network interfaces")
 	}
-	logGroup := "/aws/lambda/*"
-	if w.FunctionName != "" {
-		logGroup = "/aws/lambda/" + w.FunctionName
-	}
-	logs := "arn:" + cluster.partition() + ":logs:" + cluster.Region + ":" + cluster.Account + ":log-group:" + logGroup + ":*"
+	logs := w.logGroupARN(cluster)
 	for _, a := range []string{logsCreateLogGroup, logsCreateLogStream, logsPutLogEvents} {
 		add(ESMLogs, a, logs, "write the function's logs")
 	}

@@ -76,6 +76,12 @@ func TestRESTAnswerBound(t *testing.T) {
 			outs[i] = o
 		}
 		_, b := restAnswer(outs, restShortError)
+		_, uncut := restAnswer(outs[:3], 0) // quotes, backslashes, \u003c, é
+		for _, body := range [][]byte{b, uncut} {
+			if q, _ := json.Marshal(string(body)); restWrapped(body) != len(q)+restEnvelope {
+				t.Errorf("%s: restWrapped %d, quoted body %d + %d", name, restWrapped(body), len(q), restEnvelope)
+			}
+		}
 		full, _ := json.Marshal(events.APIGatewayV2HTTPResponse{StatusCode: 503, Headers: map[string]string{"Content-Type": ContentTypeKafkaV2}, Body: string(b)})
 		if len(full) > MaxDirectResponse || restWrapped(b) > MaxDirectResponse {
 			t.Errorf("%s: %d records: answer of %d bytes, over %d", name, maxRESTRecords, len(full), MaxDirectResponse)

@@ -209,10 +209,13 @@ var (
 func escapedLen(s string) int { return len(s) + strings.Count(s, `"`) }
 
 // restWrapped is the length body takes in the API Gateway answer, with
-// restEnvelope for the rest of it.
+// restEnvelope for the rest of it. Body is json.Marshal's, which escapes
+// every other byte a JSON string would (control bytes, <, >, &, U+2028,
+// U+2029, invalid UTF-8), so quoting it adds its quotes and escapes its
+// quotes and backslashes only: counted, not written (invokeAPIGateway
+// writes it once).
 func restWrapped(body []byte) int {
-	q, _ := json.Marshal(string(body))
-	return len(q) + restEnvelope
+	return len(body) + 2 + bytes.Count(body, []byte{'"'}) + bytes.Count(body, []byte{'\\'}) + restEnvelope
 }
 
 // plainText cuts s to at most n bytes of printable ASCII that JSON does

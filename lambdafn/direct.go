@@ -286,7 +286,9 @@ func (h *Handler) invokeDirect(ctx context.Context, inv *invocation, payload []b
 	inv.records = n
 	// Refused before anything is sent: an answer that might not fit would
 	// be lost (Lambda refuses it), outcomes and all.
-	if q, _ := json.Marshal(topic); n > maxDirectRecords(len(q)) {
+	// compactBound grows with n, so one call decides; the search for the
+	// most that fit runs only to word the refusal.
+	if q, _ := json.Marshal(topic); compactBound(n, len(q)) > MaxDirectResponse {
 		return nil, inputErrorf("records", "%d records: at most %d fit in one direct invoke, whose answer must fit in Lambda's 6 MB response even if every record fails: send them in several invokes", n, maxDirectRecords(len(q)))
 	}
 	d := newRecordDecoder(topic, appendData, true)

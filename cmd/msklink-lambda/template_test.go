@@ -51,20 +51,7 @@ func TestRIETemplateFunction(t *testing.T) {
 		t.Fatal(err)
 	}
 	tpl := testutil.ParseTemplate(t, b)
-	// Values as CloudFormation computes them for the parameters' defaults
-	// (the policy's resources and MSK_TOPIC are expressions of them).
-	parsed, err := deploycheck.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evaluate := func(v any) any {
-		t.Helper()
-		e, err := deploycheck.Evaluate(parsed, v)
-		if err != nil {
-			t.Fatalf("%v: %v", v, err)
-		}
-		return e
-	}
+	evaluate := templateEvaluator(t, b)
 
 	// The function resource and what it says about the binary.
 	var fnID string
@@ -182,6 +169,25 @@ func TestRIETemplateFunction(t *testing.T) {
 	}
 }
 
+// templateEvaluator returns a function giving a value of template b as
+// CloudFormation computes it for the parameters' defaults (the policy's
+// resources and MSK_TOPIC are expressions of them).
+func templateEvaluator(t *testing.T, b []byte) func(v any) any {
+	t.Helper()
+	parsed, err := deploycheck.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(v any) any {
+		t.Helper()
+		e, err := deploycheck.Evaluate(parsed, v)
+		if err != nil {
+			t.Fatalf("%v: %v", v, err)
+		}
+		return e
+	}
+}
+
 // buildWithMakefile runs deploy/Makefile's target as sam build runs it
 // (the module root as the working directory, ARTIFACTS_DIR set), for this
 // machine's architecture so that RIE can run it, and returns the bootstrap.
@@ -223,20 +229,7 @@ func TestRIEConsumerTemplateFunction(t *testing.T) {
 		t.Fatal(err)
 	}
 	tpl := testutil.ParseTemplate(t, b)
-	// Values as CloudFormation computes them for the parameters' defaults
-	// (the policy's resources and MSK_TOPIC are expressions of them).
-	parsed, err := deploycheck.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evaluate := func(v any) any {
-		t.Helper()
-		e, err := deploycheck.Evaluate(parsed, v)
-		if err != nil {
-			t.Fatalf("%v: %v", v, err)
-		}
-		return e
-	}
+	evaluate := templateEvaluator(t, b)
 	mapping := tpl.Properties("ConsumerTrigger")
 	if fmt.Sprint(mapping["FunctionResponseTypes"]) != "[ReportBatchItemFailures]" {
 		t.Fatalf("mapping %v", mapping)
