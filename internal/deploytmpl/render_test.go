@@ -120,20 +120,28 @@ func TestCheckedInTemplates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join("..", "..", "deploy", name)
-		if *update {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
+		checkGolden(t, name, want, "Render", "CheckedIn")
+	}
+}
+
+// checkGolden compares deploy/name with want, what renderer renders, or
+// with -update writes want there; run is the -run pattern of the test
+// that rewrites it.
+func checkGolden(t *testing.T, name string, want []byte, renderer, run string) {
+	t.Helper()
+	path := filepath.Join("..", "..", "deploy", name)
+	if *update {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from Render's output: run go test ./internal/deploytmpl -run CheckedIn -update", path)
-		}
+		return
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s's output: run go test ./internal/deploytmpl -run %s -update", path, renderer, run)
 	}
 }
 
