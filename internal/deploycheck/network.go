@@ -302,7 +302,7 @@ func (c *checker) checkEgress(f *function, port int, what string) {
 // template holds for an MSK trigger: the mapping's network interfaces
 // carry the cluster's security groups, so a group that admits itself must
 // do so on the auth's port.
-func (c *checker) checkMappingNetwork(m mapping, auth string, port int) {
+func (c *checker) checkMappingNetwork(m mapping, auth kafkaconn.Auth, port int) {
 	var self []sgRule
 	for _, r := range c.rules("ingress") {
 		if sameGroup(r.group, r.peer) {
