@@ -119,11 +119,7 @@ func Check(data []byte, opts ...Opt) ([]Finding, error) {
 
 // CheckParsed is Check for a parsed template.
 func CheckParsed(t *Template, opts ...Opt) []Finding {
-	cfg := config{goarch: DefaultGOARCH}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	c := newChecker(t, cfg)
+	c := newChecker(t, opts)
 	c.run()
 	sort.SliceStable(c.findings, func(i, j int) bool {
 		a, b := c.findings[i], c.findings[j]
@@ -138,9 +134,13 @@ func CheckParsed(t *Template, opts ...Opt) []Finding {
 	return c.findings
 }
 
-// newChecker returns a checker of t. AWS::StackName is "STACK" (it only
-// names things).
-func newChecker(t *Template, cfg config) *checker {
+// newChecker returns a checker of t with opts applied. AWS::StackName is
+// "STACK" (it only names things).
+func newChecker(t *Template, opts []Opt) *checker {
+	cfg := config{goarch: DefaultGOARCH}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	return &checker{t: t, cfg: cfg, r: &resolver{t: t, params: cfg.params, pseudo: map[string]string{"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "STACK"}}}
 }
 
@@ -302,11 +302,7 @@ func (c *checker) findCluster() {
 // (it prints, and marshals, as "!Ref ID" or "!GetAtt ID.Attribute"); a
 // value it cannot compute is an error naming why.
 func Evaluate(t *Template, v any, opts ...Opt) (any, error) {
-	cfg := config{goarch: DefaultGOARCH}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	c := newChecker(t, cfg)
+	c := newChecker(t, opts)
 	c.findCluster()
 	return c.r.eval(v)
 }

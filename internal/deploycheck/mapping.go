@@ -223,7 +223,7 @@ func (c *checker) checkMapping(f *function, m mapping) {
 	}
 
 	// Auth and port.
-	auth, port := "iam", 9098
+	auth := kafkaconn.AuthIAM
 	var secret string
 	if v, found := get("SourceAccessConfigurations", "the mapping's authentication"); found {
 		l, _ := v.([]any)
@@ -231,15 +231,15 @@ func (c *checker) checkMapping(f *function, m mapping) {
 			sc, _ := x.(map[string]any)
 			switch sc["Type"] {
 			case "SASL_SCRAM_512_AUTH":
-				auth, port = "scram", 9096
+				auth = kafkaconn.AuthSCRAM
 				secret, _ = sc["URI"].(string)
 			case "CLIENT_CERTIFICATE_TLS_AUTH":
-				auth, port = "mtls", 9094
+				auth = kafkaconn.AuthMTLS
 				secret, _ = sc["URI"].(string)
 			}
 		}
 	}
-	c.checkMappingNetwork(m, auth, port)
+	c.checkMappingNetwork(m, auth, authPorts[auth])
 
 	// The role.
 	arnv, found := get(clusterKey, "the cluster the mapping reads from (and the role's permissions on it)")
@@ -271,9 +271,9 @@ func (c *checker) checkMapping(f *function, m mapping) {
 	needs = append(needs, c.eniNeeds("the trigger polls from the cluster's subnets", true)...)
 	needs = append(needs, c.logNeeds(f, SeverityError)...)
 	if secret != "" {
-		needs = append(needs, need{"secretsmanager:GetSecretValue", secret, "read the " + auth + " secret (the trigger)", SeverityError})
+		needs = append(needs, need{"secretsmanager:GetSecretValue", secret, "read the " + string(auth) + " secret (the trigger)", SeverityError})
 	}
-	if auth == "iam" && topic != "" {
+	if auth == kafkaconn.AuthIAM && topic != "" {
 		group := "MAPPING-UUID" // without ConsumerGroupId the group is the mapping's UUID
 		if v, found := get(groupKey, "the consumer group (and the role's group actions)"); found {
 			s, ok := v.(string)

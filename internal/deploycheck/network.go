@@ -3,6 +3,7 @@ package deploycheck
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -50,7 +51,7 @@ func (c *checker) publisherPort(f *function, env map[string]string) (auth kafkac
 		}
 		p, _ := strconv.Atoi(ps)
 		modes, msk := kafkaconn.PortAuth(p)
-		if msk && !containsAuth(modes, auth) {
+		if msk && !slices.Contains(modes, auth) {
 			c.add(SeverityError, CheckAuthPort, f.id, "Properties.Environment.Variables.MSK_BOOTSTRAP_SERVERS",
 				fmt.Sprintf("broker %s is on MSK's %s port %d, but MSK_AUTH is %s (port %d): the handshake fails", b, modes[0], p, auth, port),
 				fmt.Sprintf("use the cluster's bootstrap string for %s (port %d), or set MSK_AUTH to %s", auth, port, modes[0]))
@@ -67,15 +68,6 @@ func (c *checker) publisherPort(f *function, env map[string]string) (auth kafkac
 		}
 	}
 	return auth, port, false, true
-}
-
-func containsAuth(modes []kafkaconn.Auth, a kafkaconn.Auth) bool {
-	for _, m := range modes {
-		if m == a {
-			return true
-		}
-	}
-	return false
 }
 
 // sgRule is one security-group rule: inline in an AWS::EC2::SecurityGroup
@@ -310,7 +302,7 @@ func (c *checker) checkEgress(f *function, port int, what string) {
 // template holds for an MSK trigger: the mapping's network interfaces
 // carry the cluster's security groups, so a group that admits itself must
 // do so on the auth's port.
-func (c *checker) checkMappingNetwork(m mapping, auth string, port int) {
+func (c *checker) checkMappingNetwork(m mapping, auth kafkaconn.Auth, port int) {
 	var self []sgRule
 	for _, r := range c.rules("ingress") {
 		if sameGroup(r.group, r.peer) {

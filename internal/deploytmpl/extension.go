@@ -69,10 +69,6 @@ func RenderExtension(p Params, runtime string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deploytmpl: the generated policy does not encode: %w", err)
 	}
-	polCmd := fmt.Sprintf("msklink policy generate --cluster-arn %s --produce %s", c.ClusterARN, strings.Join(c.topics, ","))
-	if w.Idempotent {
-		polCmd += " --idempotent"
-	}
 	m := extensionModel{
 		SAM: c.Format == FormatSAM, Path: c.Path, Runtime: runtime, Handler: rt.handler, CodeDir: rt.dir,
 		FunctionID: ExtensionFunctionID, ClusterARN: c.ClusterARN,
@@ -80,7 +76,7 @@ func RenderExtension(p Params, runtime string) ([]byte, error) {
 		Bootstrap:         strings.Join(trimAll(c.Bootstrap), ","),
 		BootstrapPattern:  `^[^,:\s]+:9098(,[^,:\s]+:9098)*$`,
 		TopicList:         strings.Join(c.topics, ","),
-		PolicyJSON:        string(b), PolicyCommand: polCmd,
+		PolicyJSON:        string(b), PolicyCommand: c.produceCommand(),
 	}
 	m.Command = "msklink deploy template --extension --runtime " + runtime + " --cluster-arn " + c.ClusterARN +
 		" --bootstrap " + m.Bootstrap

@@ -1,7 +1,6 @@
 package deploytmpl
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,20 +49,7 @@ func renderExtension(t *testing.T, name string) (testutil.Template, []byte) {
 func TestCheckedInExtensionTemplates(t *testing.T) {
 	for name := range extensionGoldens {
 		_, want := renderExtension(t, name)
-		path := filepath.Join("..", "..", "deploy", name)
-		if *update {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from RenderExtension's output: run go test ./internal/deploytmpl -run CheckedInExtension -update", path)
-		}
+		checkGolden(t, name, want, "RenderExtension", "CheckedInExtension")
 	}
 }
 

@@ -496,17 +496,22 @@ func (c checked) policy() (*iampolicy.Policy, policyExprs, string) {
 		exprs := policyExprs{topic: func(int) string { return "Topics" }}
 		return iampolicy.GenerateESM(placeholderCluster, ph), exprs, cmd
 	}
-	w := publisherWorkload(c.topics, !c.DisableIdempotence)
-	cmd := fmt.Sprintf("msklink policy generate --cluster-arn %s --produce %s", c.ClusterARN, strings.Join(c.topics, ","))
-	if w.Idempotent {
-		cmd += " --idempotent"
-	}
 	ph := make([]string, len(c.topics))
 	for i := range ph {
 		ph[i] = fmt.Sprintf("%s%d", phTopic, i)
 	}
 	exprs := policyExprs{topic: func(i int) string { return fmt.Sprintf("!Select [%d, !Ref Topics]", i) }}
-	return iampolicy.Generate(placeholderCluster, publisherWorkload(ph, w.Idempotent)), exprs, cmd + " --describe-topic-config"
+	return iampolicy.Generate(placeholderCluster, publisherWorkload(ph, !c.DisableIdempotence)), exprs, c.produceCommand() + " --describe-topic-config"
+}
+
+// produceCommand is the `msklink policy generate` command for producing
+// to c's topics, idempotently unless c.DisableIdempotence.
+func (c checked) produceCommand() string {
+	cmd := fmt.Sprintf("msklink policy generate --cluster-arn %s --produce %s", c.ClusterARN, strings.Join(c.topics, ","))
+	if !c.DisableIdempotence {
+		cmd += " --idempotent"
+	}
+	return cmd
 }
 
 // publisherWorkload is what the msklink Lambda function does on the

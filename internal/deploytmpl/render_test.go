@@ -120,20 +120,28 @@ func TestCheckedInTemplates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join("..", "..", "deploy", name)
-		if *update {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
+		checkGolden(t, name, want, "Render", "CheckedIn")
+	}
+}
+
+// checkGolden compares deploy/name with want, what renderer renders, or
+// with -update writes want there; run is the -run pattern of the test
+// that rewrites it.
+func checkGolden(t *testing.T, name string, want []byte, renderer, run string) {
+	t.Helper()
+	path := filepath.Join("..", "..", "deploy", name)
+	if *update {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from Render's output: run go test ./internal/deploytmpl -run CheckedIn -update", path)
-		}
+		return
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s's output: run go test ./internal/deploytmpl -run %s -update", path, renderer, run)
 	}
 }
 
@@ -245,21 +253,24 @@ func TestSecurityGroupRules(t *testing.T) {
 	}
 }
 
-// evaluate returns v, a value of the template b, with its intrinsic
-// functions evaluated against the parameters' defaults, as msklink deploy
-// check evaluates them (the policy's resources are expressions of the
-// parameters).
-func evaluate(t *testing.T, b []byte, v any) any {
+// evaluator parses the template b once and returns evaluate: v, a value
+// of b, with its intrinsic functions evaluated against the parameters'
+// defaults, as msklink deploy check evaluates them (the policy's
+// resources are expressions of the parameters).
+func evaluator(t *testing.T, b []byte) (evaluate func(v any) any) {
 	t.Helper()
 	tpl, err := deploycheck.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := deploycheck.Evaluate(tpl, v)
-	if err != nil {
-		t.Fatalf("evaluating %v: %v", v, err)
+	return func(v any) any {
+		t.Helper()
+		e, err := deploycheck.Evaluate(tpl, v)
+		if err != nil {
+			t.Fatalf("evaluating %v: %v", v, err)
+		}
+		return e
 	}
-	return e
 }
 
 // policies returns every IAM policy document the template gives the
@@ -267,6 +278,7 @@ func evaluate(t *testing.T, b []byte, v any) any {
 // evaluated against the parameters' defaults.
 func policies(t *testing.T, tpl testutil.Template, b []byte) map[string]map[string]any {
 	t.Helper()
+	evaluate := evaluator(t, b)
 	out := map[string]map[string]any{}
 	for id, r := range tpl.Resources() {
 		p, _ := r["Properties"].(map[string]any)
@@ -275,10 +287,10 @@ func policies(t *testing.T, tpl testutil.Template, b []byte) map[string]map[stri
 			list, _ := p["Policies"].([]any)
 			for _, x := range list {
 				m := x.(map[string]any)
-				out[id+"/"+fmt.Sprint(m["PolicyName"])], _ = evaluate(t, b, m["PolicyDocument"]).(map[string]any)
+				out[id+"/"+fmt.Sprint(m["PolicyName"])], _ = evaluate(m["PolicyDocument"]).(map[string]any)
 			}
 		case "AWS::IAM::RolePolicy", "AWS::IAM::Policy":
-			out[id], _ = evaluate(t, b, p["PolicyDocument"]).(map[string]any)
+			out[id], _ = evaluate(p["PolicyDocument"]).(map[string]any)
 		}
 	}
 	return out
@@ -326,7 +338,8 @@ func TestRolePolicy(t *testing.T) {
 					}
 				}
 			}
-			role := evaluate(t, b, tpl.Properties("FunctionRole")).(map[string]any)
+			evaluate := evaluator(t, b)
+			role := evaluate(tpl.Properties("FunctionRole")).(map[string]any)
 			arn, err := iampolicy.ParseClusterARN(p.ClusterARN)
 			if err != nil {
 				t.Fatal(err)
@@ -343,7 +356,7 @@ func TestRolePolicy(t *testing.T) {
 				// template's own log group (no fixed function name).
 				w := iampolicy.ESMWorkload{Topics: p.Topics, Group: p.ESM.Group, OnFailureTopic: p.ESM.OnFailureTopic}
 				want := iampolicy.GenerateESM(arn, w)
-				logGroup := evaluate(t, b, map[string]any{"Fn::GetAtt": []any{"LogGroup", "Arn"}}).(string)
+				logGroup := evaluate(map[string]any{"Fn::GetAtt": []any{"LogGroup", "Arn"}}).(string)
 				for i := range want.Statements {
 					if want.Statements[i].Sid == "Logs" {
 						want.Statements[i].Resource = []string{logGroup}
@@ -481,13 +494,14 @@ func TestEnvironmentMatchesFromEnv(t *testing.T) {
 			vars, _ := env["Variables"].(map[string]any)
 			var got []string
 			values := map[string]string{}
+			evaluate := evaluator(t, b)
 			for k, v := range vars {
 				got = append(got, k)
 				if k == "MSK_SCRAM_SECRET_ARN" && p.Auth == kafkaconn.AuthSCRAM {
 					values[k] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_orders-AbCdEf" // a parameter without a default
 					continue
 				}
-				e := evaluate(t, b, v)
+				e := evaluate(v)
 				s, ok := e.(string)
 				if !ok {
 					s = fmt.Sprint(e)
