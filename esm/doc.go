@@ -176,7 +176,7 @@
 // filtering, as Lambda validates and deserializes before it filters: the
 // event carries what the stage returns, with "keySchemaMetadata" and
 // "valueSchemaMetadata" ({"dataFormat", "schemaId"}), and the stage's JSON
-// of the value is what the filter stage matches (record.matchValue). A
+// of the value is what the filter stage matches (decode). A
 // record whose schema the registry lacks is given up as SCHEMA_NOT_FOUND,
 // one that does not deserialize as DESERIALIZATION_ERROR, before any
 // invocation: to the on-failure topic, else dropped ("How Lambda performs

@@ -374,11 +374,6 @@ func (r *runner) gather(ctx context.Context) (*batch, error) {
 			r.unpopCarry(rec)
 			return b, err
 		}
-		if rec.decoded && rec.discard == "" && !e.c.filters.Match(rec.matchValue()) {
-			// Filters match what the registry stage decoded (newRecord
-			// filters the others at once).
-			rec.done, rec.filtered = true, true
-		}
 		if rec.filtered {
 			b.all = append(b.all, rec)
 			b.filtered++
@@ -488,9 +483,13 @@ type Filtered struct {
 // filters is settled at once (done, filtered) and not encoded: it is
 // never delivered, only committed. Lambda filters the value it would
 // deliver, after any schema-registry decoding ("filters applied after
-// decoding"): with a registry stage, gather filters once it has decoded.
+// decoding"): with a registry stage, the record is left unencoded and
+// decode filters and encodes it once it has decoded.
 func (e *ESM) newRecord(kr *kgo.Record) *record {
-	if e.c.decoder == nil && !e.c.filters.Match(kr.Value) {
+	switch {
+	case e.c.decoder != nil:
+		return wrapRecord(kr)
+	case !e.c.filters.Match(kr.Value):
 		return &record{r: kr, tp: tp{kr.Topic, kr.Partition}, done: true, filtered: true}
 	}
 	return newRecord(kr)

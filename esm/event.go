@@ -172,8 +172,7 @@ type record struct {
 	// filtered: it matched none of the filters; never delivered, done
 	filtered bool
 
-	decoded     bool   // the schema registry stage ran (schema.go)
-	filterValue []byte // the stage's JSON of the value, for the filter stage
+	decoded bool // the schema registry stage ran (schema.go)
 
 	// the last invocation that held it, for its on-failure record
 	lastRequestID, lastFunctionError, lastError string
@@ -181,10 +180,18 @@ type record struct {
 }
 
 func newRecord(r *kgo.Record) *record {
+	rec := wrapRecord(r)
+	rec.enc = encodeRecord(r)
+	return rec
+}
+
+// wrapRecord is r not yet encoded, for the schema registry stage to
+// encode once it has decoded (decode).
+func wrapRecord(r *kgo.Record) *record {
 	t := tp{r.Topic, r.Partition}
 	var key bytes.Buffer
 	writeJSONString(&key, t.String())
-	return &record{r: r, tp: t, enc: encodeRecord(r), groupKey: key.Bytes()}
+	return &record{r: r, tp: t, groupKey: key.Bytes()}
 }
 
 // timestampType names a record's timestamp type as the Java client does.

@@ -75,8 +75,11 @@ func (e *SchemaError) Unwrap() error { return e.Err }
 // Default none: keys and values are delivered as the producer wrote them.
 func WithSchemaRegistry(d RecordDecoder) Opt { return func(c *config) { c.decoder = d } }
 
-// decode runs the schema registry stage on rec once. It returns an error
-// only when ctx ends while the registry cannot be reached.
+// decode runs the schema registry stage on rec once, then the filter
+// stage on what it decoded, and encodes rec unless it is filtered out
+// (newRecord leaves both to decode when the mapping has a registry). It
+// returns an error only when ctx ends while the registry cannot be
+// reached.
 func (r *runner) decode(ctx context.Context, rec *record) error {
 	e := r.e
 	if e.c.decoder == nil || rec.decoded {
@@ -88,14 +91,25 @@ func (r *runner) decode(ctx context.Context, rec *record) error {
 		var se *SchemaError
 		switch {
 		case err == nil:
+			rec.decoded = true
+			// Filters match what the stage decoded (Lambda filters
+			// after decoding); a record filtered out is not encoded.
+			fv := d.FilterValue
+			if fv == nil {
+				fv = rec.r.Value
+			}
+			if !e.c.filters.Match(fv) {
+				rec.done, rec.filtered = true, true
+				return nil
+			}
 			kr := *rec.r
 			kr.Key, kr.Value = d.Key, d.Value
 			rec.enc = encodeRecordWith(&kr, d.KeySchema, d.ValueSchema)
-			rec.filterValue = d.FilterValue
-			rec.decoded = true
 			return nil
 		case errors.As(err, &se):
+			// Given up: its on-failure record carries it as produced.
 			rec.discard, rec.lastError, rec.decoded = se.Condition, err.Error(), true
+			rec.enc = encodeRecord(rec.r)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -106,13 +120,4 @@ func (r *runner) decode(ctx context.Context, rec *record) error {
 		sleep(ctx, wait)
 		wait = min(max(2*wait, 100*time.Millisecond), e.c.backoffMax)
 	}
-}
-
-// matchValue is the value the filter stage matches for rec: the schema
-// registry stage's JSON when it decoded the value, else the record's.
-func (rec *record) matchValue() []byte {
-	if rec.filterValue != nil {
-		return rec.filterValue
-	}
-	return rec.r.Value
 }

@@ -65,11 +65,18 @@ type PatternError struct {
 }
 
 func (e *PatternError) Error() string {
-	var b strings.Builder
-	b.WriteString("eventfilter: ")
+	filter := ""
 	if e.Filter > 0 {
-		fmt.Fprintf(&b, "filter %d: ", e.Filter)
+		filter = fmt.Sprintf("filter %d: ", e.Filter)
 	}
+	return "eventfilter: " + filter + e.Detail()
+}
+
+// Detail is the error without its package and filter number: the path,
+// the operator and the reason ("value.n[0] (\"numeric\"): ..."), for a
+// caller that names the filter its own way.
+func (e *PatternError) Detail() string {
+	var b strings.Builder
 	if e.Path != "" {
 		b.WriteString(e.Path)
 		if e.Operator != "" {

@@ -279,6 +279,13 @@ func printFlag(w io.Writer, f *flag.Flag) {
 	fs.PrintDefaults()
 }
 
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // parseFlags parses args into fs and turns flag errors into usage errors.
 // Flags may follow positional arguments ("token inspect TOK --json").
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -207,13 +206,6 @@ func runESM(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stderr, "msklink esm: stopped after %d batches: %d records delivered, %d given up (%d to the on-failure topic)%s; group %s\n",
 		s.Batches, s.Delivered, s.GivenUp, s.OnFailure, filtered, m.GroupID())
 	return err
-}
-
-// flagSet reports whether the flag name was given on the command line.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 // esmOutput writes the command's output: JSON lines on stdout with

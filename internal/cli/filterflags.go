@@ -87,15 +87,6 @@ func filterUsage(cmd, flag string, err error) error {
 		}
 	}
 	b.WriteString(": ")
-	if pe.Path != "" {
-		b.WriteString(pe.Path)
-		if pe.Operator != "" {
-			fmt.Fprintf(&b, " (%q)", pe.Operator)
-		}
-		b.WriteString(": ")
-	} else if pe.Operator != "" {
-		fmt.Fprintf(&b, "%q: ", pe.Operator)
-	}
-	b.WriteString(pe.Reason)
+	b.WriteString(pe.Detail())
 	return usagef("%s", b.String())
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,8 +57,6 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("proxy: unexpected argument %q", pos[0])
 	}
-	authSet := false
-	fs.Visit(func(f *flag.Flag) { authSet = authSet || f.Name == "client-auth" })
 	auth, err := proxy.ParseClientAuth(*clientAuth)
 	if err != nil {
 		return usagef("proxy: --client-auth %q: use none, tls or scram", *clientAuth)
@@ -81,7 +78,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 		return usagef("proxy: --listen-cert and --listen-key go together")
 	}
 	opts := []proxy.Opt{proxy.WithListen(*listen), proxy.WithMaxConnections(*maxConns), proxy.WithIdleTimeout(*idle), proxy.WithLogger(slog.New(handler))}
-	if authSet {
+	if flagSet(fs, "client-auth") {
 		opts = append(opts, proxy.WithClientAuth(auth))
 	}
 	if *advertise != "" {
